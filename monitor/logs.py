@@ -1,0 +1,106 @@
+"""Structured logging to stderr, one line per event, for journald.
+
+Two formats: ``keyvalue`` (logfmt, easy to read in ``journalctl``) and
+``json`` (one object per line, for log shippers). Code adds structured fields
+with ``log.info("message", extra={"kv": {"path": p, "reason": r}})``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+__all__ = ["JsonFormatter", "KeyValueFormatter", "setup_logging"]
+
+_UNDER_SYSTEMD_PREFIX = {  # sd-daemon(3) priority prefixes journald understands
+    logging.DEBUG: "<7>", logging.INFO: "<6>", logging.WARNING: "<4>",
+    logging.ERROR: "<3>", logging.CRITICAL: "<2>",
+}
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    kv = getattr(record, "kv", None)
+    return dict(kv) if isinstance(kv, dict) else {}
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    return datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(
+        timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _quote(value: Any) -> str:
+    text = str(value)
+    if text == "" or any(c in text for c in ' ="\n\t'):
+        return json.dumps(text)
+    return text
+
+
+class KeyValueFormatter(logging.Formatter):
+    """logfmt: ``ts=... level=info logger=monitor.x msg="..." key=value``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        parts = {
+            "ts": _timestamp(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+            **_fields(record),
+        }
+        if record.exc_info:
+            parts["exc"] = self.formatException(record.exc_info)
+        return " ".join(f"{k}={_quote(v)}" for k, v in parts.items())
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "ts": _timestamp(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        doc.update(_fields(record))
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return json.dumps(doc, default=str)
+
+
+class _JournalPrefix(logging.Formatter):
+    """Prepends the syslog priority so journald stores the right level."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _UNDER_SYSTEMD_PREFIX.get(record.levelno, "<6>") + self.inner.format(record)
+
+
+def setup_logging(level: str = "INFO", fmt: Literal["keyvalue", "json"] = "keyvalue",
+                  verbose: int = 0, journald_prefix: bool | None = None) -> None:
+    """Configure the root logger once for the process.
+
+    ``verbose`` (from ``-v``) lowers the level: 1 = DEBUG. ``journald_prefix``
+    defaults to whether stderr is connected to the journal (``JOURNAL_STREAM``).
+    """
+    import os
+
+    formatter: logging.Formatter = JsonFormatter() if fmt == "json" else KeyValueFormatter()
+    if journald_prefix is None:
+        journald_prefix = bool(os.environ.get("JOURNAL_STREAM"))
+    if journald_prefix:
+        formatter = _JournalPrefix(formatter)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose > 0 else getattr(logging, level))
+    # kafka-python is chatty at INFO about every reconnect; keep its warnings.
+    logging.getLogger("kafka").setLevel(logging.WARNING if verbose < 2 else logging.DEBUG)

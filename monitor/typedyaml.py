@@ -1,0 +1,330 @@
+"""Typed configuration from YAML: dataclasses in, errors that name the YAML path out.
+
+Every settings class in the project is a frozen dataclass built from the
+standard library only. Constraints live in field metadata so the class stays
+the single description of a section::
+
+    @dataclass(frozen=True)
+    class FeedSettings:
+        cadence_s: float = field(default=12.0, metadata={"gt": 0, "doc": "..."})
+
+Supported metadata keys: ``gt``, ``ge``, ``lt``, ``le``, ``choices``, ``doc``.
+Supported field types: ``int``, ``float``, ``str``, ``bool``, ``pathlib.Path``,
+``Literal[...]``, ``tuple[T, ...]``, ``list[T]``, ``dict[str, T]``,
+``T | None``, nested dataclasses, and unions of dataclasses that carry a
+``kind: Literal[...]`` field (the YAML's ``kind`` picks the class).
+A class may define ``check(self) -> list[tuple[str, str]]`` for cross-field
+rules; it returns ``(field_name, message)`` pairs.
+
+All problems of a document are collected, not just the first, and each one
+carries its YAML path (``feeds[0].cadence_s``) and line number, because an
+operator fixing a config at 3 a.m. wants the whole list at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+__all__ = ["ConfigError", "ConfigIssue", "build", "load_yaml", "parse_yaml"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem found in a configuration document."""
+
+    path: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = self.path or "<root>"
+        return f"{where}: {self.message}"
+
+
+class ConfigError(Exception):
+    """A configuration document is invalid; carries every issue found."""
+
+    def __init__(self, issues: list[ConfigIssue], source: str = "<config>") -> None:
+        self.issues = issues
+        self.source = source
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        lines = []
+        for issue in self.issues:
+            loc = f"{self.source}:{issue.line}" if issue.line else self.source
+            lines.append(f"{loc}: {issue}")
+        return "\n".join(lines)
+
+
+class _Marks:
+    """YAML path -> 1-based line number of the node, for error messages."""
+
+    def __init__(self) -> None:
+        self.lines: dict[str, int] = {}
+
+    def line(self, path: str) -> int | None:
+        # Fall back to the nearest parent that has a mark (a missing key is
+        # reported on the line of the mapping that should contain it).
+        while True:
+            if path in self.lines:
+                return self.lines[path]
+            if not path:
+                return None
+            cut = max(path.rfind("."), path.rfind("["))
+            path = path[:cut] if cut > 0 else ""
+
+
+def _node_to_python(node: yaml.Node, path: str, marks: _Marks) -> Any:
+    marks.lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = yaml.safe_load(yaml.serialize(key_node))
+            child = f"{path}.{key}" if path else str(key)
+            if key in out:
+                raise ConfigError(
+                    [ConfigIssue(child, "duplicate key", key_node.start_mark.line + 1)]
+                )
+            out[key] = _node_to_python(value_node, child, marks)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_node_to_python(v, f"{path}[{i}]", marks) for i, v in enumerate(node.value)]
+    # Scalars: let the safe constructor resolve the tag (int, float, bool, null, str).
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def parse_yaml(text: str, source: str = "<config>") -> tuple[Any, _Marks]:
+    """Parse YAML text safely, returning the data and the line marks of every path."""
+    marks = _Marks()
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([ConfigIssue("", f"not valid YAML: {problem}", line)], source) from None
+    if node is None:
+        return {}, marks
+    try:
+        return _node_to_python(node, "", marks), marks
+    except ConfigError as exc:
+        raise ConfigError(exc.issues, source) from None
+
+
+def load_yaml(path: Path) -> tuple[Any, _Marks]:
+    """Read and parse a YAML file; unreadable files are a ConfigError too."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([ConfigIssue("", f"cannot read file: {exc}")], str(path)) from None
+    return parse_yaml(text, str(path))
+
+
+def build(cls: type[T], data: Any, source: str = "<config>", marks: _Marks | None = None) -> T:
+    """Build ``cls`` from plain data, raising one ConfigError with every issue found."""
+    builder = _Builder(marks or _Marks())
+    value = builder.convert(cls, data, "")
+    if builder.issues:
+        raise ConfigError(builder.issues, source)
+    return typing.cast(T, value)
+
+
+_MISSING = object()
+
+
+def _type_name(tp: Any) -> str:
+    if tp is type(None):
+        return "null"
+    if isinstance(tp, type):
+        return {"str": "string", "int": "integer", "float": "number", "bool": "boolean",
+                "PosixPath": "path", "Path": "path"}.get(tp.__name__, tp.__name__)
+    return str(tp).replace("typing.", "")
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _Builder:
+    def __init__(self, marks: _Marks) -> None:
+        self.marks = marks
+        self.issues: list[ConfigIssue] = []
+
+    def fail(self, path: str, message: str) -> object:
+        self.issues.append(ConfigIssue(path, message, self.marks.line(path)))
+        return _MISSING
+
+    # -- dispatch -----------------------------------------------------------
+    def convert(self, tp: Any, value: Any, path: str) -> Any:
+        origin = get_origin(tp)
+        if dataclasses.is_dataclass(tp):
+            return self.dataclass(tp, value, path)
+        if origin in (Union, types.UnionType):
+            return self.union(tp, value, path)
+        if origin is Literal:
+            choices = get_args(tp)
+            # Compare types too: YAML's `true` must not match a Literal[1].
+            if not any(value == c and type(value) is type(c) for c in choices):
+                allowed = ", ".join(repr(c) for c in choices)
+                return self.fail(path, f"must be one of {allowed}, got {_describe(value)}")
+            return value
+        if origin in (list, tuple):
+            return self.sequence(tp, value, path)
+        if origin is dict:
+            return self.mapping(tp, value, path)
+        if tp is Any:
+            return value
+        return self.scalar(tp, value, path)
+
+    def scalar(self, tp: Any, value: Any, path: str) -> Any:
+        if tp is bool:
+            if isinstance(value, bool):
+                return value
+            return self.fail(path, f"must be true or false, got {_describe(value)}")
+        if tp is int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            return self.fail(path, f"must be an integer, got {_describe(value)}")
+        if tp is float:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                if not math.isfinite(value):
+                    return self.fail(path, f"must be a finite number, got {value}")
+                return float(value)
+            return self.fail(path, f"must be a number, got {_describe(value)}")
+        if tp is str:
+            if isinstance(value, str):
+                return value
+            return self.fail(path, f"must be a string, got {_describe(value)}")
+        if tp is Path:
+            if isinstance(value, str) and value:
+                return Path(value)
+            return self.fail(path, f"must be a non-empty path string, got {_describe(value)}")
+        if tp is type(None):
+            if value is None:
+                return None
+            return self.fail(path, f"must be null, got {_describe(value)}")
+        raise TypeError(f"unsupported settings type {tp!r} at {path}")  # programming error
+
+    def union(self, tp: Any, value: Any, path: str) -> Any:
+        members = get_args(tp)
+        if value is None and type(None) in members:
+            return None
+        rest = [m for m in members if m is not type(None)]
+        if len(rest) == 1:
+            return self.convert(rest[0], value, path)
+        if all(dataclasses.is_dataclass(m) for m in rest):
+            return self.tagged(rest, value, path)
+        # Untagged scalar unions: accept the first member that converts cleanly.
+        for member in rest:
+            trial = _Builder(self.marks)
+            out = trial.convert(member, value, path)
+            if not trial.issues:
+                return out
+        names = " or ".join(_type_name(m) for m in members)
+        return self.fail(path, f"must be {names}, got {_describe(value)}")
+
+    def tagged(self, classes: list[Any], value: Any, path: str) -> Any:
+        by_kind: dict[Any, Any] = {}
+        for cls in classes:
+            kind_type = get_type_hints(cls).get("kind")
+            for kind in get_args(kind_type):
+                by_kind[kind] = cls
+        if not isinstance(value, dict):
+            return self.fail(path, f"must be a mapping, got {_describe(value)}")
+        kind = value.get("kind", _MISSING)
+        kinds = ", ".join(repr(k) for k in by_kind)
+        if kind is _MISSING:
+            return self.fail(f"{path}.kind", f"is required (one of {kinds})")
+        if kind not in by_kind:
+            return self.fail(f"{path}.kind", f"must be one of {kinds}, got {_describe(kind)}")
+        return self.dataclass(by_kind[kind], value, path)
+
+    def sequence(self, tp: Any, value: Any, path: str) -> Any:
+        args = get_args(tp)
+        item_type = args[0] if args else Any
+        if not isinstance(value, list):
+            return self.fail(path, f"must be a list, got {_describe(value)}")
+        items = [self.convert(item_type, v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if get_origin(tp) is tuple else items
+
+    def mapping(self, tp: Any, value: Any, path: str) -> Any:
+        key_type, value_type = get_args(tp) or (str, Any)
+        if not isinstance(value, dict):
+            return self.fail(path, f"must be a mapping, got {_describe(value)}")
+        out = {}
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            if key_type is str and not isinstance(key, str):
+                key = str(key)  # YAML turns `171:` into an int; keys are names here
+            out[key] = self.convert(value_type, item, child)
+        return out
+
+    # -- dataclasses ----------------------------------------------------------
+    def dataclass(self, cls: Any, value: Any, path: str) -> Any:
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            return self.fail(path, f"must be a mapping, got {_describe(value)}")
+        hints = get_type_hints(cls)
+        fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+        for key in value:
+            if key not in fields:
+                child = f"{path}.{key}" if path else str(key)
+                close = difflib.get_close_matches(str(key), list(fields), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                self.fail(child, f"unknown key{hint}")
+        kwargs: dict[str, Any] = {}
+        before = len(self.issues)
+        for name, f in fields.items():
+            child = f"{path}.{name}" if path else name
+            if name not in value:
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                    self.fail(child, "is required")
+                continue
+            converted = self.convert(hints[name], value[name], child)
+            if converted is _MISSING:
+                continue
+            self.constraints(f, converted, child)
+            kwargs[name] = converted
+        if len(self.issues) > before:
+            return _MISSING
+        try:
+            obj = cls(**kwargs)
+        except (TypeError, ValueError) as exc:
+            return self.fail(path, str(exc))
+        check = getattr(obj, "check", None)
+        if callable(check):
+            for name, message in check():
+                self.fail(f"{path}.{name}" if path else name, message)
+        return obj
+
+    def constraints(self, f: dataclasses.Field[Any], value: Any, path: str) -> None:
+        meta = f.metadata
+        if not meta or value is None:
+            return
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            if "choices" in meta and v not in meta["choices"]:
+                allowed = ", ".join(repr(c) for c in meta["choices"])
+                self.fail(path, f"must be one of {allowed}, got {_describe(v)}")
+                return
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                continue
+            for key, op, word in (("gt", float.__gt__, ">"), ("ge", float.__ge__, ">="),
+                                  ("lt", float.__lt__, "<"), ("le", float.__le__, "<=")):
+                if key in meta and not op(float(v), float(meta[key])):
+                    self.fail(path, f"must be {word} {meta[key]:g}, got {v:g}")
+                    return

@@ -1,0 +1,86 @@
+"""The ``sdo-monitor`` command line, run as an operator runs it (a subprocess)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import monitor
+from monitor.cli import COMMAND_MODULES, build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+EXE = Path(sys.executable).with_name("sdo-monitor")
+
+
+def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(EXE), *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=ROOT)
+
+
+def test_version() -> None:
+    result = run("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"sdo-monitor {monitor.__version__}"
+
+
+def test_every_subcommand_has_help() -> None:
+    names = list(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    assert {"demo", "check-config"} <= set(names)
+    assert len(names) >= len(COMMAND_MODULES)
+    for name in names:
+        result = run(name, "--help")
+        assert result.returncode == 0, result.stderr
+        assert f"sdo-monitor {name}" in result.stdout
+
+
+def test_check_config_accepts_the_production_example() -> None:
+    result = run("check-config", "config/sdo-monitor.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout
+
+
+def test_check_config_rejects_a_broken_file_naming_the_path(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("feeds:\n  - {kind: spool, name: aia, path: /s, cadence_s: -5}\n")
+    result = run("check-config", str(bad))
+    assert result.returncode == 3
+    assert "feeds[0].cadence_s: must be > 0, got -5" in result.stderr
+    assert str(bad) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_check_config_show_prints_effective_defaults(tmp_path: Path) -> None:
+    result = run("check-config", "--show", "config/demo.yaml")
+    assert result.returncode == 0
+    assert "drain_timeout_s: 20.0" in result.stdout
+
+
+def test_check_config_require_secrets_fails_without_them() -> None:
+    result = run("check-config", "--require-secrets", "config/sdo-monitor.yaml")
+    assert result.returncode == 3
+    assert "SDO_MONITOR_KAFKA_PASSWORD is not set" in result.stderr
+
+
+def test_unknown_subcommand_is_a_usage_error() -> None:
+    result = run("frobnicate")
+    assert result.returncode == 2
+
+
+def test_demo_starts_broker_creates_topics_and_stops_cleanly() -> None:
+    result = run("demo", "--duration", "2", timeout=90)
+    assert result.returncode == 0, result.stderr
+    assert "Kafka at 127.0.0.1:" in result.stdout
+    assert "sdo.alerts" in result.stdout
+    assert "local broker stopped" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("fmt,needle", [("json", '"msg": "local broker ready"'),
+                                        ("keyvalue", 'msg="local broker ready"')])
+def test_log_format_switch(fmt: str, needle: str) -> None:
+    result = run("--log-format", fmt, "demo", "--duration", "0.5", timeout=90)
+    assert result.returncode == 0, result.stderr
+    assert needle in result.stderr

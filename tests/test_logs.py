@@ -1,0 +1,43 @@
+"""Structured log lines for journald."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from monitor.logs import JsonFormatter, KeyValueFormatter, setup_logging
+
+
+def _record(msg: str = "file rejected", **kv: object) -> logging.LogRecord:
+    record = logging.LogRecord("monitor.ingest", logging.WARNING, __file__, 1, msg, None, None)
+    record.kv = kv  # type: ignore[attr-defined]
+    return record
+
+
+def test_keyvalue_quotes_values_with_spaces() -> None:
+    line = KeyValueFormatter().format(_record(path="/spool/a b.fits", reason="truncated"))
+    assert 'msg="file rejected"' in line
+    assert 'path="/spool/a b.fits"' in line
+    assert "reason=truncated" in line
+    assert "level=warning" in line
+
+
+def test_json_is_one_object_with_fields() -> None:
+    doc = json.loads(JsonFormatter().format(_record(channel=171)))
+    assert doc["msg"] == "file rejected"
+    assert doc["channel"] == 171
+    assert doc["logger"] == "monitor.ingest"
+    assert doc["ts"].endswith("Z")
+
+
+def test_journald_prefix_and_verbose(capsys: pytest.CaptureFixture[str]) -> None:
+    setup_logging("WARNING", "keyvalue", verbose=0, journald_prefix=True)
+    logging.getLogger("monitor.test").info("hidden")
+    logging.getLogger("monitor.test").error("shown")
+    err = capsys.readouterr().err
+    assert "hidden" not in err
+    assert err.startswith("<3>")  # syslog priority 3 = error
+    setup_logging("WARNING", "keyvalue", verbose=1, journald_prefix=False)
+    assert logging.getLogger().level == logging.DEBUG

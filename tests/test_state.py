@@ -1,0 +1,55 @@
+"""The processed-file ledger survives restarts and tells begun from finished."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from monitor.state import ProcessedFileLedger
+
+
+def test_begin_finish_lookup(tmp_path: Path) -> None:
+    ledger = ProcessedFileLedger(tmp_path / "ledger.sqlite3")
+    ledger.begin("/spool/a.fits", "aia", 100, 5)
+    assert ledger.lookup("/spool/a.fits", 100, 5).status == "received"
+    assert [e.path for e in ledger.unfinished()] == ["/spool/a.fits"]
+    ledger.finish("/spool/a.fits", "processed", sha256="h1", obs_key="k1", frame_id="f1")
+    entry = ledger.lookup("/spool/a.fits", 100, 5)
+    assert entry.finished and entry.frame_id == "f1"
+    assert ledger.lookup("/spool/a.fits", 101, 5) is None  # rewritten file = new version
+    assert ledger.counts() == {"processed": 1}
+    with pytest.raises(KeyError):
+        ledger.finish("/spool/never.fits", "processed")
+
+
+def test_duplicate_found_by_key_or_hash(tmp_path: Path) -> None:
+    ledger = ProcessedFileLedger(tmp_path / "l.sqlite3")
+    ledger.begin("/s/a.fits", "aia", 1, 1)
+    ledger.finish("/s/a.fits", "processed", sha256="h", obs_key="SDO/AIA|171|T")
+    assert ledger.find_processed_duplicate("/s/b.fits", "SDO/AIA|171|T", "other").path == \
+        "/s/a.fits"
+    assert ledger.find_processed_duplicate("/s/c.fits", "different", "h") is not None
+    assert ledger.find_processed_duplicate("/s/a.fits", "SDO/AIA|171|T", "h") is None
+    assert ledger.find_processed_duplicate("/s/d.fits", "x", "y") is None
+
+
+def test_finished_rows_survive_sigkill(tmp_path: Path) -> None:
+    db = tmp_path / "l.sqlite3"
+    script = textwrap.dedent(f"""
+        import os, signal
+        from monitor.state import ProcessedFileLedger
+        ledger = ProcessedFileLedger({str(db)!r})
+        ledger.begin("/s/done.fits", "aia", 1, 1)
+        ledger.finish("/s/done.fits", "processed", frame_id="f")
+        ledger.begin("/s/inflight.fits", "aia", 1, 1)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], timeout=60)
+    assert proc.returncode == -9
+    ledger = ProcessedFileLedger(db)
+    assert ledger.get("/s/done.fits").status == "processed"
+    assert [e.path for e in ledger.unfinished()] == ["/s/inflight.fits"]

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from monitor.alerts import AlertSettings
+from monitor.frames import FrameSettings
 from monitor.sources.settings import FeedSettings
 from monitor.typedyaml import ConfigError, ConfigIssue, build, load_yaml, parse_yaml
 
@@ -145,6 +147,8 @@ class Config:
     http: HttpSettings = field(default_factory=HttpSettings)
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     feeds: tuple[FeedSettings, ...] = ()
+    frames: FrameSettings = field(default_factory=FrameSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
     def check(self) -> list[tuple[str, str]]:
         names = [feed.name for feed in self.feeds]

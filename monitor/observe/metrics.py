@@ -1,9 +1,14 @@
 """Every Prometheus metric of the daemon, defined in this one module.
 
 Naming follows Prometheus conventions: prefix ``sdo_monitor_``, base units
-(seconds, bytes), ``_total`` for counters, labels only from small fixed sets
-(feed, channel, stage, backend, reason, topic). The Grafana dashboard and the
-alert rules may use only names defined here (a test checks this).
+(seconds, bytes, W m^-2), ``_total`` for counters, labels only from small
+fixed sets (feed, channel, stage, backend, reason, topic, rule, class, line).
+The Grafana dashboard and the alert rules may use only names defined here (a
+test checks this).
+
+Each stage has its own latency histogram because their scales differ by two
+orders of magnitude: a bucket set that resolves 5 ms inference steps is
+useless for a 20 s end-to-end wait on a partial frame.
 
 Metrics live in their own registry rather than the process-global default so
 tests and an embedded daemon can create a fresh set.
@@ -14,13 +19,24 @@ from __future__ import annotations
 import platform
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 import monitor
 
-__all__ = ["Metrics", "PREFIX"]
+__all__ = ["Metrics", "PREFIX", "STAGE_BUCKETS"]
 
 PREFIX = "sdo_monitor"
+
+#: Histogram buckets per pipeline stage, in seconds.
+STAGE_BUCKETS: dict[str, tuple[float, ...]] = {
+    "ingest": (0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0),
+    "preprocess": (0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5),
+    "queue_wait": (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0),
+    "inference": (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0),
+    "saliency": (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0),
+    "publish": (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0),
+    "end_to_end": (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0),
+}
 
 
 @dataclass
@@ -29,18 +45,84 @@ class Metrics:
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # noqa: PLR0915 - one flat list of definitions
         r = self.registry
-        self.build_info = Info(
-            f"{PREFIX}_build", "Version of the running daemon and its runtime.", registry=r)
+        p = PREFIX
+        self.build_info = Info(f"{p}_build", "Version of the running daemon and its runtime.",
+                               registry=r)
         self.build_info.info({"version": monitor.__version__,
                               "python": platform.python_version()})
-        self.up = Gauge(f"{PREFIX}_up", "1 while the daemon is running.", registry=r)
-        self.ready = Gauge(
-            f"{PREFIX}_ready", "1 when the daemon is ready to process frames.", registry=r)
-        self.local_broker = Gauge(
-            f"{PREFIX}_local_broker",
-            "1 when the bundled local Kafka broker is in use instead of a cluster.", registry=r)
-        self.config_errors_total = Counter(
-            f"{PREFIX}_config_errors_total", "Configuration problems found at start.",
+        self.up = Gauge(f"{p}_up", "1 while the daemon is running.", registry=r)
+        self.ready = Gauge(f"{p}_ready", "1 when the daemon is ready to process frames.",
+                           registry=r)
+        self.degraded = Gauge(
+            f"{p}_degraded", "1 while running degraded (fallback backend, stale feed, ...).",
             registry=r)
+        self.heartbeat = Gauge(
+            f"{p}_heartbeat_timestamp_seconds",
+            "Last time the pipeline proved it moves (Unix time).", registry=r)
+        self.local_broker = Gauge(
+            f"{p}_local_broker",
+            "1 when the bundled local Kafka broker is in use instead of a cluster.", registry=r)
+
+        # -- feeds and input files
+        self.files = Counter(f"{p}_files_total", "Input files by outcome.",
+                             ["feed", "outcome"], registry=r)
+        self.rejections = Counter(f"{p}_rejections_total", "Rejected input files by reason.",
+                                  ["feed", "reason"], registry=r)
+        self.last_observation = Gauge(
+            f"{p}_last_observation_timestamp_seconds",
+            "Observation time (T_OBS, Unix time) of the newest file accepted per feed.",
+            ["feed"], registry=r)
+        self.feed_stale = Gauge(f"{p}_feed_stale",
+                                "1 when a feed has delivered nothing for too long.",
+                                ["feed"], registry=r)
+
+        # -- frames, queues, drops
+        self.frames = Counter(f"{p}_frames_total", "Frames by completeness.",
+                              ["feed", "completeness"], registry=r)
+        self.queue_depth = Gauge(f"{p}_queue_depth", "Items waiting before each stage.",
+                                 ["stage"], registry=r)
+        self.drops = Counter(f"{p}_drops_total", "Work dropped under overload, by reason.",
+                             ["stage", "reason"], registry=r)
+        self.stage_seconds = {
+            stage: Histogram(f"{p}_{stage}_seconds", f"Latency of the {stage} stage.",
+                             buckets=buckets, registry=r)
+            for stage, buckets in STAGE_BUCKETS.items()
+        }
+
+        # -- inference
+        self.backend_info = Info(f"{p}_backend", "Inference backend in use.", registry=r)
+        self.batch_size = Histogram(f"{p}_batch_size", "Frames per inference batch.",
+                                    buckets=(1, 2, 4, 8, 16, 32, 64), registry=r)
+        self.engine_build = Gauge(
+            f"{p}_engine_build_state",
+            "TensorRT engine: 0 none, 1 building, 2 ready, 3 failed.", registry=r)
+        self.class_probability = Gauge(
+            f"{p}_class_probability", "Latest frame's flare-class probability.",
+            ["feed", "class"], registry=r)
+        self.irradiance = Gauge(
+            f"{p}_irradiance_w_m2", "Latest frame's estimated EUV line irradiance.",
+            ["feed", "line"], registry=r)
+
+        # -- publishing
+        self.published = Counter(f"{p}_published_total",
+                                 "Messages acknowledged by the broker.", ["topic"], registry=r)
+        self.publish_errors = Counter(f"{p}_publish_errors_total",
+                                      "Publishing errors by kind.", ["kind"], registry=r)
+        self.outbox_pending = Gauge(f"{p}_outbox_pending_messages",
+                                    "Messages waiting in the outbox for broker acknowledgement.",
+                                    registry=r)
+        self.outbox_bytes = Gauge(f"{p}_outbox_bytes", "Size of the pending messages.",
+                                  registry=r)
+        self.outbox_oldest_age = Gauge(f"{p}_outbox_oldest_age_seconds",
+                                       "Age of the oldest unacknowledged message.", registry=r)
+        self.producer_generation = Gauge(
+            f"{p}_producer_generation",
+            "Kafka producers created so far (grows when one failed fatally).", registry=r)
+
+        # -- alerts
+        self.alerts = Counter(f"{p}_alerts_total", "Alert transitions.", ["rule", "state"],
+                              registry=r)
+        self.alerts_active = Gauge(f"{p}_alerts_active", "1 while an alert rule is firing.",
+                                   ["rule"], registry=r)

@@ -1,0 +1,217 @@
+"""What every source hands the daemon, and how a source is chosen from its settings.
+
+A source finds complete files and calls ``emit(arrival)`` for each one, in
+order, awaiting it: ``emit`` may block (replay mode's back-pressure), so a
+source never runs ahead of it by more than a small, fixed amount. When the
+daemon has dealt with a file it calls ``done(arrival, outcome)`` so the source
+can move, delete, commit or remember it.
+
+Sources register themselves by the ``kind`` of their settings (sunpy-style,
+through ``__init_subclass__``); :func:`make_source` builds the right one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+
+__all__ = ["Emit", "FileArrival", "Outcome", "Source", "SourceBase", "SourceStats",
+           "make_source", "registered_kinds"]
+
+Outcome = Literal["processed", "rejected", "duplicate"]
+
+
+@dataclass(frozen=True)
+class FileArrival:
+    """A complete file a source has found.
+
+    Attributes
+    ----------
+    path : Path
+        Local path of the complete file (never a partial download).
+    feed : str
+        Name of the feed (the settings' ``name``).
+    arrived_at : float
+        ``time.time()`` when the source saw the file complete: the start of
+        the end-to-end latency.
+    size_bytes : int
+        File size when it was found.
+    url : str or None
+        Where an HTTP or notified file was downloaded from.
+    topic, partition, offset : str, int, int or None
+        The Kafka notification this file came from.
+    observation_key : str or None
+        Frame key when the source knows it (notification key, JSOC slot time),
+        ``YYYY-MM-DDTHH:MM:SSZ``.
+    t_obs : float or None
+        Observation time hint (Unix seconds, UTC) from a name or notification.
+    wavelength : int or None
+        Channel hint in Angstrom.
+    """
+
+    path: Path
+    feed: str
+    arrived_at: float
+    size_bytes: int
+    url: str | None = None
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    observation_key: str | None = None
+    t_obs: float | None = None
+    wavelength: int | None = None
+
+
+Emit = Callable[[FileArrival], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class SourceStats:
+    """A snapshot of one source's counters (monotonic within a run).
+
+    Attributes
+    ----------
+    seen : int
+        Candidate files (or notifications) looked at, counted once each.
+    emitted : int
+        Arrivals handed to the daemon.
+    ignored : dict of str to int
+        Candidates left alone, by reason (``temporary``, ``symlink_outside``...).
+    errors : dict of str to int
+        Failures by kind (``download``, ``scan``, ``oversize``...).
+    outcomes : dict of str to int
+        ``done()`` calls by outcome.
+    last_seen : float or None
+        ``time.time()`` of the newest emitted arrival.
+    last_observation_time : float or None
+        Newest observation time the feed announced (Unix seconds), for staleness.
+    in_flight : int
+        Emitted and not yet done.
+    extra : dict of str to float
+        Source-specific counters (bytes downloaded, 304 answers, commits...).
+    """
+
+    feed: str
+    kind: str
+    seen: int = 0
+    emitted: int = 0
+    ignored: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    last_seen: float | None = None
+    last_observation_time: float | None = None
+    in_flight: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Source(Protocol):
+    """What the daemon needs from a source."""
+
+    name: str
+
+    async def run(self, emit: Emit) -> None:
+        """Find files and ``await emit(arrival)`` for each; runs until cancelled."""
+
+    async def done(self, arrival: FileArrival, outcome: Outcome) -> None:
+        """The daemon has finished with ``arrival``."""
+
+    def stats(self) -> SourceStats:
+        """Counters for metrics and the status page."""
+
+    @property
+    def last_observation_time(self) -> float | None:
+        """Newest observation time the feed announced (Unix seconds), or None."""
+
+
+class SourceBase:
+    """Shared bookkeeping; subclasses register with ``class X(SourceBase, kind="spool")``."""
+
+    kind: ClassVar[str] = ""
+    _registry: ClassVar[dict[str, type[SourceBase]]] = {}
+
+    def __init_subclass__(cls, kind: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if kind is not None:
+            cls.kind = kind
+            SourceBase._registry[kind] = cls
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._n_seen = 0
+        self._n_emitted = 0
+        self._ignored: Counter[str] = Counter()
+        self._errors: Counter[str] = Counter()
+        self._outcomes: Counter[str] = Counter()
+        self._extra: Counter[str] = Counter()
+        self._last_seen: float | None = None
+        self._last_observation: float | None = None
+        self._in_flight = 0
+
+    # -- bookkeeping used by subclasses ---------------------------------------
+    def _note_emitted(self, arrival: FileArrival) -> None:
+        self._n_emitted += 1
+        self._in_flight += 1
+        self._last_seen = time.time()
+        if arrival.t_obs is not None:
+            self._note_observation(arrival.t_obs)
+
+    def _note_done(self, outcome: str) -> None:
+        self._outcomes[outcome] += 1
+        self._in_flight = max(0, self._in_flight - 1)
+
+    def _note_observation(self, t_obs: float) -> None:
+        if self._last_observation is None or t_obs > self._last_observation:
+            self._last_observation = t_obs
+
+    @property
+    def last_observation_time(self) -> float | None:
+        return self._last_observation
+
+    def stats(self) -> SourceStats:
+        return SourceStats(
+            feed=self.name, kind=self.kind, seen=self._n_seen, emitted=self._n_emitted,
+            ignored=dict(self._ignored), errors=dict(self._errors),
+            outcomes=dict(self._outcomes), last_seen=self._last_seen,
+            last_observation_time=self._last_observation, in_flight=self._in_flight,
+            extra={k: float(v) for k, v in self._extra.items()})
+
+
+# Modules that define each kind; imported on demand so a spool-only daemon
+# never imports aiohttp or kafka-python.
+_KIND_MODULES = {"spool": "monitor.sources.spool", "http": "monitor.sources.httpfeed",
+                 "kafka": "monitor.sources.kafkafeed"}
+
+
+def registered_kinds() -> tuple[str, ...]:
+    """The ``kind`` values :func:`make_source` accepts."""
+    return tuple(sorted(_KIND_MODULES))
+
+
+def make_source(settings: Any, **context: Any) -> Source:
+    """Build the source for one feed's settings.
+
+    Parameters
+    ----------
+    settings : SpoolFeedSettings, HttpFeedSettings or KafkaFeedSettings
+        One entry of the config's ``feeds``; its ``kind`` picks the class.
+    **context
+        Shared resources a kind may need: ``kafka_options`` (kafka-python
+        connection options from ``monitor.publish.kafka_client.client_options``)
+        for Kafka feeds, ``session`` (an ``aiohttp.ClientSession``) to share one
+        connection pool. Keys a kind does not use are ignored.
+    """
+    kind = settings.kind
+    if kind not in SourceBase._registry and kind in _KIND_MODULES:
+        importlib.import_module(_KIND_MODULES[kind])
+    try:
+        cls = SourceBase._registry[kind]
+    except KeyError:
+        raise ValueError(f"no source for feed kind {kind!r} "
+                         f"(known: {', '.join(registered_kinds())})") from None
+    return cls.from_settings(settings, **context)  # type: ignore[attr-defined,no-any-return]

@@ -88,7 +88,7 @@ def run_export(args: argparse.Namespace) -> int:
         if args.weights is not None:
             try:
                 state = load_file(str(args.weights))
-            except Exception as exc:  # safetensors' own error types
+            except Exception as exc:  # noqa: BLE001 - safetensors' own error types
                 raise PackageFormatError(args.weights, f"unreadable safetensors: {exc}") from None
             load_weights(model, state, args.weights)
         else:

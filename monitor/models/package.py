@@ -26,7 +26,7 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +46,8 @@ from monitor.models.onnx_export import export_onnx
 
 __all__ = [
     "MANIFEST",
-    "MODEL_CARD",
     "METRICS",
+    "MODEL_CARD",
     "ONNX",
     "REQUIRED_FILES",
     "WEIGHTS",
@@ -146,7 +146,7 @@ class ModelPackage:
 
         try:
             return load_file(str(self.weights_path), device=str(device))
-        except Exception as exc:  # safetensors raises its own error types
+        except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
             raise PackageFormatError(self.weights_path, f"unreadable safetensors: {exc}") from None
 
     def build_torch_model(self, device: str | torch.device = "cpu") -> SolarResNet:
@@ -279,7 +279,7 @@ def check_parity(package: ModelPackage, rtol: float = PARITY_RTOL, batch: int = 
     try:
         session = ort.InferenceSession(str(package.onnx_path), options,
                                        providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
         raise PackageFormatError(package.onnx_path, f"ONNX Runtime cannot load it: {exc}") from None
     names = package.manifest.output_names
     got_inputs = [i.name for i in session.get_inputs()]
@@ -433,7 +433,7 @@ def write_package(
             os.chmod(tmp / name, 0o644)
         files = {name: FileEntry(sha256=sha256_file(tmp / name), bytes=(tmp / name).stat().st_size)
                  for name in REQUIRED_FILES}
-        created = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        created = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         final = replace(manifest, files=files, created_utc=manifest.created_utc or created)
         (tmp / MANIFEST).write_text(json.dumps(final.to_dict(), indent=2) + "\n",
                                     encoding="utf-8")

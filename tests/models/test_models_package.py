@@ -109,7 +109,7 @@ def test_pickled_weights_are_never_loaded(package_copy: Path) -> None:
     marker = package_copy / "pwned"
 
     class Evil:
-        def __reduce__(self):  # noqa: D105 - runs only if someone unpickles
+        def __reduce__(self):
             return (Path.touch, (marker,))
 
     (package_copy / WEIGHTS).write_bytes(pickle.dumps({"w": Evil()}))

@@ -1,0 +1,382 @@
+"""Backend registry: probe what runs here, pick one, fall back with a logged reason.
+
+``auto`` tries, in order: tensorrt -> torch_cuda -> onnxruntime -> torch_cpu.
+A backend whose optional dependency or device is missing is logged once with
+the reason and skipped; a forced backend that is unavailable is an error that
+says why (the daemon must not silently serve from a slower path the operator
+did not ask for).
+
+TensorRT engines can take minutes to build. When none is cached and
+``tensorrt.build_in_background`` is on, :func:`open_backend` serves from the
+next available backend and builds in a background thread; the returned
+:class:`ManagedBackend` reports itself *degraded* until the engine is loaded,
+then swaps it in between two batches on the worker thread (warm-up included)
+and closes the stand-in.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from monitor.inference import ort_backend, torch_cpu, torch_cuda, trt_backend
+from monitor.inference.base import (
+    Backend,
+    BackendUnavailableError,
+    InferenceOutput,
+    Precision,
+    resolve_precision,
+)
+from monitor.inference.settings import BACKEND_NAMES, InferenceSettings
+
+if TYPE_CHECKING:
+    from monitor.models.package import ModelPackage
+
+__all__ = [
+    "AUTO_ORDER",
+    "Availability",
+    "BackendStatus",
+    "ManagedBackend",
+    "create_backend",
+    "default_engine_cache_dir",
+    "open_backend",
+    "probe_backends",
+]
+
+log = logging.getLogger(__name__)
+
+AUTO_ORDER: tuple[str, ...] = BACKEND_NAMES
+GPU_BACKENDS = frozenset({"tensorrt", "torch_cuda"})
+
+_PROBES: dict[str, Callable[[], tuple[bool, str]]] = {
+    "tensorrt": trt_backend.probe,
+    "torch_cuda": torch_cuda.probe,
+    "onnxruntime": ort_backend.probe,
+    "torch_cpu": torch_cpu.probe,
+}
+_logged_unavailable: set[tuple[str, str]] = set()
+_log_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Result of probing one backend."""
+
+    name: str
+    available: bool
+    reason: str
+
+
+def probe_backends() -> dict[str, Availability]:
+    """Probe every backend (cheap: imports and device queries, no model work)."""
+    out = {}
+    for name in AUTO_ORDER:
+        try:
+            ok, reason = _PROBES[name]()
+        except Exception as exc:  # noqa: BLE001 - a probe must never crash start-up
+            ok, reason = False, f"probe failed: {type(exc).__name__}: {exc}"
+        out[name] = Availability(name, ok, reason)
+    return out
+
+
+def _log_unavailable(name: str, reason: str) -> None:
+    with _log_lock:
+        if (name, reason) in _logged_unavailable:
+            return
+        _logged_unavailable.add((name, reason))
+    log.info("inference backend unavailable, skipped",
+             extra={"kv": {"backend": name, "reason": reason}})
+
+
+def default_engine_cache_dir(settings: InferenceSettings, service_cache_dir: Path | None) -> Path:
+    """Engine cache: the setting, else ``<service cache>/tensorrt``, else the XDG cache."""
+    if settings.tensorrt.engine_cache_dir is not None:
+        return settings.tensorrt.engine_cache_dir
+    if service_cache_dir is not None:
+        return service_cache_dir / "tensorrt"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "sdo-monitor" / "tensorrt"
+
+
+def _device_for(name: str, settings: InferenceSettings) -> str:
+    if name in GPU_BACKENDS:
+        return settings.device
+    if name == "onnxruntime" and settings.onnxruntime_cuda and ort_backend.probe_cuda()[0]:
+        return settings.device
+    return "cpu"
+
+
+def _precision_for(name: str, settings: InferenceSettings, device: str) -> Precision:
+    gpu = device != "cpu"
+    if name in ("onnxruntime", "torch_cpu"):
+        # These run the fp32 graph; a GPU precision asked for in auto mode does not apply.
+        return "fp32"
+    return resolve_precision(settings.precision, gpu=gpu)
+
+
+def create_backend(name: str, settings: InferenceSettings, cache_dir: Path) -> Backend:
+    """Construct (not load) the backend called ``name``."""
+    warm = settings.warmup_iterations
+    if name == "tensorrt":
+        return trt_backend.TensorRTBackend(settings.tensorrt, cache_dir, warm)
+    if name == "torch_cuda":
+        return torch_cuda.TorchCUDABackend(settings.torch_cuda.cuda_graphs,
+                                           settings.torch_cuda.channels_last, warm)
+    if name == "onnxruntime":
+        return ort_backend.OnnxRuntimeBackend(settings.cpu.threads, warm)
+    if name == "torch_cpu":
+        return torch_cpu.TorchCPUBackend(settings.cpu.threads, warm)
+    raise ValueError(f"unknown backend {name!r}; known: {', '.join(AUTO_ORDER)}")
+
+
+@dataclass(frozen=True)
+class BackendStatus:
+    """What the daemon reports about inference (readiness detail, metrics).
+
+    Attributes
+    ----------
+    requested : str
+        ``inference.backend`` from the config.
+    target : str
+        The backend that should serve once everything is ready.
+    active : str
+        The backend serving right now.
+    precision : str
+        Precision of the active backend.
+    degraded : bool
+        True while ``active != target`` (engine building, or it failed).
+    engine_build : str
+        ``not_needed``, ``building``, ``ready`` (loaded, swapping), ``done`` or ``failed``.
+    detail : str
+        Human-readable explanation.
+    unavailable : dict
+        Backends skipped at start-up and why.
+    """
+
+    requested: str
+    target: str
+    active: str
+    precision: str
+    degraded: bool
+    engine_build: Literal["not_needed", "building", "ready", "done", "failed"]
+    detail: str
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+
+class ManagedBackend:
+    """The :class:`~monitor.inference.base.Runner` the daemon uses: one active backend,
+    possibly a better one being built in the background.
+
+    Create it with :func:`open_backend`.
+    """
+
+    def __init__(self, active: Backend, precision: Precision, requested: str,
+                 unavailable: dict[str, str],
+                 pending: Callable[[], tuple[Backend, Precision]] | None = None,
+                 pending_name: str | None = None) -> None:
+        self._active = active
+        self._precision = precision
+        self._requested = requested
+        self._unavailable = unavailable
+        self._pending_factory = pending
+        self._target = pending_name or active.name
+        self._build_state: Literal["not_needed", "building", "ready", "done", "failed"] = \
+            "building" if pending else "not_needed"
+        self._build_error = ""
+        self._ready: tuple[Backend, Precision] | None = None
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    @property
+    def name(self) -> str:
+        """Name of the backend serving now."""
+        return self._active.name
+
+    def status(self) -> BackendStatus:
+        """Snapshot for ``/readyz`` detail, ``/api/v1/status`` and metrics."""
+        with self._lock:
+            state = self._build_state
+            degraded = self._active.name != self._target
+            if state == "building":
+                detail = f"{self._target} engine building; serving from {self._active.name}"
+            elif state == "ready":
+                detail = f"{self._target} engine ready; switching on the next batch"
+            elif state == "failed":
+                detail = (f"{self._target} failed ({self._build_error}); "
+                          f"serving from {self._active.name}")
+            else:
+                detail = f"serving from {self._active.name}"
+            return BackendStatus(self._requested, self._target, self._active.name,
+                                 self._precision, degraded, state, detail,
+                                 dict(self._unavailable))
+
+    def warmup(self) -> None:
+        """Warm the active backend, then start the background build (if any).
+
+        The build starts only after warm-up so it never overlaps a CUDA-graph capture.
+        """
+        self._active.warmup()
+        if self._pending_factory is not None and self._thread is None:
+            self._thread = threading.Thread(target=self._build, name="engine-build", daemon=True)
+            self._thread.start()
+
+    def _build(self) -> None:
+        assert self._pending_factory is not None
+        try:
+            backend, precision = self._pending_factory()
+        except Exception as exc:  # noqa: BLE001 - any build failure keeps the stand-in serving
+            with self._lock:
+                self._build_state = "failed"
+                self._build_error = f"{type(exc).__name__}: {exc}"
+            log.error("background backend build failed; staying degraded",
+                      extra={"kv": {"backend": self._target, "error": self._build_error}})
+            return
+        with self._lock:
+            if self._closed:
+                backend.close()
+                return
+            self._ready = (backend, precision)
+            self._build_state = "ready"
+        log.info("background backend ready", extra={"kv": {"backend": self._target}})
+
+    def wait_for_build(self, timeout: float | None = None) -> bool:
+        """Block until the background build ends; True if it is no longer running."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _swap_if_ready(self) -> None:
+        with self._lock:
+            ready, self._ready = self._ready, None
+        if ready is None:
+            return
+        backend, precision = ready
+        try:
+            backend.warmup()
+        except Exception as exc:  # noqa: BLE001
+            backend.close()
+            with self._lock:
+                self._build_state = "failed"
+                self._build_error = f"warm-up failed: {type(exc).__name__}: {exc}"
+            log.error("new backend failed warm-up; staying degraded",
+                      extra={"kv": {"backend": backend.name, "error": str(exc)}})
+            return
+        old = self._active
+        with self._lock:
+            self._active, self._precision = backend, precision
+            self._build_state = "done"
+        old.close()
+        log.info("inference backend switched",
+                 extra={"kv": {"from": old.name, "to": backend.name, "precision": precision}})
+
+    def infer(self, batch: np.ndarray) -> InferenceOutput:
+        """Run one batch on the active backend (after swapping in a finished build)."""
+        if self._ready is not None:
+            self._swap_if_ready()
+        return self._active.infer(batch)
+
+    def close(self) -> None:
+        """Close the active backend (and a finished but unused build)."""
+        with self._lock:
+            self._closed = True
+            ready, self._ready = self._ready, None
+        if ready is not None:
+            ready[0].close()
+        self._active.close()
+
+
+def _load(name: str, package: ModelPackage, settings: InferenceSettings,
+          cache_dir: Path) -> tuple[Backend, Precision]:
+    device = _device_for(name, settings)
+    precision = _precision_for(name, settings, device)
+    backend = create_backend(name, settings, cache_dir)
+    try:
+        backend.load(package, device, precision, settings.max_batch)
+    except BaseException:
+        backend.close()
+        raise
+    return backend, precision
+
+
+def open_backend(settings: InferenceSettings, package: ModelPackage,
+                 service_cache_dir: Path | None = None) -> ManagedBackend:
+    """Select, construct and load the backend the settings ask for.
+
+    Parameters
+    ----------
+    settings : InferenceSettings
+        The ``inference`` config section.
+    package : ModelPackage
+        Loaded (verified) model package.
+    service_cache_dir : pathlib.Path, optional
+        ``service.cache_dir``; engines go to ``<it>/tensorrt`` unless configured.
+
+    Returns
+    -------
+    ManagedBackend
+        Loaded, not yet warmed up (call ``warmup()`` on the inference worker).
+
+    Raises
+    ------
+    BackendUnavailableError
+        A forced backend cannot run here, or (auto) none can.
+    """
+    cache_dir = default_engine_cache_dir(settings, service_cache_dir)
+    probes = probe_backends()
+    forced = settings.backend != "auto"
+    order = [settings.backend] if forced else list(AUTO_ORDER)
+    if forced and not probes[settings.backend].available:
+        raise BackendUnavailableError(settings.backend, probes[settings.backend].reason)
+    unavailable = {n: p.reason for n, p in probes.items() if not p.available}
+    for name, reason in unavailable.items():
+        if not forced:
+            _log_unavailable(name, reason)
+
+    background: str | None = None
+    if "tensorrt" in order and probes["tensorrt"].available and \
+            settings.tensorrt.build_in_background:
+        trt = create_backend("tensorrt", settings, cache_dir)
+        assert isinstance(trt, trt_backend.TensorRTBackend)
+        precision = _precision_for("tensorrt", settings, settings.device)
+        if not trt.is_cached(package, precision, settings.max_batch, settings.device):
+            background = "tensorrt"
+            # The stand-in: the next available backend in auto order, whatever was forced.
+            order = [n for n in AUTO_ORDER if n != "tensorrt"]
+            log.warning("no cached TensorRT engine: building in the background, serving "
+                        "degraded meanwhile", extra={"kv": {"cache_dir": str(cache_dir)}})
+
+    errors: dict[str, str] = {}
+    for name in order:
+        if not probes[name].available:
+            continue
+        try:
+            backend, precision = _load(name, package, settings, cache_dir)
+        except Exception as exc:
+            if forced and background is None:
+                if isinstance(exc, BackendUnavailableError):
+                    raise
+                raise BackendUnavailableError(name, f"{type(exc).__name__}: {exc}") from exc
+            errors[name] = f"{type(exc).__name__}: {exc}"
+            log.warning("inference backend failed to load; trying the next",
+                        extra={"kv": {"backend": name, "reason": errors[name]}})
+            continue
+        log.info("inference backend selected", extra={"kv": {
+            "backend": name, "precision": precision, "requested": settings.backend,
+            "building": background or "", "skipped": {**unavailable, **errors}}})
+        factory = None
+        if background is not None:
+            def factory() -> tuple[Backend, Precision]:
+                return _load("tensorrt", package, settings, cache_dir)
+        return ManagedBackend(backend, precision, settings.backend, {**unavailable, **errors},
+                              pending=factory, pending_name=background)
+    reasons = "; ".join(f"{n}: {r}" for n, r in {**unavailable, **errors}.items())
+    raise BackendUnavailableError(settings.backend, f"no backend could be loaded ({reasons})")

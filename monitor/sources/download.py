@@ -1,0 +1,317 @@
+"""HTTP fetching for the feeds: timeouts, retries with backoff and jitter, size limits.
+
+Two operations:
+
+- :meth:`Downloader.get_document` fetches an index (listing, JSON) into
+  memory, conditionally (``If-None-Match`` / ``If-Modified-Since``) when it
+  has validators from an earlier answer, so an unchanged index costs a 304;
+- :meth:`Downloader.download` streams a file into a hidden temporary name in
+  the destination directory, checks its length, fsyncs and renames it into
+  place. A partial file is never visible under its final name.
+
+Transient failures (connection errors, timeouts, 408/429/5xx, bodies cut
+short) are retried ``retries`` times with exponential backoff and jitter
+(honouring ``Retry-After`` up to ``backoff_max_s``); permanent ones (other
+4xx, a body over the size limit) fail at once. Both raise
+:class:`DownloadError`, whose ``reason`` is a small fixed label for metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import secrets
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
+
+import aiohttp
+
+from monitor.sources.names import fsync_directory, safe_local_path
+from monitor.sources.settings import DownloadSettings
+
+__all__ = ["DownloadError", "DownloadResult", "Downloader", "Document", "TEMP_PREFIX",
+           "backoff_delay"]
+
+log = logging.getLogger(__name__)
+
+#: Prefix of the downloader's temporary files (hidden, so spools ignore them).
+TEMP_PREFIX = ".sdo-dl-"
+_TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+_FLUSH_BYTES = 1 << 20
+
+T = TypeVar("T")
+
+
+class DownloadError(Exception):
+    """A fetch failed; ``reason`` is a metric label, ``transient`` says retry later."""
+
+    def __init__(self, reason: str, detail: str, *, transient: bool,
+                 status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.transient = transient
+        self.status = status
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Document:
+    """An index document: ``body`` is None when the server answered 304."""
+
+    url: str
+    status: int
+    body: bytes | None
+    etag: str | None
+    last_modified: str | None
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """A file renamed into place."""
+
+    path: Path
+    size_bytes: int
+    url: str
+    attempts: int
+
+
+def backoff_delay(attempt: int, initial_s: float, max_s: float,
+                  rng: random.Random | None = None) -> float:
+    """Delay before retry ``attempt`` (1-based): exponential, capped, half of it jittered.
+
+    Half jitter keeps retries from many instances apart without ever
+    retrying immediately.
+    """
+    cap = min(max_s, initial_s * 2 ** (attempt - 1))
+    return cap / 2 + (rng or random).uniform(0, cap / 2)
+
+
+class Downloader:
+    """Fetch documents and files with the policy of :class:`DownloadSettings`.
+
+    Parameters
+    ----------
+    settings : DownloadSettings
+        Timeouts, limits, retries.
+    session : aiohttp.ClientSession, optional
+        Shared session; one is created (and closed with the downloader) if absent.
+    """
+
+    def __init__(self, settings: DownloadSettings,
+                 session: aiohttp.ClientSession | None = None,
+                 rng: random.Random | None = None) -> None:
+        self.settings = settings
+        self._session = session
+        self._owns_session = session is None
+        self._rng = rng or random.Random()
+        self.counters: Counter[str] = Counter()
+
+    async def __aenter__(self) -> Downloader:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.close()
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            s = self.settings
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=s.total_timeout_s,
+                                              connect=s.connect_timeout_s,
+                                              sock_read=s.read_timeout_s),
+                headers={"User-Agent": s.user_agent},
+                connector=aiohttp.TCPConnector(limit=max(4, s.concurrency * 2)))
+        return self._session
+
+    async def close(self) -> None:
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+        self._session = None
+
+    # -- retries --------------------------------------------------------------
+    async def _retrying(self, url: str, attempt_once: Callable[[], Awaitable[T]]) -> T:
+        s = self.settings
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await attempt_once()
+            except DownloadError as exc:
+                self.counters[f"failed_{exc.reason}"] += 1
+                if not exc.transient or attempt > s.retries:
+                    raise
+                delay = backoff_delay(attempt, s.backoff_initial_s, s.backoff_max_s, self._rng)
+                if exc.retry_after is not None:
+                    delay = max(delay, min(exc.retry_after, s.backoff_max_s))
+                self.counters["retries"] += 1
+                log.info("fetch failed, retrying", extra={"kv": {
+                    "url": url, "reason": exc.reason, "attempt": attempt,
+                    "delay_s": round(delay, 2)}})
+                await asyncio.sleep(delay)
+
+    @staticmethod
+    def _classify(exc: BaseException, url: str) -> DownloadError:
+        if isinstance(exc, DownloadError):
+            return exc
+        if isinstance(exc, asyncio.TimeoutError):
+            return DownloadError("timeout", f"{url}: timed out", transient=True)
+        if isinstance(exc, aiohttp.ClientPayloadError):
+            return DownloadError("truncated", f"{url}: {exc}", transient=True)
+        if isinstance(exc, aiohttp.InvalidURL):
+            return DownloadError("bad_url", f"{url}: {exc}", transient=False)
+        if isinstance(exc, aiohttp.TooManyRedirects):
+            return DownloadError("redirects", f"{url}: {exc}", transient=False)
+        return DownloadError("connection", f"{url}: {exc}", transient=True)
+
+    @staticmethod
+    def _check_status(response: aiohttp.ClientResponse, url: str) -> None:
+        if response.status < 400:
+            return
+        retry_after = None
+        header = response.headers.get("Retry-After")
+        if header and header.strip().isdigit():
+            retry_after = float(header.strip())
+        raise DownloadError(f"http_{response.status}", f"{url}: HTTP {response.status}",
+                            transient=response.status in _TRANSIENT_STATUS,
+                            status=response.status, retry_after=retry_after)
+
+    # -- documents ----------------------------------------------------------------
+    async def get_document(self, url: str, etag: str | None = None,
+                           last_modified: str | None = None) -> Document:
+        """GET an index document, conditionally when validators are given."""
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+
+        async def once() -> Document:
+            try:
+                async with self.session.get(url, headers=headers) as response:
+                    self.counters["requests"] += 1
+                    if response.status == 304:
+                        self.counters["not_modified"] += 1
+                        return Document(url, 304, None, etag, last_modified)
+                    self._check_status(response, url)
+                    body = await self._read_limited(response, url,
+                                                    self.settings.max_index_bytes)
+                    return Document(url, response.status, body, response.headers.get("ETag"),
+                                    response.headers.get("Last-Modified"))
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                raise self._classify(exc, url) from None
+
+        return await self._retrying(url, once)
+
+    async def _read_limited(self, response: aiohttp.ClientResponse, url: str,
+                            limit: int) -> bytes:
+        self._check_length(response, url, limit)
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(65536):
+            body += chunk
+            if len(body) > limit:
+                raise DownloadError("oversize", f"{url}: more than {limit} bytes",
+                                    transient=False)
+        self._check_complete(response, url, len(body))
+        return bytes(body)
+
+    @staticmethod
+    def _check_length(response: aiohttp.ClientResponse, url: str, limit: int) -> None:
+        if response.content_length is not None and response.content_length > limit:
+            raise DownloadError("oversize", f"{url}: {response.content_length} bytes announced, "
+                                            f"limit {limit}", transient=False)
+
+    @staticmethod
+    def _check_complete(response: aiohttp.ClientResponse, url: str, received: int) -> None:
+        # aiohttp normally raises ClientPayloadError itself; this guards the
+        # decompressed/identity cases where it cannot tell.
+        expected = response.content_length
+        if (expected is not None and "Content-Encoding" not in response.headers
+                and received != expected):
+            raise DownloadError("truncated", f"{url}: {received} of {expected} bytes",
+                                transient=True)
+
+    # -- files ------------------------------------------------------------------
+    async def download(self, url: str, directory: Path, name: str) -> DownloadResult:
+        """Download ``url`` to ``directory/name`` through a temporary file and a rename.
+
+        Raises
+        ------
+        DownloadError
+            After the last attempt, or at once for permanent failures.
+        UnsafeName
+            When ``name`` could escape ``directory``.
+        """
+        final = safe_local_path(directory, name)
+        attempts = 0
+
+        async def once() -> DownloadResult:
+            nonlocal attempts
+            attempts += 1
+            temp = final.with_name(f"{TEMP_PREFIX}{secrets.token_hex(4)}-{name}.part")
+            try:
+                async with self.session.get(url) as response:
+                    self.counters["requests"] += 1
+                    self._check_status(response, url)
+                    limit = self.settings.max_file_bytes
+                    self._check_length(response, url, limit)
+                    size = await self._stream_to(response, temp, url, limit)
+                    self._check_complete(response, url, size)
+                await asyncio.to_thread(_finish, temp, final)
+            except (aiohttp.ClientError, asyncio.TimeoutError, DownloadError) as exc:
+                await asyncio.to_thread(_unlink, temp)
+                raise self._classify(exc, url) from None
+            except BaseException:
+                await asyncio.to_thread(_unlink, temp)  # cancelled: leave nothing behind
+                raise
+            self.counters["files"] += 1
+            self.counters["bytes"] += size
+            return DownloadResult(final, size, url, attempts)
+
+        return await self._retrying(url, once)
+
+    async def _stream_to(self, response: aiohttp.ClientResponse, temp: Path, url: str,
+                         limit: int) -> int:
+        size = 0
+        buffer = bytearray()
+        handle = await asyncio.to_thread(open, temp, "xb")
+        try:
+            async for chunk in response.content.iter_chunked(65536):
+                size += len(chunk)
+                if size > limit:
+                    raise DownloadError("oversize", f"{url}: more than {limit} bytes",
+                                        transient=False)
+                buffer += chunk
+                if len(buffer) >= _FLUSH_BYTES:
+                    await asyncio.to_thread(handle.write, bytes(buffer))
+                    buffer.clear()
+            if buffer:
+                await asyncio.to_thread(handle.write, bytes(buffer))
+            await asyncio.to_thread(_flush_sync, handle)
+        finally:
+            await asyncio.to_thread(handle.close)
+        return size
+
+
+def _flush_sync(handle: object) -> None:
+    handle.flush()  # type: ignore[attr-defined]
+    os.fsync(handle.fileno())  # type: ignore[attr-defined]
+
+
+def _finish(temp: Path, final: Path) -> None:
+    os.replace(temp, final)
+    fsync_directory(final.parent)
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,37 @@
+"""Preprocessing: ingested observations to calibrated DN/s on the model grid (fast path).
+
+:func:`preprocess` maps one observation through its header WCS onto a
+:class:`monitor.grid.ModelGrid` in a single area-averaging step and calibrates
+it (exposure, optional degradation). :func:`apply_scaling` then applies the
+model package's per-channel :class:`ChannelScaling` to a ``(C, N, N)`` stack.
+See ``docs/ingest.md`` for the geometry and the tolerances against the slow
+path in :mod:`monitor.preprocess.reference`.
+"""
+
+from monitor.preprocess.calibrate import CalibrationUnavailable, DegradationTable
+from monitor.preprocess.geometry import GridMapping, grid_mapping
+from monitor.preprocess.pipeline import (
+    PreprocessError,
+    PreprocessResult,
+    preprocess,
+    preprocess_detailed,
+)
+from monitor.preprocess.resample import ResampleResult, area_resample
+from monitor.preprocess.scaling import ChannelScaling, apply_scaling
+from monitor.preprocess.settings import PreprocessSettings
+
+__all__ = [
+    "CalibrationUnavailable",
+    "ChannelScaling",
+    "DegradationTable",
+    "GridMapping",
+    "PreprocessError",
+    "PreprocessResult",
+    "PreprocessSettings",
+    "ResampleResult",
+    "apply_scaling",
+    "area_resample",
+    "grid_mapping",
+    "preprocess",
+    "preprocess_detailed",
+]

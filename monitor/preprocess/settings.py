@@ -1,0 +1,33 @@
+"""Preprocessing settings (YAML section ``preprocess:``), frozen and stdlib-only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["PreprocessSettings"]
+
+
+@dataclass(frozen=True)
+class PreprocessSettings:
+    """How files are brought onto the model grid."""
+
+    fill_value: float = field(
+        default=0.0,
+        metadata={"doc": "DN/s written where the image does not cover the grid"})
+    min_pixel_coverage: float = field(
+        default=0.5, metadata={"gt": 0, "le": 1,
+                               "doc": "a grid pixel needs this valid fraction of its box, "
+                                      "else it gets fill_value"})
+    min_grid_coverage: float = field(
+        default=0.05, metadata={"ge": 0, "le": 1,
+                                "doc": "refuse (no_grid_overlap) when fewer grid pixels "
+                                       "than this fraction are covered"})
+    threads: int = field(
+        default=2, metadata={"ge": 1, "le": 64,
+                             "doc": "threads per image for the box filter (latency); 1 when "
+                                    "a process pool already keeps every core busy"})
+    degradation_table: Path | None = field(
+        default=None,
+        metadata={"doc": "aiapy/SSW response table (aia_V*_response_table.txt); unset = "
+                         "no degradation correction"})

@@ -1,0 +1,1 @@
+"""The scenarios shipped with the package (YAML files; see ``monitor.synth.scenarios``)."""

@@ -135,12 +135,12 @@ class TorchCUDABackend:
             return tuple(self.model(x))
 
     def _capture(self) -> None:
-        pool = torch.cuda.graph_pool_handle()
-        # Largest first so smaller graphs reuse the pool's blocks.
-        for b in sorted(self.buckets, reverse=True):
+        # One private memory pool per graph: a shared pool could place one graph's
+        # outputs in another's scratch memory; the net is small enough not to care.
+        for b in self.buckets:
             graph = torch.cuda.CUDAGraph()
             # thread_local: a TensorRT build in another thread must not break this capture.
-            with torch.inference_mode(), torch.cuda.graph(graph, pool=pool, stream=self.stream,
+            with torch.inference_mode(), torch.cuda.graph(graph, stream=self.stream,
                                                           capture_error_mode="thread_local"):
                 self.static_out[b] = self._forward(self.static_in[b])
             self.graphs[b] = graph

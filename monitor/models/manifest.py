@@ -15,13 +15,19 @@ linear; :meth:`IrradianceLine.inverse` gives ``y = T^-1(z * std + mean)``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from monitor.models.network import NetworkConfig
+from monitor.models.transforms import (
+    ChannelScaling,
+    IrradianceLine,
+    ManifestError,
+    need,
+    number,
+)
 
 __all__ = [
     "FORMAT",
@@ -39,88 +45,6 @@ __all__ = [
 
 FORMAT = "sdo-monitor/model-package"
 FORMAT_VERSION = 1
-_TRANSFORMS = ("log10", "sqrt", "linear")
-_SCALING_KEYS = ("transform", "offset", "clip_min", "clip_max", "mean", "std")
-Transform = Literal["log10", "sqrt", "linear"]
-
-
-class ManifestError(ValueError):
-    """``model.json`` content is invalid; ``key`` is the JSON path at fault."""
-
-    def __init__(self, key: str, message: str) -> None:
-        self.key = key
-        super().__init__(f"{key}: {message}" if key else message)
-
-
-def _need(data: Any, key: str, path: str, kind: type | tuple[type, ...]) -> Any:
-    if not isinstance(data, dict):
-        raise ManifestError(path, "must be an object")
-    if key not in data:
-        raise ManifestError(f"{path}.{key}" if path else key, "missing")
-    value = data[key]
-    where = f"{path}.{key}" if path else key
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        raise ManifestError(where, f"must be {getattr(kind, '__name__', kind)}, got {value!r}")
-    return value
-
-
-def _number(value: Any, where: str, allow_none: bool = False) -> float | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ManifestError(where, f"must be a finite number, got {value!r}")
-    return float(value)
-
-
-@dataclass(frozen=True)
-class ChannelScaling:
-    """Per-channel input scaling: ``x = (clip(T(img + offset), clip_min, clip_max) - mean) / std``.
-
-    Stored and exchanged as exactly the dict of :meth:`to_dict`; the
-    preprocessing helper applies it (this module only validates it).
-    """
-
-    transform: Transform
-    offset: float
-    clip_min: float | None
-    clip_max: float | None
-    mean: float
-    std: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """The six-key dict of the preprocessing contract."""
-        return {k: getattr(self, k) for k in _SCALING_KEYS}
-
-    @classmethod
-    def from_dict(cls, data: Any, where: str = "scaling") -> ChannelScaling:
-        """Validate and build; every key of the contract is required, no others allowed."""
-        if not isinstance(data, dict):
-            raise ManifestError(where, "must be an object")
-        missing = [k for k in _SCALING_KEYS if k not in data]
-        extra = sorted(set(data) - set(_SCALING_KEYS))
-        if missing or extra:
-            raise ManifestError(where, f"keys must be exactly {list(_SCALING_KEYS)}; "
-                                       f"missing {missing}, unexpected {extra}")
-        if data["transform"] not in _TRANSFORMS:
-            raise ManifestError(f"{where}.transform", f"must be one of {_TRANSFORMS}")
-        std = _number(data["std"], f"{where}.std")
-        assert std is not None
-        if std <= 0:
-            raise ManifestError(f"{where}.std", "must be > 0")
-        lo = _number(data["clip_min"], f"{where}.clip_min", allow_none=True)
-        hi = _number(data["clip_max"], f"{where}.clip_max", allow_none=True)
-        if lo is not None and hi is not None and lo >= hi:
-            raise ManifestError(where, "clip_min must be < clip_max")
-        return cls(
-            transform=data["transform"],
-            offset=float(_number(data["offset"], f"{where}.offset") or 0.0),
-            clip_min=lo,
-            clip_max=hi,
-            mean=float(_number(data["mean"], f"{where}.mean") or 0.0),
-            std=std,
-        )
 
 
 @dataclass(frozen=True)
@@ -162,17 +86,17 @@ class InputSpec:
     @classmethod
     def from_dict(cls, data: Any) -> InputSpec:
         """Validate and build from the ``input`` object."""
-        channels = _need(data, "channels", "input", list)
+        channels = need(data, "channels", "input", list)
         if not channels or not all(isinstance(c, int) and not isinstance(c, bool)
                                    for c in channels):
             raise ManifestError("input.channels", "must be a non-empty list of integers")
-        scaling = _need(data, "scaling", "input", list)
+        scaling = need(data, "scaling", "input", list)
         return cls(
             channels=tuple(channels),
-            size=_need(data, "size", "input", int),
+            size=need(data, "size", "input", int),
             scaling=tuple(ChannelScaling.from_dict(s, f"input.scaling[{i}]")
                           for i, s in enumerate(scaling)),
-            name=_need(data, "name", "input", str),
+            name=need(data, "name", "input", str),
         )
 
 
@@ -198,73 +122,13 @@ class ClassSpec:
     def from_dict(cls, data: Any) -> ClassSpec:
         """Validate and build from ``outputs.logits``."""
         where = "outputs.logits"
-        classes = _need(data, "classes", where, list)
-        thresholds = _need(data, "thresholds_w_m2", where, list)
+        classes = need(data, "classes", where, list)
+        thresholds = need(data, "thresholds_w_m2", where, list)
         return cls(
             classes=tuple(str(c) for c in classes),
-            thresholds_w_m2=tuple(float(_number(t, f"{where}.thresholds_w_m2") or 0.0)
+            thresholds_w_m2=tuple(float(number(t, f"{where}.thresholds_w_m2") or 0.0)
                                   for t in thresholds),
-            name=_need(data, "name", where, str),
-        )
-
-
-@dataclass(frozen=True)
-class IrradianceLine:
-    """One EVE line and its target transform ``z = (T(y) - mean) / std``."""
-
-    ion: str
-    wavelength_nm: float
-    transform: Transform = "log10"
-    mean: float = 0.0
-    std: float = 1.0
-    unit: str = "W m^-2"
-
-    @property
-    def name(self) -> str:
-        """Display name, e.g. ``"Fe XVIII 9.39 nm"``."""
-        return f"{self.ion} {self.wavelength_nm:.2f} nm"
-
-    def inverse(self, z: np.ndarray | float) -> np.ndarray:
-        """Network output (target space) -> irradiance in W m^-2."""
-        t = np.asarray(z, dtype=np.float64) * self.std + self.mean
-        if self.transform == "log10":
-            return np.power(10.0, t)
-        if self.transform == "sqrt":
-            return np.square(np.maximum(t, 0.0))
-        return t
-
-    def forward(self, y: np.ndarray | float) -> np.ndarray:
-        """Irradiance in W m^-2 -> target space (what training regresses)."""
-        y = np.asarray(y, dtype=np.float64)
-        if self.transform == "log10":
-            t = np.log10(y)
-        elif self.transform == "sqrt":
-            t = np.sqrt(y)
-        else:
-            t = y
-        return (t - self.mean) / self.std
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        return {"ion": self.ion, "wavelength_nm": self.wavelength_nm, "unit": self.unit,
-                "transform": self.transform, "mean": self.mean, "std": self.std}
-
-    @classmethod
-    def from_dict(cls, data: Any, where: str) -> IrradianceLine:
-        """Validate and build one entry of ``outputs.irradiance.lines``."""
-        transform = _need(data, "transform", where, str)
-        if transform not in _TRANSFORMS:
-            raise ManifestError(f"{where}.transform", f"must be one of {_TRANSFORMS}")
-        std = float(_number(_need(data, "std", where, float), f"{where}.std") or 0.0)
-        if std <= 0:
-            raise ManifestError(f"{where}.std", "must be > 0")
-        return cls(
-            ion=_need(data, "ion", where, str),
-            wavelength_nm=_need(data, "wavelength_nm", where, float),
-            transform=transform,  # type: ignore[arg-type]
-            mean=_need(data, "mean", where, float),
-            std=std,
-            unit=_need(data, "unit", where, str),
+            name=need(data, "name", where, str),
         )
 
 
@@ -406,38 +270,38 @@ class Manifest:
         if version != FORMAT_VERSION:
             raise ManifestError("format_version", f"this code reads version {FORMAT_VERSION}, "
                                                   f"got {version!r}")
-        outputs = _need(data, "outputs", "", dict)
-        irr = _need(outputs, "irradiance", "outputs", dict)
-        lines = _need(irr, "lines", "outputs.irradiance", list)
-        cam = _need(data, "cam", "", dict)
+        outputs = need(data, "outputs", "", dict)
+        irr = need(outputs, "irradiance", "outputs", dict)
+        lines = need(irr, "lines", "outputs.irradiance", list)
+        cam = need(data, "cam", "", dict)
         try:
             cam_spec = CamSpec(**cam)
         except TypeError as exc:
             raise ManifestError("cam", str(exc)) from None
         files: dict[str, FileEntry] = {}
-        for fname, entry in _need(data, "files", "", dict).items():
+        for fname, entry in need(data, "files", "", dict).items():
             where = f"files.{fname}"
-            files[fname] = FileEntry(sha256=_need(entry, "sha256", where, str),
-                                     bytes=_need(entry, "bytes", where, int))
+            files[fname] = FileEntry(sha256=need(entry, "sha256", where, str),
+                                     bytes=need(entry, "bytes", where, int))
         try:
-            network = NetworkConfig.from_dict(_need(data, "network", "", dict))
+            network = NetworkConfig.from_dict(need(data, "network", "", dict))
         except (TypeError, ValueError) as exc:
             raise ManifestError("network", str(exc)) from None
-        features = _need(outputs, "features", "outputs", dict)
-        if _need(features, "name", "outputs.features", str) != cam_spec.features_output:
+        features = need(outputs, "features", "outputs", dict)
+        if need(features, "name", "outputs.features", str) != cam_spec.features_output:
             raise ManifestError("outputs.features.name", "differs from cam.features_output")
         return cls(
-            name=_need(data, "name", "", str),
-            version=_need(data, "version", "", str),
+            name=need(data, "name", "", str),
+            version=need(data, "version", "", str),
             description=str(data.get("description", "")),
             created_utc=str(data.get("created_utc", "")),
-            input=InputSpec.from_dict(_need(data, "input", "", dict)),
-            classes=ClassSpec.from_dict(_need(outputs, "logits", "outputs", dict)),
+            input=InputSpec.from_dict(need(data, "input", "", dict)),
+            classes=ClassSpec.from_dict(need(outputs, "logits", "outputs", dict)),
             lines=tuple(IrradianceLine.from_dict(x, f"outputs.irradiance.lines[{i}]")
                         for i, x in enumerate(lines)),
             network=network,
             cam=cam_spec,
-            opset=_need(_need(data, "onnx", "", dict), "opset", "onnx", int),
+            opset=need(need(data, "onnx", "", dict), "opset", "onnx", int),
             training=dict(data.get("training") or {}),
             files=files,
         )

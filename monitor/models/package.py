@@ -33,16 +33,22 @@ from typing import Any
 import numpy as np
 import torch
 
+from monitor.models.card import default_model_card
 from monitor.models.errors import (
     PackageError,
     PackageFileMissingError,
     PackageFormatError,
-    PackageHashMismatchError,
     PackageParityError,
 )
 from monitor.models.manifest import FileEntry, Manifest, ManifestError
 from monitor.models.network import SolarResNet
 from monitor.models.onnx_export import export_onnx
+from monitor.models.verify import (
+    ParityReport,
+    check_parity,
+    sha256_file,
+    verify_files,
+)
 
 __all__ = [
     "MANIFEST",
@@ -71,31 +77,7 @@ METRICS = "metrics.json"
 MODEL_CARD = "MODEL_CARD.md"
 REQUIRED_FILES = (ONNX, WEIGHTS, METRICS, MODEL_CARD)
 
-#: Largest relative difference allowed between ONNX Runtime and torch outputs.
-PARITY_RTOL = 1e-4
 _PROBE_SEED = 20190404  # any fixed seed: the probe must be the same on every load
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-@dataclass(frozen=True)
-class ParityReport:
-    """Largest relative difference per output between ONNX Runtime and torch."""
-
-    relative: dict[str, float]
-    rtol: float
-
-    @property
-    def ok(self) -> bool:
-        """True when every output is within ``rtol``."""
-        return all(v <= self.rtol for v in self.relative.values())
 
 
 @dataclass(frozen=True)
@@ -240,68 +222,6 @@ def _read_manifest(path: Path) -> tuple[Manifest, str]:
     return manifest, hashlib.sha256(raw).hexdigest()
 
 
-def _verify_files(path: Path, manifest: Manifest) -> None:
-    for name, entry in sorted(manifest.files.items()):
-        if "/" in name or "\\" in name or name.startswith("."):
-            raise PackageFormatError(path / MANIFEST, f"file name {name!r} is not a plain name")
-        fpath = path / name
-        if not fpath.is_file():
-            raise PackageFileMissingError(fpath, "missing (listed in model.json)")
-        size = fpath.stat().st_size
-        actual = sha256_file(fpath)
-        if actual != entry.sha256:
-            detail = ""
-            if size < entry.bytes:
-                detail = f"truncated: {size} of {entry.bytes} bytes"
-            elif size != entry.bytes:
-                detail = f"size {size}, expected {entry.bytes} bytes"
-            raise PackageHashMismatchError(fpath, entry.sha256, actual, detail)
-
-
-def check_parity(package: ModelPackage, rtol: float = PARITY_RTOL, batch: int = 2) -> ParityReport:
-    """Compare ONNX Runtime (CPU) and torch (CPU, fp32) on the probe input.
-
-    Parameters
-    ----------
-    package : ModelPackage
-        Package to check.
-    rtol : float
-        Allowed ``max|onnx - torch| / max|torch|`` per output.
-    batch : int
-        Probe batch size (2 exercises the dynamic batch axis).
-    """
-    import onnxruntime as ort
-
-    x = package.probe_input(batch)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1  # a load-time check; leave cores to the pipeline
-    options.log_severity_level = 3
-    try:
-        session = ort.InferenceSession(str(package.onnx_path), options,
-                                       providers=["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
-        raise PackageFormatError(package.onnx_path, f"ONNX Runtime cannot load it: {exc}") from None
-    names = package.manifest.output_names
-    got_inputs = [i.name for i in session.get_inputs()]
-    got_outputs = [o.name for o in session.get_outputs()]
-    if got_inputs != [package.manifest.input.name] or got_outputs != list(names):
-        raise PackageFormatError(package.onnx_path,
-                                 f"graph I/O {got_inputs} -> {got_outputs} does not match "
-                                 f"model.json ({package.manifest.input.name} -> {list(names)})")
-    onnx_out = session.run(list(names), {package.manifest.input.name: x})
-    model = package.build_torch_model("cpu")
-    with torch.inference_mode():
-        torch_out = [t.numpy() for t in model(torch.from_numpy(x))]
-    relative = {}
-    for name, a, b in zip(names, onnx_out, torch_out):
-        if a.shape != b.shape:
-            raise PackageParityError(package.onnx_path, f"output {name} shape {a.shape} != "
-                                                        f"torch {b.shape}")
-        scale = max(float(np.abs(b).max()), 1e-12)
-        relative[name] = float(np.abs(a.astype(np.float64) - b).max() / scale)
-    return ParityReport(relative=relative, rtol=rtol)
-
-
 def load_package(path: Path | str, verify: bool = True) -> ModelPackage:
     """Load a model package, verifying integrity and ONNX/torch parity.
 
@@ -326,7 +246,7 @@ def load_package(path: Path | str, verify: bool = True) -> ModelPackage:
     manifest, digest = _read_manifest(path)
     package = ModelPackage(path=path, manifest=manifest, sha256=digest, verified=verify)
     if verify:
-        _verify_files(path, manifest)
+        verify_files(path, manifest)
         report = check_parity(package)
         if not report.ok:
             worst = max(report.relative, key=report.relative.__getitem__)
@@ -338,36 +258,6 @@ def load_package(path: Path | str, verify: bool = True) -> ModelPackage:
             "package": manifest.name, "version": manifest.version, "sha256": digest[:12],
             "parity": {k: f"{v:.1e}" for k, v in report.relative.items()}}})
     return package
-
-
-def default_model_card(manifest: Manifest) -> str:
-    """A model card for a package whose training did not supply one."""
-    chans = ", ".join(str(c) for c in manifest.input.channels)
-    trained = manifest.training or {}
-    data = trained.get("data", "not recorded: this package may be untrained (random weights)")
-    return f"""# Model card: {manifest.name} {manifest.version}
-
-{manifest.description or "Flare-class and EUV-irradiance network for sdo-monitor."}
-
-## Inputs and outputs
-- Input: AIA channels {chans} Angstrom on the {manifest.input.size} px model grid, scaled
-  per channel as `model.json` says.
-- Outputs: class logits for {", ".join(manifest.classes.classes)} (GOES XRS-B);
-  {len(manifest.lines)} EVE MEGS-A lines (inverse transform in `model.json`, W m^-2);
-  the last feature maps for class-activation maps.
-
-## Training data
-{data}
-
-## Must not be used for
-- Operational forecasts or alerts before it is trained and evaluated on real SDO data
-  (e.g. SDOML) and its `metrics.json` reviewed.
-- Anything outside the input distribution it was trained on (other instruments,
-  uncalibrated or degraded AIA frames).
-
-## Known limits
-See `metrics.json`. An empty or "not evaluated" metrics file means no evaluation was run.
-"""
 
 
 def write_package(

@@ -105,8 +105,25 @@ def _raw(header: Mapping[str, Any], key: str) -> Any:
     try:
         return header.get(key)
     except Exception as exc:  # astropy raises on unparsable card values
+        # JSOC writes missing floats as a bare ``nan``, which astropy refuses
+        # to parse; hand the raw value text on so numbers like that are judged
+        # by the numeric rules (NONFINITE_KEYWORD) rather than as garbage.
+        text = _card_text(header, key)
+        if text is not None:
+            return text
         raise IngestRejected(RejectReason.INVALID_KEYWORD,
                              f"{key} cannot be parsed: {exc}", {"keyword": key}) from exc
+
+
+def _card_text(header: Mapping[str, Any], key: str) -> str | None:
+    try:
+        image = header.cards[key].image  # type: ignore[attr-defined]
+    except Exception:
+        return None
+    if image[8:10] != "= ":
+        return None
+    text = image[10:].split("/", 1)[0].strip().strip("'").strip()
+    return text or None
 
 
 def _present(header: Mapping[str, Any], key: str) -> bool:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,6 +159,8 @@ class BackendStatus:
         Human-readable explanation.
     unavailable : dict
         Backends skipped at start-up and why.
+    build_seconds : float or None
+        Duration of the background build (load included) once it ended.
     """
 
     requested: str
@@ -168,6 +171,7 @@ class BackendStatus:
     engine_build: Literal["not_needed", "building", "ready", "done", "failed"]
     detail: str
     unavailable: dict[str, str] = field(default_factory=dict)
+    build_seconds: float | None = None
 
 
 class ManagedBackend:
@@ -190,6 +194,7 @@ class ManagedBackend:
         self._build_state: Literal["not_needed", "building", "ready", "done", "failed"] = \
             "building" if pending else "not_needed"
         self._build_error = ""
+        self._build_seconds: float | None = None
         self._ready: tuple[Backend, Precision] | None = None
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -216,7 +221,7 @@ class ManagedBackend:
                 detail = f"serving from {self._active.name}"
             return BackendStatus(self._requested, self._target, self._active.name,
                                  self._precision, degraded, state, detail,
-                                 dict(self._unavailable))
+                                 dict(self._unavailable), self._build_seconds)
 
     def warmup(self) -> None:
         """Warm the active backend, then start the background build (if any).
@@ -230,10 +235,12 @@ class ManagedBackend:
 
     def _build(self) -> None:
         assert self._pending_factory is not None
+        started = time.perf_counter()
         try:
             backend, precision = self._pending_factory()
         except Exception as exc:  # noqa: BLE001 - any build failure keeps the stand-in serving
             with self._lock:
+                self._build_seconds = time.perf_counter() - started
                 self._build_state = "failed"
                 self._build_error = f"{type(exc).__name__}: {exc}"
             log.error("background backend build failed; staying degraded",
@@ -244,6 +251,7 @@ class ManagedBackend:
                 backend.close()
                 return
             self._ready = (backend, precision)
+            self._build_seconds = time.perf_counter() - started
             self._build_state = "ready"
         log.info("background backend ready", extra={"kv": {"backend": self._target}})
 

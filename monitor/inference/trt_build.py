@@ -175,8 +175,13 @@ def _build_plan(trt: Any, onnx_path: Path, key: EngineKey, input_name: str,
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, settings.workspace_mib << 20)
     config.builder_optimization_level = settings.optimization_level
-    timing = config.create_timing_cache(cache.read_timing_cache(key))
+    try:
+        timing = config.create_timing_cache(cache.read_timing_cache(key))
+    except Exception:  # noqa: BLE001 - a damaged saved cache only costs build time
+        timing = None
     if timing is None:  # unreadable saved cache: start from an empty one
+        log.warning("timing cache unreadable; starting an empty one",
+                    extra={"kv": {"path": str(cache.timing_cache_path(key))}})
         timing = config.create_timing_cache(b"")
     config.set_timing_cache(timing, False)
     profile = builder.create_optimization_profile()

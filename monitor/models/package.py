@@ -243,6 +243,10 @@ def load_package(path: Path | str, verify: bool = True) -> ModelPackage:
         With the path of the file at fault.
     """
     path = Path(path).resolve()
+    if path == default_package_path() and not path.is_dir():
+        raise PackageFileMissingError(path, "no default model package is installed; set "
+                                            "inference.model_package or create one with "
+                                            "'sdo-monitor export'")
     manifest, digest = _read_manifest(path)
     package = ModelPackage(path=path, manifest=manifest, sha256=digest, verified=verify)
     if verify:

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 
 from monitor.saliency.summary import SaliencySummary
 
-__all__ = ["render_overlay"]
+__all__ = ["overlay_channel_index", "render_overlay"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,23 @@ _CAPTION_COLOUR = "#ffffff"
 _LIMB_COLOUR = "#7fd4ff"
 _CONTOUR_COLOUR = "#00ffc8"
 _MARKER_COLOUR = "#ffff66"
+
+
+def overlay_channel_index(channels: Sequence[int], wanted: int) -> int:
+    """Index of the AIA channel to draw under the map; the first channel if ``wanted`` is absent.
+
+    Parameters
+    ----------
+    channels : sequence of int
+        The model's channel wavelengths (Angstrom), in input order.
+    wanted : int
+        ``SaliencySettings.overlay_channel``.
+    """
+    if wanted in channels:
+        return list(channels).index(wanted)
+    log.warning("overlay channel not in the model; using the first channel",
+                extra={"kv": {"wanted": wanted, "using": channels[0]}})
+    return 0
 
 
 def _scaled_base(image: np.ndarray, scale: Literal["log", "linear"]) -> tuple[np.ndarray,
@@ -106,7 +124,8 @@ def render_overlay(image: np.ndarray, summary: SaliencySummary, *, target: int =
         if shown.peak > 0:
             norm = np.clip(cam / shown.peak, 0.0, 1.0)
             rgba = matplotlib.colormaps["inferno"](norm)
-            rgba[..., 3] = alpha * norm
+            # sqrt: moderately salient surroundings stay visible next to the peak.
+            rgba[..., 3] = alpha * np.sqrt(norm)
             ax.imshow(rgba, origin="lower", extent=extent, interpolation="bilinear")
             ax.contour(norm, levels=[threshold_fraction], colors=_CONTOUR_COLOUR,
                        linewidths=0.8)

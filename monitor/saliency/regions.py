@@ -146,26 +146,29 @@ def measure_regions(saliency: np.ndarray, geometry: FrameGeometry, *,
     labels, count = ndimage.label(cam >= threshold_fraction * peak, structure=_EIGHT_CONNECTED)
     if count == 0:
         return []
-    flat = labels.ravel()
-    weights = cam.ravel().astype(np.float64)
+    # Work on the labelled pixels only (a few % of the grid): one bincount per
+    # statistic over all components at once; label 0 (background) is unused.
+    idx = np.flatnonzero(labels)
+    lab = labels.ravel()[idx]
+    weights = cam.ravel()[idx].astype(np.float64)
     n = geometry.size
-    # bincount does all components in one pass each; label 0 is the background.
-    pixels = np.bincount(flat, minlength=count + 1)
-    integrated = np.bincount(flat, weights=weights, minlength=count + 1)
-    cols = np.tile(np.arange(n, dtype=np.float64), n)
-    rows = np.repeat(np.arange(n, dtype=np.float64), n)
-    sum_x = np.bincount(flat, weights=weights * cols, minlength=count + 1)
-    sum_y = np.bincount(flat, weights=weights * rows, minlength=count + 1)
-    peaks = ndimage.maximum(cam, labels, index=np.arange(1, count + 1))
-    total = float(weights.sum())
+    cols = (idx % n).astype(np.float64)
+    rows = (idx // n).astype(np.float64)
+    pixels = np.bincount(lab, minlength=count + 1)
+    integrated = np.bincount(lab, weights=weights, minlength=count + 1)
+    sum_x = np.bincount(lab, weights=weights * cols, minlength=count + 1)
+    sum_y = np.bincount(lab, weights=weights * rows, minlength=count + 1)
+    peaks = np.zeros(count + 1)
+    np.maximum.at(peaks, lab, weights)
+    total = float(cam.sum(dtype=np.float64))
 
     candidates = [i for i in range(1, count + 1) if pixels[i] >= min_region_px]
     candidates.sort(key=lambda i: integrated[i], reverse=True)
     hemisphere_px = 2.0 * math.pi * geometry.radius_px ** 2
     out: list[PixelRegion] = []
     for i in candidates[:top_k]:
-        ys, xs = np.nonzero(labels == i)
-        mu = geometry.mu(xs, ys)
+        member = lab == i
+        mu = geometry.mu(cols[member], rows[member])
         disk = mu > 0.0
         area_msh = (1e6 * float(np.sum(1.0 / np.maximum(mu[disk], min_mu))) / hemisphere_px
                     if disk.any() else None)
@@ -173,7 +176,7 @@ def measure_regions(saliency: np.ndarray, geometry: FrameGeometry, *,
             centroid_x_px=float(sum_x[i] / integrated[i]),
             centroid_y_px=float(sum_y[i] / integrated[i]),
             pixels=int(pixels[i]), integrated=float(integrated[i]),
-            peak=float(peaks[i - 1]), share=float(integrated[i] / total), area_msh=area_msh))
+            peak=float(peaks[i]), share=float(integrated[i] / total), area_msh=area_msh))
     return out
 
 

@@ -82,3 +82,12 @@ def test_overlay_handles_off_limb_regions_and_linear_inputs() -> None:
     assert png_size(data) == (128, 128)
     with pytest.raises(ValueError, match="grid"):
         render_overlay(np.zeros((64, 64), np.float32), summary)
+
+
+def test_overlay_channel_falls_back_to_the_first(caplog: pytest.LogCaptureFixture) -> None:
+    from monitor.saliency.overlay import overlay_channel_index
+
+    assert overlay_channel_index((94, 131, 171), 131) == 1
+    with caplog.at_level("WARNING", logger="monitor.saliency.overlay"):
+        assert overlay_channel_index((171, 193), 131) == 0
+    assert "overlay channel not in the model" in caplog.text

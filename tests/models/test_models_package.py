@@ -162,3 +162,12 @@ def test_channel_scaling_requires_exact_contract_keys() -> None:
         ChannelScaling.from_dict({**good, "gamma": 2.2})
     with pytest.raises(ManifestError, match="std"):
         ChannelScaling.from_dict({**good, "std": 0.0})
+
+
+def test_missing_default_package_says_how_to_get_one() -> None:
+    from monitor.models.package import default_package_path
+
+    if default_package_path().is_dir():
+        pytest.skip("a default package is installed")
+    with pytest.raises(PackageFileMissingError, match="no default model package"):
+        load_package(default_package_path())

@@ -105,6 +105,14 @@ class Metrics:
             f"{p}_irradiance_w_m2", "Latest frame's estimated EUV line irradiance.",
             ["feed", "line"], registry=r)
 
+        # -- saliency
+        self.overlay_seconds = Histogram(
+            f"{p}_overlay_seconds", "Time to render one saliency overlay PNG.",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0), registry=r)
+        self.saliency_errors = Counter(
+            f"{p}_saliency_errors_total", "Frames whose saliency could not be computed.",
+            ["reason"], registry=r)
+
         # -- publishing
         self.published = Counter(f"{p}_published_total",
                                  "Messages acknowledged by the broker.", ["topic"], registry=r)

@@ -11,11 +11,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.sources.base import (Emit, FileArrival, Outcome, Source, SourceBase, SourceStats,
-                                  make_source, registered_kinds)
+from monitor.sources.base import (
+    Emit,
+    FileArrival,
+    Outcome,
+    Source,
+    SourceBase,
+    SourceStats,
+    make_source,
+    registered_kinds,
+)
 from monitor.sources.notifications import make_notification, notification_key
-from monitor.sources.settings import (DownloadSettings, FeedSettings, HttpFeedSettings,
-                                      KafkaFeedSettings, SpoolFeedSettings)
+from monitor.sources.settings import (
+    DownloadSettings,
+    FeedSettings,
+    HttpFeedSettings,
+    KafkaFeedSettings,
+    SpoolFeedSettings,
+)
 from monitor.sources.spool import SpoolSource
 
 __all__ = ["DownloadSettings", "Emit", "FeedSettings", "FileArrival", "HttpFeedSettings",

@@ -28,15 +28,21 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Self, TypeVar
 
 import aiohttp
 
 from monitor.sources.names import fsync_directory, safe_local_path
 from monitor.sources.settings import DownloadSettings
 
-__all__ = ["DownloadError", "DownloadResult", "Downloader", "Document", "TEMP_PREFIX",
-           "backoff_delay"]
+__all__ = [
+    "TEMP_PREFIX",
+    "Document",
+    "DownloadError",
+    "DownloadResult",
+    "Downloader",
+    "backoff_delay",
+]
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +118,7 @@ class Downloader:
         self._rng = rng or random.Random()
         self.counters: Counter[str] = Counter()
 
-    async def __aenter__(self) -> Downloader:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
@@ -205,7 +211,7 @@ class Downloader:
                                                     self.settings.max_index_bytes)
                     return Document(url, response.status, body, response.headers.get("ETag"),
                                     response.headers.get("Last-Modified"))
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 raise self._classify(exc, url) from None
 
         return await self._retrying(url, once)
@@ -265,7 +271,7 @@ class Downloader:
                     size = await self._stream_to(response, temp, url, limit)
                     self._check_complete(response, url, size)
                 await asyncio.to_thread(_finish, temp, final)
-            except (aiohttp.ClientError, asyncio.TimeoutError, DownloadError) as exc:
+            except (TimeoutError, aiohttp.ClientError, DownloadError) as exc:
                 await asyncio.to_thread(_unlink, temp)
                 raise self._classify(exc, url) from None
             except BaseException:

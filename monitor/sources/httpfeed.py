@@ -28,7 +28,7 @@ import re
 import time
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +36,15 @@ import aiohttp
 
 from monitor.sources.base import Emit, FileArrival, Outcome, SourceBase, SourceStats
 from monitor.sources.disposal import Disposer
-from monitor.sources.download import TEMP_PREFIX, Document, DownloadError, Downloader
-from monitor.sources.index import (IndexEntry, IndexFormatError, expand_url_template,
-                                   parse_json_index, parse_latest, parse_listing)
+from monitor.sources.download import TEMP_PREFIX, Document, Downloader, DownloadError
+from monitor.sources.index import (
+    IndexEntry,
+    IndexFormatError,
+    expand_url_template,
+    parse_json_index,
+    parse_latest,
+    parse_listing,
+)
 from monitor.sources.names import UnsafeName, frame_key
 from monitor.sources.settings import HttpFeedSettings
 
@@ -127,7 +133,13 @@ class HttpSource(SourceBase, kind="http"):
             try:
                 while True:
                     started = time.monotonic()
-                    await self.poll_once(emit)
+                    try:
+                        await self.poll_once(emit)
+                    except (OSError, aiohttp.ClientError, ValueError) as exc:
+                        # A bad cycle (full disk, odd server) must not end the feed.
+                        self._errors["poll"] += 1
+                        log.error("poll cycle failed", extra={"kv": {
+                            "feed": self.name, "error": repr(exc)}})
                     elapsed = time.monotonic() - started
                     await asyncio.sleep(max(0.0, self.settings.poll_interval_s - elapsed))
             finally:
@@ -220,7 +232,7 @@ class HttpSource(SourceBase, kind="http"):
         try:
             if "time" in groups and match.group("time"):
                 t_obs = datetime.strptime(match.group("time"), self.settings.time_format) \
-                    .replace(tzinfo=timezone.utc).timestamp()
+                    .replace(tzinfo=UTC).timestamp()
             if "wavelength" in groups and match.group("wavelength"):
                 wavelength = int(match.group("wavelength"))
         except ValueError:
@@ -236,7 +248,6 @@ class HttpSource(SourceBase, kind="http"):
     def _ignore(self, url: str, reason: str) -> None:
         self._ignored[reason] += 1
         self._remember(url, "ignored")
-        return None
 
     async def _fetch_and_emit(self, candidates: list[_Candidate], emit: Emit) -> int:
         # Downloads run ahead by at most `concurrency`; emission keeps the order.
@@ -271,6 +282,12 @@ class HttpSource(SourceBase, kind="http"):
         except UnsafeName as exc:
             self._ignore(candidate.url, "unsafe_name")
             log.warning("unsafe file name ignored", extra={"kv": {
+                "feed": self.name, "url": candidate.url, "error": str(exc)}})
+            return None
+        except OSError as exc:  # writing the spool failed (full, read-only): try again later
+            self._errors["write"] += 1
+            self._remember(candidate.url, "retry")
+            log.error("cannot write download", extra={"kv": {
                 "feed": self.name, "url": candidate.url, "error": str(exc)}})
             return None
         except DownloadError as exc:

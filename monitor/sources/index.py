@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -68,11 +68,8 @@ def _child_file(directory_url: str, href: str) -> IndexEntry | None:
 def parse_listing(body: bytes, directory_url: str) -> list[IndexEntry]:
     """Files linked from an HTML directory listing (Apache, nginx, lighttpd styles)."""
     parser = _Links()
-    try:
-        parser.feed(body.decode("utf-8", "replace"))
-        parser.close()
-    except Exception as exc:  # html.parser is lenient; this is belt and braces
-        raise IndexFormatError(f"unreadable listing: {exc}") from None
+    parser.feed(body.decode("utf-8", "replace"))  # lenient: never raises on bad markup
+    parser.close()
     entries: dict[str, IndexEntry] = {}
     for href in parser.hrefs:
         entry = _child_file(directory_url, href)
@@ -159,7 +156,7 @@ def parse_latest(body: bytes, time_format: str = "%Y%m%d_%H%M%S") -> float:
         when = datetime.strptime(value, time_format)
     except ValueError as exc:
         raise IndexFormatError(f"bad time {value!r}: {exc}") from None
-    return when.replace(tzinfo=timezone.utc).timestamp()
+    return when.replace(tzinfo=UTC).timestamp()
 
 
 def expand_url_template(template: str, start: float, end: float, step_s: int) -> list[str]:
@@ -172,11 +169,11 @@ def expand_url_template(template: str, start: float, end: float, step_s: int) ->
     t = (int(start) // step_s) * step_s
     urls: list[str] = []
     while t <= end:
-        url = datetime.fromtimestamp(t, tz=timezone.utc).strftime(template)
+        url = datetime.fromtimestamp(t, tz=UTC).strftime(template)
         if url not in urls:
             urls.append(url)
         t += step_s
     if not urls:  # end before the first step: still list the directory of ``end``
-        urls.append(datetime.fromtimestamp(end, tz=timezone.utc).strftime(template))
+        urls.append(datetime.fromtimestamp(end, tz=UTC).strftime(template))
     return urls
 

@@ -45,7 +45,7 @@ from kafka.structs import OffsetAndMetadata
 
 from monitor.sources.base import Emit, FileArrival, Outcome, SourceBase, SourceStats
 from monitor.sources.disposal import Disposer
-from monitor.sources.download import DownloadError, Downloader
+from monitor.sources.download import Downloader, DownloadError
 from monitor.sources.names import UnsafeName, within
 from monitor.sources.notifications import InvalidNotification, Notification, parse_notification
 from monitor.sources.settings import KafkaFeedSettings
@@ -195,10 +195,11 @@ class KafkaNotificationSource(SourceBase, kind="kafka"):
                 "reason": exc.reason, "error": str(exc)}})
             self._ack(record)
             return
-        except DownloadError as exc:
-            self._bump(self._errors, exc.reason)
+        except (DownloadError, OSError) as exc:
+            reason = exc.reason if isinstance(exc, DownloadError) else "write"
+            self._bump(self._errors, reason)
             log.error("notified file could not be downloaded", extra={"kv": {
-                "feed": self.name, "url": note.url, "reason": exc.reason, "error": str(exc)}})
+                "feed": self.name, "url": note.url, "reason": reason, "error": str(exc)}})
             self._ack(record)  # retried already; holding the partition back helps no one
             return
         if not self._current(record.topic, record.partition, record.epoch):
@@ -210,9 +211,9 @@ class KafkaNotificationSource(SourceBase, kind="kafka"):
         await emit(arrival)
 
     async def _locate(self, note: Notification, record: _Record) -> FileArrival:
-        base = dict(feed=self.name, topic=record.topic, partition=record.partition,
-                    offset=record.offset, observation_key=note.key, t_obs=note.t_obs,
-                    wavelength=note.wavelength)
+        base = {"feed": self.name, "topic": record.topic, "partition": record.partition,
+                "offset": record.offset, "observation_key": note.key, "t_obs": note.t_obs,
+                "wavelength": note.wavelength}
         if note.path is not None:
             path, size = await asyncio.to_thread(self._check_path, note.path)
             return FileArrival(path=path, arrived_at=time.time(), size_bytes=size,

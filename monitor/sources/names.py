@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 __all__ = ["UnsafeName", "frame_key", "fsync_directory", "is_temporary", "parse_aia_name",
@@ -28,7 +28,7 @@ class UnsafeName(ValueError):
 def is_temporary(name: str) -> bool:
     """True for names that are work in progress (dotfiles, ``*.part``, ``*.tmp``...)."""
     lowered = name.lower()
-    return name.startswith(".") or lowered.endswith(_TEMP_SUFFIXES) or name.startswith("#")
+    return name.startswith((".", "#")) or lowered.endswith(_TEMP_SUFFIXES)
 
 
 def within(path: Path, root: Path) -> bool:
@@ -84,15 +84,15 @@ def parse_aia_name(name: str) -> tuple[float, int] | None:
             day, hms, wave = m.groups()
             fmt = "%Y%m%d%H%M%S" if len(hms) == 6 else "%Y%m%d%H%M"
             when = datetime.strptime(day + hms, fmt)
-            return when.replace(tzinfo=timezone.utc).timestamp(), int(wave)
+            return when.replace(tzinfo=UTC).timestamp(), int(wave)
         if m := _LEV1.match(name):
             wave, day, hh, mm, ss = m.groups()
             when = datetime.strptime(f"{day}T{hh}:{mm}:00", "%Y-%m-%dT%H:%M:%S")
-            return when.replace(tzinfo=timezone.utc).timestamp() + float(ss), int(wave)
+            return when.replace(tzinfo=UTC).timestamp() + float(ss), int(wave)
         if m := _LEV1_EXPORT.match(name):
             day, hh, mm, ss, wave = m.groups()
             when = datetime.strptime(f"{day}T{hh}{mm}{ss}", "%Y-%m-%dT%H%M%S")
-            return when.replace(tzinfo=timezone.utc).timestamp(), int(wave)
+            return when.replace(tzinfo=UTC).timestamp(), int(wave)
     except ValueError:
         return None
     return None
@@ -106,7 +106,7 @@ def frame_key(t_obs: float, cadence_s: float = 12.0) -> str:
     see docs/sources.md for level-1 data).
     """
     slot = (t_obs // cadence_s) * cadence_s
-    return datetime.fromtimestamp(slot, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(slot, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def fsync_directory(directory: Path) -> None:

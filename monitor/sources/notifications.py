@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from monitor.sources.names import frame_key
 
@@ -52,7 +52,7 @@ class Notification:
     key: str | None
 
 
-def parse_time(value: str | float | int | datetime) -> float:
+def parse_time(value: str | float | datetime) -> float:
     """Unix seconds from an ISO 8601 string (naive means UTC), a datetime or a number."""
     if isinstance(value, datetime):
         when = value
@@ -65,7 +65,7 @@ def parse_time(value: str | float | int | datetime) -> float:
     else:
         raise ValueError(f"not a time: {value!r}")
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return when.timestamp()
 
 
@@ -101,7 +101,7 @@ def make_notification(*, path: str | None = None, url: str | None = None,
     key = None
     if t_obs is not None:
         seconds = parse_time(t_obs)
-        message["t_obs"] = datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat(
+        message["t_obs"] = datetime.fromtimestamp(seconds, tz=UTC).isoformat(
             timespec="milliseconds").replace("+00:00", "Z")
         key = frame_key(seconds, cadence_s).encode()
         message["key"] = key.decode()

@@ -12,8 +12,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["AIA_CHANNELS", "DownloadSettings", "FeedSettings", "HttpFeedSettings",
-           "JSOC_NRT_PATTERN", "KafkaFeedSettings", "SpoolFeedSettings"]
+__all__ = [
+    "AIA_CHANNELS",
+    "JSOC_NRT_PATTERN",
+    "DownloadSettings",
+    "FeedSettings",
+    "HttpFeedSettings",
+    "KafkaFeedSettings",
+    "SpoolFeedSettings",
+]
 
 #: The EUV channels of AIA, in Angstrom.
 AIA_CHANNELS: tuple[int, ...] = (94, 131, 171, 193, 211, 304, 335)
@@ -208,8 +215,8 @@ class KafkaFeedSettings:
     def check(self) -> list[tuple[str, str]]:
         issues = _check_name(self.name)
         if not self.path_roots and not self.url_prefixes:
-            issues.append(("path_roots", "set path_roots and/or url_prefixes: notifications "
-                                         "outside them are ignored"))
+            issues.append(("path_roots", ("set path_roots and/or url_prefixes: notifications "
+                                          "outside them are ignored")))
         for i, prefix in enumerate(self.url_prefixes):
             issues += _check_url(f"url_prefixes[{i}]", prefix)
         if self.url_prefixes and self.spool is None:

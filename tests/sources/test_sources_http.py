@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,6 @@ from monitor.sources.names import is_temporary
 from monitor.sources.testing.harness import Collector, running
 from monitor.sources.testing.jsoc_server import Faults, JsocArchive, JsocServer
 
-UTC = timezone.utc
 T0 = datetime(2026, 6, 24, 19, 51, tzinfo=UTC)
 FAST = DownloadSettings(connect_timeout_s=2, read_timeout_s=2, total_timeout_s=5, retries=3,
                         backoff_initial_s=0.05, backoff_max_s=0.2, concurrency=3)

@@ -6,23 +6,28 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from monitor.config import KafkaSettings
 from monitor.publish.kafka_client import client_options, ensure_topics
-from monitor.sources import (FileArrival, KafkaFeedSettings, make_notification, make_source,
-                             notification_key)
+from monitor.sources import (
+    FileArrival,
+    KafkaFeedSettings,
+    make_notification,
+    make_source,
+    notification_key,
+)
 from monitor.sources.kafkafeed import KafkaNotificationSource
 from monitor.sources.testing.harness import Collector, running
 from monitor.sources.testing.jsoc_server import JsocServer
 
 # Tansu: short group timings or the first join waits for the whole rebalance timeout.
-GROUP_TIMINGS = dict(session_timeout_s=6.0, heartbeat_interval_s=1.0, max_poll_interval_s=5.0,
-                     revoke_grace_s=0.5)
-T0 = datetime(2026, 6, 24, 20, 0, tzinfo=timezone.utc)
+GROUP_TIMINGS = {"session_timeout_s": 6.0, "heartbeat_interval_s": 1.0,
+                 "max_poll_interval_s": 5.0, "revoke_grace_s": 0.5}
+T0 = datetime(2026, 6, 24, 20, 0, tzinfo=UTC)
 
 
 def run(coro):
@@ -84,7 +89,7 @@ def test_notifications_are_committed_only_after_done_and_in_order(
     a, b, c, d, e = files(tmp_path / "data", 5)
     outside = tmp_path / "elsewhere.fits"
     outside.write_bytes(b"x")
-    note = lambda p, **kw: make_notification(path=str(p), **kw)[1]  # noqa: E731
+    note = lambda p, **kw: make_notification(path=str(p), **kw)[1]
     produce(kafka_bootstrap, [
         (None, note(a, t_obs=T0, wavelength=171), 0), (None, note(b), 0),
         (None, b"{not json", 0), (None, note(c), 0),
@@ -227,7 +232,7 @@ def test_two_instances_split_the_partitions_and_the_survivor_takes_over(
                 await source.done(arrival, "processed")
             return emit
 
-        total = lambda: len(processed["a"]) + len(processed["b"])  # noqa: E731
+        total = lambda: len(processed["a"]) + len(processed["b"])
         async with running(b, worker("b", b)):
             async with running(a, worker("a", a)):
                 await eventually(lambda: len(a.assigned_partitions()) == 2

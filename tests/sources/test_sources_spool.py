@@ -26,7 +26,7 @@ def write_renamed(directory: Path, name: str, payload: bytes = b"SIMPLE  =  T" *
 
 
 def spool(tmp_path: Path, **kwargs) -> SpoolSource:
-    options = dict(stable_s=0.5, poll_interval_s=0.1, watch="poll", include=("*.fits",))
+    options = {"stable_s": 0.5, "poll_interval_s": 0.1, "watch": "poll", "include": ("*.fits",)}
     options.update(kwargs)
     return SpoolSource("test", tmp_path / "spool", **options)
 

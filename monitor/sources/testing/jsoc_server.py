@@ -33,15 +33,15 @@ import logging
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import Literal, Self
 
 from aiohttp import web
 
-__all__ = ["Fault", "Faults", "JsocArchive", "JsocServer", "NRT_CHANNELS", "SLOT_S"]
+__all__ = ["NRT_CHANNELS", "SLOT_S", "Fault", "Faults", "JsocArchive", "JsocServer"]
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +71,10 @@ class JsocArchive:
     @staticmethod
     def slot(when: datetime) -> datetime:
         """The 180 s slot (T_REC) containing ``when``."""
-        when = when.astimezone(timezone.utc) if when.tzinfo else when.replace(
-            tzinfo=timezone.utc)
+        when = when.astimezone(UTC) if when.tzinfo else when.replace(
+            tzinfo=UTC)
         seconds = int(when.timestamp()) // SLOT_S * SLOT_S
-        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        return datetime.fromtimestamp(seconds, tz=UTC)
 
     @staticmethod
     def file_name(t_rec: datetime, wavelength: int) -> str:
@@ -137,7 +137,7 @@ class JsocArchive:
             data = json.loads((self.root / "image_times.json").read_text())
         except FileNotFoundError:
             return None
-        return datetime.strptime(data["last"], "%Y%m%d_%H%M%S").replace(tzinfo=timezone.utc)
+        return datetime.strptime(data["last"], "%Y%m%d_%H%M%S").replace(tzinfo=UTC)
 
     def _update_index(self, t_rec: datetime, wavelength: int) -> None:
         index = self.root / "image_times.json"
@@ -147,7 +147,7 @@ class JsocArchive:
             data = {"first": f"{t_rec:%Y%m%d_%H%M%S}", "last": f"{t_rec:%Y%m%d_%H%M%S}"}
         else:
             latest = datetime.strptime(data["last"], "%Y%m%d_%H%M%S").replace(
-                tzinfo=timezone.utc)
+                tzinfo=UTC)
             if t_rec <= latest:
                 return  # an out-of-order (older) file does not move "last" back
             data["last"] = f"{t_rec:%Y%m%d_%H%M%S}"
@@ -272,8 +272,9 @@ class JsocServer:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> JsocServer:
-        return await self.start()
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
@@ -323,7 +324,7 @@ class JsocServer:
                             "application/fits")
         else:
             return web.Response(status=404, text="Not Found")
-        last_modified = datetime.fromtimestamp(int(mtime), tz=timezone.utc)
+        last_modified = datetime.fromtimestamp(int(mtime), tz=UTC)
         headers = {"ETag": etag, "Last-Modified": format_datetime(last_modified, usegmt=True),
                    "Content-Type": content_type}
         if _not_modified(request, etag, last_modified):
@@ -376,14 +377,14 @@ def _listing(url_path: str, directory: Path) -> str:
     """An Apache 2.4 ``mod_autoindex`` page (fancy indexing, table layout)."""
     title = html.escape("Index of " + url_path.rstrip("/"))
     parent = url_path.rstrip("/").rsplit("/", 1)[0] + "/"
-    rows = [f'<tr><td valign="top"><img src="/icons/back.gif" alt="[PARENTDIR]"></td>'
-            f'<td><a href="{html.escape(parent)}">Parent Directory</a></td><td>&nbsp;</td>'
-            f'<td align="right">  - </td><td>&nbsp;</td></tr>']
+    rows = [(f'<tr><td valign="top"><img src="/icons/back.gif" alt="[PARENTDIR]"></td>'
+             f'<td><a href="{html.escape(parent)}">Parent Directory</a></td><td>&nbsp;</td>'
+             f'<td align="right">  - </td><td>&nbsp;</td></tr>')]
     for entry in sorted(directory.iterdir(), key=lambda p: p.name):
         if entry.name.startswith("."):
             continue  # temporary files of the producer are not listed
         st = entry.stat()
-        stamp = datetime.fromtimestamp(st.st_mtime, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+        stamp = datetime.fromtimestamp(st.st_mtime, tz=UTC).strftime("%Y-%m-%d %H:%M")
         name = entry.name + ("/" if entry.is_dir() else "")
         size = "  - " if entry.is_dir() else _human(st.st_size)
         icon = "[DIR]" if entry.is_dir() else "[   ]"
@@ -412,7 +413,7 @@ async def _serve(args: argparse.Namespace) -> None:
     archive_root = Path(args.root)
     async with JsocServer(archive_root, port=args.port) as server:
         archive = server.archive()
-        slot = JsocArchive.slot(datetime.now(timezone.utc) - timedelta(hours=args.hours))
+        slot = JsocArchive.slot(datetime.now(UTC) - timedelta(hours=args.hours))
         for _ in range(int(args.hours * 3600 // SLOT_S)):
             archive.publish_slot(slot, size=args.size)
             slot += timedelta(seconds=SLOT_S)

@@ -16,7 +16,7 @@ model. This writer exists so feed tests need nothing but astropy.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +66,7 @@ def write_synoptic_fits(path: Path, t_rec: datetime, wavelength: int, *, size: i
     """
     from astropy.io import fits
 
-    t_rec = t_rec.astimezone(timezone.utc) if t_rec.tzinfo else t_rec.replace(tzinfo=timezone.utc)
+    t_rec = t_rec.astimezone(UTC) if t_rec.tzinfo else t_rec.replace(tzinfo=UTC)
     exptime = EXPOSURE_S.get(wavelength, 2.0)
     t_obs = t_rec + timedelta(seconds=1.0 + (wavelength % 11) * 0.5)
     date_obs = t_obs - timedelta(seconds=exptime / 2)
@@ -88,7 +88,7 @@ def write_synoptic_fits(path: Path, t_rec: datetime, wavelength: int, *, size: i
     cards = {
         "TELESCOP": "SDO/AIA", "INSTRUME": _INSTRUMENT.get(wavelength, "AIA_3"),
         "DETECTOR": "AIA", "ORIGIN": "SDO/JSOC-SDP",
-        "DATE": _iso(datetime.now(timezone.utc)), "DATE-OBS": _iso(date_obs),
+        "DATE": _iso(datetime.now(UTC)), "DATE-OBS": _iso(date_obs),
         "T_OBS": _iso(t_obs), "T_REC": t_rec.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "WAVELNTH": int(wavelength), "WAVEUNIT": "angstrom",
         "WAVE_STR": f"{wavelength}_THIN" if wavelength < 1000 else str(wavelength),

@@ -16,16 +16,29 @@ import time as _time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from functools import lru_cache
+from datetime import UTC, datetime
+from functools import cache
 from importlib import resources
 from typing import Any
 
 from monitor.publish.outbox import OutboundMessage
 
-__all__ = ["CONTENT_TYPE", "EVENT_TYPES", "EventType", "EventValidationError", "ID_NAMESPACE",
-           "RESERVED_TYPES", "encode", "event_type", "load_schema", "make_event", "message_id",
-           "rfc3339", "to_outbound", "validate_event"]
+__all__ = [
+    "CONTENT_TYPE",
+    "EVENT_TYPES",
+    "ID_NAMESPACE",
+    "RESERVED_TYPES",
+    "EventType",
+    "EventValidationError",
+    "encode",
+    "event_type",
+    "load_schema",
+    "make_event",
+    "message_id",
+    "rfc3339",
+    "to_outbound",
+    "validate_event",
+]
 
 #: Kafka ``content-type`` header of a structured-mode CloudEvent.
 CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
@@ -126,13 +139,13 @@ def rfc3339(moment: datetime | float | None = None) -> str:
     datetimes are refused: a wrong time zone must not slip into a message.
     """
     if moment is None:
-        when = datetime.now(timezone.utc)
+        when = datetime.now(UTC)
     elif isinstance(moment, datetime):
         if moment.tzinfo is None:
             raise ValueError("naive datetime: attach a time zone (UTC) first")
-        when = moment.astimezone(timezone.utc)
+        when = moment.astimezone(UTC)
     else:
-        when = datetime.fromtimestamp(float(moment), timezone.utc)
+        when = datetime.fromtimestamp(float(moment), UTC)
     return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -213,7 +226,7 @@ def encode(event: Mapping[str, Any]) -> bytes:
         raise EventValidationError(f"event {event.get('id')} is not valid JSON: {exc}") from exc
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_schema(type_or_name: str) -> dict[str, Any]:
     """The JSON Schema of a type, read from the package."""
     kind = event_type(type_or_name)
@@ -223,7 +236,7 @@ def load_schema(type_or_name: str) -> dict[str, Any]:
     return schema
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(type_name: str) -> Any:
     from jsonschema import Draft202012Validator
 

@@ -37,7 +37,13 @@ from kafka.codec import has_gzip, has_lz4, has_snappy, has_zstd
 from monitor.config import KafkaSettings
 from monitor.publish.envelope import CONTENT_TYPE
 from monitor.publish.kafka_client import client_options, ensure_topics, topic_names
-from monitor.publish.outbox import AsyncOutbox, OutboundMessage, OutboxError, OutboxFull, OutboxStats
+from monitor.publish.outbox import (
+    AsyncOutbox,
+    OutboundMessage,
+    OutboxError,
+    OutboxFull,
+    OutboxStats,
+)
 from monitor.publish.settings import PublishSettings
 
 __all__ = ["ERROR_KINDS", "KafkaPublisher", "PublisherHealth"]
@@ -162,6 +168,7 @@ class KafkaPublisher:
         self._options["bootstrap_timeout_ms"] = int(settings.connect_timeout_s * 1000)
         self._topics = list(topics) if topics is not None else list(
             topic_names(kafka.topic_prefix).values())
+        self._stall_s = min(self._options["request_timeout_ms"] / 1000, 5.0)
         self._delivery_timeout_ms = max(int(settings.send_timeout_s * 1000),
                                         settings.linger_ms + self._options["request_timeout_ms"])
         self.on_ack: Callable[[str, int, float], None] | None = None
@@ -172,12 +179,16 @@ class KafkaPublisher:
         self._thread: ThreadPoolExecutor | None = None
         self._task: asyncio.Task[None] | None = None
         self._producer: KafkaProducer | None = None
+        self._live: list[KafkaProducer] = []  # created and not closed; touched on _thread only
         self._generation = 0
         self._connected = False
         self._last_error: str | None = None
         self._failures = 0            # consecutive failed batches on this producer
+        self._inflight_since: float | None = None
         self._outage_started: float | None = None
         self._topics_ready: set[str] = set()
+        self._topics_blocked: set[str] = set()  # missing, and we may not create them
+        self._blocked_until = 0.0
         self._stats = OutboxStats(0, 0, None, 0)
         self._wakeup = asyncio.Event()
         self._changed = asyncio.Event()
@@ -210,11 +221,12 @@ class KafkaPublisher:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
-        loop = asyncio.get_running_loop()
         assert self._thread is not None
-        if self._producer is not None:
-            producer, self._producer = self._producer, None
-            await loop.run_in_executor(self._thread, _close_producer, producer, 2.0)
+        self._producer = None
+        # Queued behind whatever the thread is still doing (a connect or a send
+        # the cancelled task left running), so it also closes a producer that
+        # was being created at this moment; the loop never blocks on it.
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._close_all, 2.0)
         self._thread.shutdown(wait=True)
         self._thread = None
         self._connected = False
@@ -232,9 +244,10 @@ class KafkaPublisher:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self._task is None or self._task.done():
                 return False
+            # Short waits: another waiter may clear the shared event before we see it.
             self._changed.clear()
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
+                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.5))
         return True
 
     # -- the API the pipeline uses -----------------------------------------
@@ -281,10 +294,18 @@ class KafkaPublisher:
         return added
 
     def health(self) -> PublisherHealth:
-        """A snapshot; cheap and safe to call from the event loop at any time."""
+        """A snapshot; cheap and safe to call from the event loop at any time.
+
+        ``connected`` means the broker acknowledges our sends: it turns False
+        when a connection or a batch fails, and also while a batch has waited
+        longer than ``min(kafka.request_timeout_s, 5 s)`` (kafka-python only
+        gives up on it after ``send_timeout_s``).
+        """
+        stalled = (self._inflight_since is not None
+                   and time.monotonic() - self._inflight_since > self._stall_s)
         return PublisherHealth(
             running=self._task is not None and not self._task.done(),
-            connected=self._connected, pending=self._stats.count,
+            connected=self._connected and not stalled, pending=self._stats.count,
             pending_bytes=self._stats.size_bytes, oldest_age_s=self._stats.oldest_age_s(),
             dead_letters=self._stats.dead_letters, last_error=self._last_error,
             producer_generation=self._generation)
@@ -299,7 +320,10 @@ class KafkaPublisher:
             ok = False
             try:
                 assert self._outbox is not None
-                batch = await self._outbox.pending(s.drain_batch_messages)
+                if self._topics_blocked and time.monotonic() >= self._blocked_until:
+                    self._topics_blocked.clear()  # look again: an admin may have created them
+                # Other topics go on meanwhile: order only matters within a topic.
+                batch = await self._outbox.pending(s.drain_batch_messages, self._topics_blocked)
                 if not batch:
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(self._wakeup.wait(), s.idle_poll_s)
@@ -309,7 +333,7 @@ class KafkaPublisher:
                 raise
             except OutboxError as exc:
                 self._error("outbox", exc)
-            except Exception as exc:  # noqa: BLE001 - the drain task must never die
+            except Exception as exc:
                 log.exception("unexpected publisher error")
                 self._error("send", exc)
             if ok:
@@ -347,9 +371,13 @@ class KafkaPublisher:
         log.info("kafka producer created", extra={"kv": {"generation": self._generation}})
         return self._producer
 
+    def _close_all(self, timeout_s: float) -> None:
+        while self._live:
+            _close_producer(self._live.pop(), timeout_s)
+
     def _new_producer(self) -> KafkaProducer:
         s = self.settings
-        return KafkaProducer(
+        producer = KafkaProducer(
             **self._options, acks="all", enable_idempotence=True,
             compression_type=None if s.compression == "none" else s.compression,
             linger_ms=s.linger_ms, batch_size=s.batch_bytes,
@@ -361,6 +389,8 @@ class KafkaPublisher:
             # a metadata request with broker defaults.
             allow_auto_create_topics=False,
             reconnect_backoff_max_ms=int(min(s.retry_backoff_max_s, 5.0) * 1000))
+        self._live.append(producer)
+        return producer
 
     async def _prepare_topics(self, topics: set[str]) -> set[str] | None:
         """Make sure the batch's topics exist; returns those still missing (None: failed)."""
@@ -385,6 +415,9 @@ class KafkaPublisher:
             return None
         missing = needed - existing
         self._topics_ready.update(needed & existing)
+        if missing:
+            self._topics_blocked |= missing
+            self._blocked_until = time.monotonic() + self.settings.retry_backoff_max_s
         for topic in sorted(missing):
             self._error("topic_missing", f"topic {topic} does not exist and "
                                          "kafka.create_topics is false: create it or allow "
@@ -422,11 +455,17 @@ class KafkaPublisher:
                 future.add_callback(from_thread, message.message_id)
                 future.add_errback(from_thread, message.message_id)
 
-        await loop.run_in_executor(self._thread, send_all)
-        # kafka-python fails undelivered batches after delivery_timeout_ms; the
-        # extra margin only guards against a producer that never calls back.
-        await asyncio.wait(waiting.values(), timeout=self._delivery_timeout_ms / 1000 + 5.0)
-        return {mid: (f.result() if f.done() else asyncio.TimeoutError("no delivery report"))
+        self._inflight_since = time.monotonic()
+        try:
+            await loop.run_in_executor(self._thread, send_all)
+            # kafka-python should fail undelivered batches after delivery_timeout_ms,
+            # but a batch in flight to a broker that froze and died can stay
+            # unreported: the margin bounds that wait; the producer is then replaced.
+            limit_s = self._delivery_timeout_ms / 1000
+            await asyncio.wait(waiting.values(), timeout=limit_s + max(1.0, 0.2 * limit_s))
+        finally:
+            self._inflight_since = None
+        return {mid: (f.result() if f.done() else TimeoutError("no delivery report"))
                 for mid, f in waiting.items()}
 
     async def _settle(self, producer: KafkaProducer, batch: list[OutboundMessage],
@@ -493,8 +532,7 @@ class KafkaPublisher:
             return
         log.warning("replacing kafka producer", extra={"kv": {
             "generation": self._generation, "reason": reason}})
-        await asyncio.get_running_loop().run_in_executor(
-            self._thread, _close_producer, producer, 1.0)
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._close_all, 1.0)
 
     # -- hooks -------------------------------------------------------------
     def _report_acks(self, acked: Iterable[OutboundMessage], now: float) -> None:
@@ -532,5 +570,5 @@ class KafkaPublisher:
             return
         try:
             hook(*args)
-        except Exception:  # noqa: BLE001 - a broken metrics hook must not stop publishing
+        except Exception:
             log.exception("publisher hook failed")

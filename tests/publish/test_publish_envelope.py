@@ -5,16 +5,26 @@ from __future__ import annotations
 import copy
 import json
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from importlib import resources
 from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
 
-from monitor.publish.envelope import (CONTENT_TYPE, EVENT_TYPES, EventValidationError, encode,
-                                      event_type, load_schema, make_event, message_id, rfc3339,
-                                      to_outbound, validate_event)
+from monitor.publish.envelope import (
+    CONTENT_TYPE,
+    EVENT_TYPES,
+    EventValidationError,
+    encode,
+    event_type,
+    load_schema,
+    make_event,
+    message_id,
+    rfc3339,
+    to_outbound,
+    validate_event,
+)
 
 SOURCE = "urn:sdo-monitor:test-1"
 NAMES = ["frame.analyzed", "saliency", "alert", "input.rejected"]
@@ -24,7 +34,7 @@ NAMES = ["frame.analyzed", "saliency", "alert", "input.rejected"]
 def test_each_example_makes_a_valid_cloudevent(name: str,
                                                example_data: dict[str, dict[str, Any]]) -> None:
     event = make_event(name, example_data[name], source=SOURCE,
-                       time=datetime(2024, 5, 10, 12, 0, 30, tzinfo=timezone.utc))
+                       time=datetime(2024, 5, 10, 12, 0, 30, tzinfo=UTC))
     assert event["specversion"] == "1.0"
     assert event["type"] == f"org.sdo-monitor.{name}.v1"
     assert event["dataschema"] == f"urn:sdo-monitor:schema:{name}.v1"

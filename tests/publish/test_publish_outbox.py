@@ -13,8 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from monitor.publish.outbox import (AsyncOutbox, MessageTooLarge, OutboundMessage, Outbox,
-                                    OutboxError, OutboxFull)
+from monitor.publish.outbox import (
+    AsyncOutbox,
+    MessageTooLarge,
+    OutboundMessage,
+    Outbox,
+    OutboxError,
+    OutboxFull,
+)
 
 
 def message(i: int, size: int = 100, topic: str = "t.frames") -> OutboundMessage:

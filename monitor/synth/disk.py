@@ -24,7 +24,6 @@ supergranular scales (~30 Mm) with a per-channel contrast.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
@@ -34,8 +33,8 @@ from monitor.synth.geometry import RSUN_REF_M
 from monitor.synth.responses import LOG_T, response_matrix
 
 __all__ = [
-    "QUIET_SUN_COLUMN_DEM",
     "LOW_LYING_FRACTION",
+    "QUIET_SUN_COLUMN_DEM",
     "RHO_MAX",
     "RHO_SAMPLES",
     "channel_profiles",
@@ -43,6 +42,7 @@ __all__ = [
     "network_texture",
     "quiet_sun_volume_dem",
     "scale_height_rsun",
+    "streamer_texture",
 ]
 
 #: Largest impact parameter tabulated (beyond the corners of a 4096 AIA image).
@@ -185,17 +185,38 @@ def quiet_sun_volume_dem(column_dem: np.ndarray = QUIET_SUN_COLUMN_DEM) -> np.nd
 
 def network_texture(rng: np.random.Generator, shape: tuple[int, int],
                     cell_px: float) -> np.ndarray:
-    """Zero-mean, unit-variance random field with structure on ``cell_px`` pixels.
+    """Zero-mean, unit-variance network pattern with cells of ~``cell_px`` pixels.
 
-    Made on a coarse grid (a few samples per cell) and resized bilinearly, so
-    it costs the same at 512 and 4096 px.
+    A smooth Gaussian random field made on a coarse grid (a few samples per
+    cell) and resized bicubically, so it costs the same at 512 and 4096 px;
+    taking ``-|field|`` turns its zero crossings into bright lanes around dark
+    cell interiors, like the supergranular network.
     """
     ny, nx = shape
     coarse_n = int(np.clip(round(max(ny, nx) / max(cell_px, 1.0) * 3), 16, 512))
     field = rng.standard_normal((coarse_n, coarse_n)).astype(np.float32)
     field = cv2.GaussianBlur(field, (0, 0), sigmaX=1.2)
     field = cv2.resize(field, (nx, ny), interpolation=cv2.INTER_CUBIC)
-    field -= field.mean()
+    field = -np.abs(field)
+    return _standardised(field)
+
+
+def streamer_texture(rng: np.random.Generator, position_angle: np.ndarray) -> np.ndarray:
+    """Zero-mean, unit-variance pattern that varies with position angle only.
+
+    Off the limb the corona is organised radially (streamers, plumes, fans):
+    brightness changes around the limb on ~3 deg scales and little along a ray.
+    """
+    samples = 720
+    ring = rng.standard_normal(samples + 16).astype(np.float32)
+    kernel = np.exp(-0.5 * (np.arange(-8, 9) / 3.0) ** 2).astype(np.float32)
+    smooth = np.convolve(ring, kernel / kernel.sum(), mode="same")[8:8 + samples]
+    smooth = np.append(smooth, smooth[0])
+    index = (position_angle % (2 * np.pi)) * np.float32(samples / (2 * np.pi))
+    return _standardised(np.interp(index, np.arange(samples + 1), smooth).astype(np.float32))
+
+
+def _standardised(field: np.ndarray) -> np.ndarray:
+    field = field - field.mean()
     std = float(field.std())
     return field / std if std > 0 else field
-

@@ -69,8 +69,9 @@ class SynthFeed:
         Override the scenario's duration and cadence.
     offset_px, crota2_deg : optional
         Pointing overrides (see :class:`~monitor.synth.sun.SyntheticSun`).
-    sleep : callable, optional
-        ``sleep(seconds)`` used for pacing (tests pass a fake clock).
+    sleep, clock : callable, optional
+        ``sleep(seconds)`` and ``clock() -> seconds`` used for pacing; default
+        an interruptible wait and ``time.monotonic`` (tests pass a fake clock).
     """
 
     def __init__(self, scenario: Scenario | str | Path, out_dir: Path, size: int = 1024,
@@ -78,7 +79,8 @@ class SynthFeed:
                  channels: Sequence[int] | None = None, duration_s: float | None = None,
                  cadence_s: float | None = None, offset_px: tuple[float, float] | None = None,
                  crota2_deg: float | None = None,
-                 sleep: Callable[[float], None] | None = None) -> None:
+                 sleep: Callable[[float], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
         overrides = {k: v for k, v in (("duration_s", duration_s), ("cadence_s", cadence_s))
                      if v is not None}
@@ -92,6 +94,7 @@ class SynthFeed:
                                 offset_px=offset_px, crota2_deg=crota2_deg)
         self._stop = threading.Event()
         self._sleep = sleep
+        self._clock = clock
 
     @property
     def seed(self) -> int:
@@ -108,7 +111,7 @@ class SynthFeed:
             return 0.0
         due = start + t_sim / self.speed
         while not self._stop.is_set():
-            left = due - time.monotonic()
+            left = due - self._clock()
             if left <= 0:
                 return -left
             if self._sleep is not None:
@@ -130,7 +133,7 @@ class SynthFeed:
         log.info("synthetic feed starting", extra={"kv": {
             "scenario": sc.name, "seed": self.seed, "size": self.sun.geometry.size,
             "speed": self.speed, "observations": len(self.sun), "out_dir": str(self.out_dir)}})
-        start = time.monotonic()
+        start = self._clock()
         with self.truth_path.open("w", encoding="utf-8") as truth_file:
             for index in range(len(self.sun)):
                 if self._stop.is_set():

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 
 import numpy as np
@@ -44,8 +44,8 @@ __all__ = [
     "RSUN_REF_M",
     "ImageGeometry",
     "Observer",
-    "heliographic_to_heliocentric",
     "heliocentric_to_hpc",
+    "heliographic_to_heliocentric",
     "impact_parameter_map",
     "noaa_location",
     "observer_at",
@@ -59,7 +59,7 @@ _SDO_ORBIT_RADIUS_M: float = 42_164_000.0
 _SDO_INCLINATION_DEG: float = 28.5
 _SIDEREAL_DAY_S: float = 86164.0905
 _OBLIQUITY_DEG: float = 23.4392911
-_J2000 = datetime(2000, 1, 1, 12, tzinfo=timezone.utc)
+_J2000 = datetime(2000, 1, 1, 12, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -126,8 +126,8 @@ def observer_at(time: datetime) -> Observer:
     from sunpy.coordinates import HeliographicCarrington, HeliographicStonyhurst, get_earth, sun
 
     if time.tzinfo is None:
-        time = time.replace(tzinfo=timezone.utc)
-    t = Time(time.astimezone(timezone.utc).replace(tzinfo=None), scale="utc")
+        time = time.replace(tzinfo=UTC)
+    t = Time(time.astimezone(UTC).replace(tzinfo=None), scale="utc")
     earth = get_earth(t).transform_to(HeliocentricMeanEcliptic(obstime=t))
     gei = _sdo_offset_gei(time)
     eps = math.radians(_OBLIQUITY_DEG)
@@ -166,7 +166,7 @@ def observer_fast(day_of_year: float, time: datetime | None = None) -> Observer:
     b0, dist = _yearly_table()
     days = np.arange(len(b0), dtype=np.float64)
     doy = float(day_of_year) % 365.25
-    when = time or datetime(2014, 1, 1, tzinfo=timezone.utc)
+    when = time or datetime(2014, 1, 1, tzinfo=UTC)
     return Observer(time=when, dsun_m=float(np.interp(doy, days, dist)), hgln_deg=0.0,
                     hglt_deg=float(np.interp(doy, days, b0)))
 

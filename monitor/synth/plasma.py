@@ -9,8 +9,8 @@ ground truth are the same DEM weighted by their own responses -- one plasma,
 consistent observables.
 
 Active regions (bipolar, a few arcmin across) have three parts: a hot core of
-short sheared loops over the polarity inversion line (~2.8 MK with a ~6 MK
-tail, bright in 335, 211 and 94), warm 1 MK loops joining the two polarities
+short sheared loops over the polarity inversion line (~3 MK with a ~5 MK
+part, bright in 335, 211 and 94), warm 1 MK loops joining the two polarities
 (171, 193) and moss/plage at the footpoints (transition-region plasma, 304
 and 131's Fe VIII). Their emission measures scale with ``strength``.
 
@@ -79,12 +79,12 @@ class ActiveRegionPlasma:
     def core(self) -> np.ndarray:
         """Hot core loops, cm^-3 per bin."""
         s = self.strength
-        return gaussian_dem(1.2e47 * s, 6.45, 0.10) + gaussian_dem(8.0e45 * s, 6.78, 0.08)
+        return gaussian_dem(6.0e46 * s, 6.48, 0.10) + gaussian_dem(8.0e46 * s, 6.68, 0.08)
 
     @cached_property
     def loops(self) -> np.ndarray:
         """Warm (1 MK) loops joining the polarities, cm^-3 per bin."""
-        return gaussian_dem(9.0e46 * self.strength, 6.02, 0.08)
+        return gaussian_dem(4.0e46 * self.strength, 6.02, 0.08)
 
     @cached_property
     def moss(self) -> np.ndarray:

@@ -18,11 +18,23 @@ from dataclasses import dataclass
 import numpy as np
 
 from monitor.synth.geometry import ImageGeometry, Observer
-from monitor.synth.plasma import ActiveRegionPlasma, FlarePlasma, FlareState, \
-    synodic_rate_deg_per_day
+from monitor.synth.plasma import (
+    ActiveRegionPlasma,
+    FlarePlasma,
+    FlareState,
+    synodic_rate_deg_per_day,
+)
 from monitor.synth.scenario import ActiveRegionSpec, FlareSpec
-from monitor.synth.structures import (MM_PER_RSUN, Patch, PointCloud, arcade, gaussian_cloud,
-                                      project, splat, width_px)
+from monitor.synth.structures import (
+    MM_PER_RSUN,
+    Patch,
+    PointCloud,
+    arcade,
+    gaussian_cloud,
+    project,
+    splat,
+    width_px,
+)
 
 __all__ = ["ActiveRegionModel", "Component", "FlareModel", "KernelGeometry"]
 
@@ -83,7 +95,8 @@ class ActiveRegionModel:
         self.neutral_line = np.array([-self.axis[1], self.axis[0]])
         plus, minus = self.axis * d / 2, -self.axis * d / 2
         self.clouds: dict[str, PointCloud] = {
-            "loops": arcade(rng, 60, plus, minus, d / 4, d / 4, (0.6, 1.1), width_mm=1.8,
+            "loops": arcade(rng, 60, plus, minus, d / 4, d / 4, (0.6, 1.1), brightness_sigma=0.35,
+                            width_mm=1.8,
                             step_mm=step_mm),
             "core": arcade(rng, 30, self.axis * d * 0.12, -self.axis * d * 0.12, d / 14, d / 14,
                            (0.5, 0.8), along=self.neutral_line, along_spread=d / 6,
@@ -145,7 +158,7 @@ class FlareModel:
         axis, line = region.axis, region.neutral_line
         # Off the region's centre along the neutral line, so flares are not all alike.
         site = line * rng.uniform(-0.15, 0.15) * region.spec.size_arcmin * _RSUN_PER_ARCMIN
-        top = np.array([*site, 0.4 * sep])
+        top = np.array([*site, 0.5 * sep])
         self.kernels = (
             KernelGeometry("loop_top", top, 0.3 * sep),
             KernelGeometry("footpoint", np.array([*(site + axis * sep / 2), 0.0]),

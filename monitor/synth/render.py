@@ -17,9 +17,20 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from monitor.synth.disk import RHO_MAX, RHO_SAMPLES, channel_profiles, network_texture
-from monitor.synth.geometry import (ARCSEC_PER_RAD, RSUN_REF_M, ImageGeometry, Observer,
-                                    impact_parameter_map)
+from monitor.synth.disk import (
+    RHO_MAX,
+    RHO_SAMPLES,
+    channel_profiles,
+    network_texture,
+    streamer_texture,
+)
+from monitor.synth.geometry import (
+    ARCSEC_PER_RAD,
+    RSUN_REF_M,
+    ImageGeometry,
+    Observer,
+    impact_parameter_map,
+)
 from monitor.synth.regions import Component
 from monitor.synth.responses import SATURATION_DN, channel_spec, response_matrix
 
@@ -61,10 +72,21 @@ class Renderer:
         cm_per_px = (observer.dsun_m - RSUN_REF_M) * geometry.cdelt_arcsec / ARCSEC_PER_RAD * 100
         self.pixel_area_cm2 = cm_per_px ** 2
         mm_per_px = cm_per_px / 1e8
-        self.texture = network_texture(rng, (geometry.size, geometry.size),
-                                       _NETWORK_CELL_MM / mm_per_px)
+        self.texture = self._texture(rng, rho, _NETWORK_CELL_MM / mm_per_px)
         self.contrast = np.array([channel_spec(c).network_contrast for c in self.channels],
                                  dtype=np.float32)
+
+    def _texture(self, rng: np.random.Generator, rho: np.ndarray, cell_px: float) -> np.ndarray:
+        """Network on the disk, radial streamers off the limb, blended over 0.05 R_sun."""
+        n = self.geometry.size
+        cx, cy = self.geometry.centre_px
+        yy, xx = np.ogrid[:n, :n]
+        angle = np.arctan2((yy - cy).astype(np.float32), (xx - cx).astype(np.float32))
+        angle += np.float32(np.radians(self.geometry.crota2_deg))
+        network = network_texture(rng, (n, n), cell_px)
+        streamers = streamer_texture(rng, angle)
+        weight = np.clip((rho - np.float32(1.0)) / np.float32(0.05), 0.0, 1.0)
+        return network + weight * (streamers - network)
 
     def quiet_sun(self, k: int) -> np.ndarray:
         """Quiet-Sun count rate of channel index ``k`` with its network texture."""
@@ -106,7 +128,10 @@ def eclipse_transmission(size: int, fraction: float, angle_deg: float) -> np.nda
 
 
 def to_int16(dn: np.ndarray) -> tuple[np.ndarray, int]:
-    """Round to int16 DN, clip at the ADC full scale; returns (data, saturated pixels)."""
-    saturated = int(np.count_nonzero(dn >= SATURATION_DN))
+    """Round to int16 DN and clip at the ADC full scale (in place on ``dn``).
+
+    Returns the data and the number of pixels at full scale.
+    """
     np.clip(dn, -32767.0, SATURATION_DN, out=dn)
-    return np.rint(dn).astype(np.int16), saturated
+    data = np.rint(dn, out=dn).astype(np.int16)
+    return data, int(np.count_nonzero(data == int(SATURATION_DN)))

@@ -143,21 +143,21 @@ def _p(log_t: float, sigma: float, amplitude: float) -> ResponsePeak:
 #: The seven EUV channels in the order every array of this package uses.
 CHANNEL_SPECS: tuple[ChannelSpec, ...] = (
     ChannelSpec(94, 4, 2.9, 0.04, (_p(6.85, 0.11, 6.0e-27), _p(6.05, 0.10, 4.0e-27)),
-                t_obs_offset_s=1.6, network_contrast=0.25),
+                t_obs_offset_s=1.6, network_contrast=0.20),
     ChannelSpec(131, 1, 2.9, 0.04, (_p(7.05, 0.10, 1.7e-26), _p(5.60, 0.12, 2.4e-26),
                                     _p(7.25, 0.12, 4.0e-27)),
-                t_obs_offset_s=8.6, network_contrast=0.30),
+                t_obs_offset_s=8.6, network_contrast=0.25),
     ChannelSpec(171, 3, 2.0, 0.04, (_p(5.85, 0.11, 3.0e-24), _p(6.05, 0.08, 4.0e-25)),
-                t_obs_offset_s=10.3, network_contrast=0.25),
+                t_obs_offset_s=10.3, network_contrast=0.18),
     ChannelSpec(193, 2, 2.0, 0.04, (_p(6.20, 0.12, 1.8e-24), _p(7.25, 0.10, 1.5e-25),
                                     _p(5.60, 0.12, 5.0e-26)),
-                t_obs_offset_s=5.8, network_contrast=0.20),
+                t_obs_offset_s=5.8, network_contrast=0.15),
     ChannelSpec(211, 4, 2.9, 0.04, (_p(6.30, 0.12, 6.5e-25), _p(5.70, 0.14, 6.0e-26)),
-                t_obs_offset_s=0.6, network_contrast=0.20),
+                t_obs_offset_s=0.6, network_contrast=0.15),
     ChannelSpec(304, 3, 2.9, 0.04, (_p(4.70, 0.15, 1.2e-25), _p(6.25, 0.12, 1.5e-27)),
-                t_obs_offset_s=6.6, network_contrast=0.40, opacity_limb_darkening=0.3),
+                t_obs_offset_s=6.6, network_contrast=0.30, opacity_limb_darkening=0.3),
     ChannelSpec(335, 1, 2.9, 0.04, (_p(6.45, 0.17, 3.5e-26), _p(5.50, 0.15, 2.0e-27)),
-                t_obs_offset_s=2.6, network_contrast=0.20),
+                t_obs_offset_s=2.6, network_contrast=0.15),
 )
 
 #: Channel wavelengths (Angstrom) in package order.

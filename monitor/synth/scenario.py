@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -239,12 +239,12 @@ def _time(value: Any, path: str) -> datetime:
         parsed = value
     else:
         try:
-            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            parsed = datetime.fromisoformat(str(value))
         except ValueError:
             raise _fail(path, f"expected an ISO time like 2014-01-01T18:00:00, got {value!r}") \
                 from None
-    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None \
-        else parsed.astimezone(timezone.utc)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None \
+        else parsed.astimezone(UTC)
 
 
 def _peak_class(value: Any, path: str) -> str:
@@ -270,10 +270,22 @@ def _pair(value: Any, path: str) -> tuple[float, float]:
     return _number(value[0], f"{path}[0]"), _number(value[1], f"{path}[1]")
 
 
-_NUM = _number
-_POS = lambda v, p: _number(v, p, positive=True)  # noqa: E731
-_NONNEG = lambda v, p: _number(v, p, minimum=0.0)  # noqa: E731
-_OPT_POS = lambda v, p: None if v is None else _POS(v, p)  # noqa: E731
+def _NUM(value: Any, path: str) -> float:
+    return _number(value, path)
+
+
+def _POS(value: Any, path: str) -> float:
+    return _number(value, path, positive=True)
+
+
+def _NONNEG(value: Any, path: str) -> float:
+    return _number(value, path, minimum=0.0)
+
+
+def _OPT_POS(value: Any, path: str) -> float | None:
+    return None if value is None else _POS(value, path)
+
+
 _WINDOW = {"start_s": _NONNEG, "end_s": _POS}
 
 

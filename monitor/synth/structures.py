@@ -20,8 +20,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from monitor.synth.geometry import (ARCSEC_PER_RAD, ImageGeometry, Observer,
-                                    heliocentric_to_hpc)
+from monitor.synth.geometry import ARCSEC_PER_RAD, ImageGeometry, Observer, heliocentric_to_hpc
 
 __all__ = [
     "MM_PER_RSUN",
@@ -210,11 +209,11 @@ def splat(x: np.ndarray, y: np.ndarray, weights: np.ndarray, sigma_px: float,
     if not np.any(keep):
         return Patch(0, 0, np.zeros((0, 0), dtype=np.float32))
     x, y, w = x[keep], y[keep], weights[keep]
-    margin = int(math.ceil(4 * sigma_px)) + 2
-    x0 = max(int(math.floor(x.min())) - margin, 0)
-    y0 = max(int(math.floor(y.min())) - margin, 0)
-    x1 = min(int(math.ceil(x.max())) + margin + 1, size)
-    y1 = min(int(math.ceil(y.max())) + margin + 1, size)
+    margin = math.ceil(4 * sigma_px) + 2
+    x0 = max(math.floor(x.min()) - margin, 0)
+    y0 = max(math.floor(y.min()) - margin, 0)
+    x1 = min(math.ceil(x.max()) + margin + 1, size)
+    y1 = min(math.ceil(y.max()) + margin + 1, size)
     h, wd = y1 - y0, x1 - x0
     fx, fy = x - x0, y - y0
     ix = np.clip(np.floor(fx).astype(np.int64), 0, wd - 2)

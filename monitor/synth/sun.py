@@ -22,8 +22,13 @@ import numpy as np
 
 from monitor.synth.disk import quiet_sun_volume_dem
 from monitor.synth.eve import line_irradiance
-from monitor.synth.geometry import (ImageGeometry, Observer, heliocentric_to_hpc,
-                                    noaa_location, observer_at)
+from monitor.synth.geometry import (
+    ImageGeometry,
+    Observer,
+    heliocentric_to_hpc,
+    noaa_location,
+    observer_at,
+)
 from monitor.synth.goes import EVENT_CLASSES, event_class_index, goes_class, goes_xrsb_flux
 from monitor.synth.noise import aec_exposure, expose
 from monitor.synth.plasma import FlareState
@@ -271,7 +276,7 @@ class SyntheticSun:
         missing = 0
         for block in sc.missing_blocks:
             if block.contains(t_s) and wavelength in block.channels:
-                rows = max(1, int(round(block.fraction * size)))
+                rows = max(1, round(block.fraction * size))
                 first = int(rng.integers(0, size - rows + 1))
                 data[first:first + rows] = BLANK
                 missing = rows * size

@@ -16,12 +16,14 @@ at most ``max_in_flight`` notifications are handed out and not done; at the
 bound the thread pauses its partitions (still polling, so the group
 membership stays alive) until ``done()`` makes room.
 
-Rebalance. When partitions are revoked the thread waits up to
-``revoke_grace_s`` for their in-flight files, commits what is done and
-forgets them; records of a revoked partition still queued for the loop are
+Rebalance. The poll loop commits after every poll, so little is ever done
+and uncommitted. When partitions are revoked, what is done is committed
+(asynchronously: kafka-python 3 runs rebalance listeners on its IO thread,
+where a blocking commit or a wait would stall heartbeats) and the partitions
+are forgotten; records of a revoked partition still queued for the loop are
 dropped, and late ``done()`` calls for them commit nothing. The new owner
-starts from the last commit, so an unfinished file is delivered again there
-(the daemon's ledger and stable message ids absorb the duplicate).
+starts from the last commit, so a file that was in flight is delivered again
+there (the daemon's ledger and stable message ids absorb the duplicate).
 """
 
 from __future__ import annotations
@@ -311,7 +313,7 @@ class KafkaNotificationSource(SourceBase, kind="kafka"):
                 self._stop.wait(backoff)
             finally:
                 try:
-                    self._commit(consumer, None)
+                    self._commit(consumer)
                 except Exception as exc:  # noqa: BLE001 - best effort on the way out
                     log.warning("final commit failed", extra={"kv": {"feed": self.name,
                                                                      "error": str(exc)}})
@@ -333,8 +335,8 @@ class KafkaNotificationSource(SourceBase, kind="kafka"):
     def _poll_loop(self, consumer: Any, deliver: Any) -> None:
         limit = self.settings.max_in_flight
         while not self._stop.is_set():
-            self._apply_notices(block_s=0.0)
-            self._commit(consumer, None)
+            self._apply_notices()
+            self._commit(consumer)
             with self._lock:
                 outstanding = sum(t.outstanding for t in self._tracks.values())
                 held = sum(len(t.pending) for t in self._tracks.values())
@@ -356,23 +358,20 @@ class KafkaNotificationSource(SourceBase, kind="kafka"):
                     deliver(_Record(tp.topic, tp.partition, record.offset, record.key,
                                     record.value, epoch))
 
-    def _apply_notices(self, block_s: float) -> None:
-        deadline = time.monotonic() + block_s
+    def _apply_notices(self) -> None:
+        """Mark the offsets the loop reported done (non-blocking)."""
         while True:
             try:
-                timeout = max(0.0, deadline - time.monotonic())
-                topic, partition, offset, epoch = (self._notices.get(timeout=timeout) if timeout
-                                                   else self._notices.get_nowait())
+                topic, partition, offset, epoch = self._notices.get_nowait()
             except queue.Empty:
                 return
             with self._lock:
                 track = self._tracks.get((topic, partition))
                 if track is not None and track.epoch == epoch:
                     track.done.add(offset)
-            if block_s:
-                return  # one notice per wait: the caller re-checks its condition
 
-    def _commit(self, consumer: Any, only: set[tuple[str, int]] | None) -> None:
+    def _committable(self, only: set[tuple[str, int]] | None) -> dict[Any, Any]:
+        """Offsets to commit: past the longest done prefix of each partition's pending."""
         offsets = {}
         with self._lock:
             for (topic, partition), track in self._tracks.items():
@@ -384,6 +383,10 @@ class KafkaNotificationSource(SourceBase, kind="kafka"):
                     track.done.discard(last)
                 if last is not None:
                     offsets[TopicPartition(topic, partition)] = OffsetAndMetadata(last + 1, "", -1)
+        return offsets
+
+    def _commit(self, consumer: Any) -> None:
+        offsets = self._committable(None)
         if not offsets:
             return
         try:
@@ -398,16 +401,20 @@ class KafkaNotificationSource(SourceBase, kind="kafka"):
             f"{tp.partition}": o.offset for tp, o in offsets.items()}}})
 
     def _on_revoked(self, consumer: Any, revoked: list[Any]) -> None:
+        # kafka-python 3 runs listeners on its IO thread, where blocking calls
+        # (commit(), waiting for in-flight files) would stall heartbeats: commit
+        # what is done asynchronously and forget the partitions. The poll loop
+        # commits every cycle, so little is left for this last commit anyway.
         keys = {(tp.topic, tp.partition) for tp in revoked}
-        deadline = time.monotonic() + self.settings.revoke_grace_s
-        while time.monotonic() < deadline:
-            with self._lock:
-                waiting = sum(self._tracks[k].outstanding for k in keys if k in self._tracks)
-            if not waiting:
-                break
-            self._apply_notices(block_s=min(0.1, max(0.0, deadline - time.monotonic())))
-        self._apply_notices(block_s=0.0)
-        self._commit(consumer, keys)
+        self._apply_notices()
+        offsets = self._committable(keys)
+        if offsets:
+            try:
+                consumer.commit_async(offsets, callback=self._on_async_commit)
+            except Exception as exc:  # noqa: BLE001 - the new owner redelivers
+                self._bump(self._errors, "commit")
+                log.warning("commit on revocation failed", extra={"kv": {
+                    "feed": self.name, "error": str(exc)}})
         with self._lock:
             for key in keys:
                 self._tracks.pop(key, None)
@@ -415,6 +422,14 @@ class KafkaNotificationSource(SourceBase, kind="kafka"):
             self._bump(self._extra, "revocations")
             log.info("partitions revoked", extra={"kv": {
                 "feed": self.name, "partitions": sorted(p for _, p in keys)}})
+
+    def _on_async_commit(self, offsets: Any, result: Any) -> None:
+        if isinstance(result, Exception):
+            self._bump(self._errors, "commit")
+            log.warning("commit on revocation failed; the next owner may redeliver",
+                        extra={"kv": {"feed": self.name, "error": str(result)}})
+        else:
+            self._bump(self._extra, "commits")
 
     def _on_assigned(self, assigned: list[Any]) -> None:
         with self._lock:

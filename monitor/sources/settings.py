@@ -203,9 +203,6 @@ class KafkaFeedSettings:
     max_poll_interval_s: float = field(
         default=300.0, metadata={"gt": 0, "doc": "Tansu needs a few seconds here or a "
                                                  "group's first join waits this long"})
-    revoke_grace_s: float = field(
-        default=2.0, metadata={"ge": 0, "doc": "on rebalance, wait this long for in-flight "
-                                               "files of revoked partitions before committing"})
     after_processing: Literal["keep", "move", "delete"] = field(
         default="delete", metadata={"doc": "for downloaded files only; notified paths belong "
                                            "to the producer and are never touched"})

@@ -282,7 +282,9 @@ class SpoolSource(SourceBase, kind="spool"):
             self._prune(listed, scan_seq)
         ready.sort(key=(lambda c: (c.mtime_ns, c.path.name)) if self.order == "mtime"
                    else (lambda c: c.path.name))
-        for cand in ready:
+        for i, cand in enumerate(ready):
+            if i % 64 == 63:
+                await asyncio.sleep(0)  # a backlog must not hog the loop when emit never waits
             await self._emit_one(emit, cand)
 
     def _is_stable(self, key: str, cand: _Candidate, now_wall: float, now_mono: float) -> bool:

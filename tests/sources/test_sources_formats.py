@@ -10,11 +10,21 @@ from pathlib import Path
 import pytest
 
 from monitor.config import parse_config
-from monitor.sources import (HttpFeedSettings, KafkaFeedSettings, SpoolFeedSettings,
-                             make_notification, notification_key)
+from monitor.sources import (
+    HttpFeedSettings,
+    KafkaFeedSettings,
+    SpoolFeedSettings,
+    make_notification,
+    notification_key,
+)
 from monitor.sources.download import backoff_delay
-from monitor.sources.index import (IndexFormatError, expand_url_template, parse_json_index,
-                                   parse_latest, parse_listing)
+from monitor.sources.index import (
+    IndexFormatError,
+    expand_url_template,
+    parse_json_index,
+    parse_latest,
+    parse_listing,
+)
 from monitor.sources.names import UnsafeName, is_temporary, parse_aia_name, safe_local_path
 from monitor.sources.notifications import InvalidNotification, parse_notification
 from monitor.typedyaml import ConfigError

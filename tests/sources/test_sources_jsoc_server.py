@@ -94,8 +94,8 @@ def test_server_listing_validators_redirect_and_faults(tmp_path: Path) -> None:
                 async with session.get(file_url) as response:
                     original = await response.read()
                     assert response.headers["Content-Type"] == "application/fits"
-                for bad in ("../../../etc/passwd", "2026/06/24/H2000/.AIA20260624_200300_0171"
-                            ".fits.tmp", "2026/06/24/H2000/missing.fits"):
+                hidden = "2026/06/24/H2000/.AIA20260624_200300_0171.fits.tmp"
+                for bad in ("../../../etc/passwd", hidden, "2026/06/24/H2000/missing.fits"):
                     async with session.get(server.base_url + bad) as response:
                         assert response.status == 404, bad
                 faults.add("status", "*_0171.fits", times=1, status=503)

@@ -26,7 +26,7 @@ from monitor.sources.testing.jsoc_server import JsocServer
 
 # Tansu: short group timings or the first join waits for the whole rebalance timeout.
 GROUP_TIMINGS = {"session_timeout_s": 6.0, "heartbeat_interval_s": 1.0,
-                 "max_poll_interval_s": 5.0, "revoke_grace_s": 0.5}
+                 "max_poll_interval_s": 5.0}
 T0 = datetime(2026, 6, 24, 20, 0, tzinfo=UTC)
 
 

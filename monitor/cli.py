@@ -37,8 +37,12 @@ log = logging.getLogger("monitor.cli")
 
 #: Modules that contribute subcommands, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
+    "monitor.commands.run",
     "monitor.commands.demo",
     "monitor.commands.check_config",
+    "monitor.synth.command",
+    "monitor.models.command",
+    "monitor.inference.command",
 )
 
 

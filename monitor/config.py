@@ -20,6 +20,11 @@ from typing import Literal
 
 from monitor.alerts import AlertSettings
 from monitor.frames import FrameSettings
+from monitor.inference.settings import InferenceSettings
+from monitor.ingest.settings import IngestSettings
+from monitor.preprocess.settings import PreprocessSettings
+from monitor.publish.settings import PublishSettings
+from monitor.saliency.settings import SaliencySettings
 from monitor.sources.settings import FeedSettings
 from monitor.typedyaml import ConfigError, ConfigIssue, build, load_yaml, parse_yaml
 
@@ -54,6 +59,19 @@ class ServiceSettings:
     drain_timeout_s: float = field(
         default=20.0, metadata={"gt": 0, "doc": "max time to flush in-flight work on stop"})
     watchdog: bool = field(default=True, metadata={"doc": "send systemd watchdog pings"})
+    instance: str = field(
+        default="", metadata={"doc": "name in message sources (urn:sdo-monitor:<instance>); "
+                                     "empty = host name"})
+    ingest_workers: int = field(
+        default=0, metadata={"ge": 0, "le": 64, "doc": "file decoders in parallel; 0 = cores"})
+    ingest_executor: Literal["process", "thread"] = field(
+        default="process", metadata={"doc": "process: decompression holds the GIL, so "
+                                            "processes scale with cores"})
+    stale_after_cadences: float = field(
+        default=10.0, metadata={"gt": 1, "doc": "a feed is stale after this many cadences "
+                                                "without a new file (at least 60 s)"})
+    overlays_kept: int = field(
+        default=64, metadata={"ge": 0, "doc": "saliency PNGs kept in memory for the API"})
 
 
 @dataclass(frozen=True)
@@ -148,7 +166,12 @@ class Config:
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     feeds: tuple[FeedSettings, ...] = ()
     frames: FrameSettings = field(default_factory=FrameSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    preprocess: PreprocessSettings = field(default_factory=PreprocessSettings)
+    inference: InferenceSettings = field(default_factory=InferenceSettings)
+    saliency: SaliencySettings = field(default_factory=SaliencySettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    publish: PublishSettings = field(default_factory=PublishSettings)
 
     def check(self) -> list[tuple[str, str]]:
         names = [feed.name for feed in self.feeds]

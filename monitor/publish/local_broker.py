@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -118,7 +119,12 @@ class LocalBroker:
         with self.log_path.open("ab") as logfile:
             self._proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT,
-                env=env, preexec_fn=_die_with_parent)
+                env=env,
+                # PR_SET_PDEATHSIG fires when the *thread* that forked exits, so it
+                # is only safe from the main thread (a pool thread would take the
+                # broker down with it when the pool shrinks).
+                preexec_fn=(_die_with_parent
+                            if threading.current_thread() is threading.main_thread() else None))
         log.info("local broker starting", extra={"kv": {"bootstrap": self.bootstrap,
                                                         "pid": self._proc.pid}})
         self._wait_ready()

@@ -1,0 +1,65 @@
+"""``sdo-monitor run -c FILE``: the daemon, as systemd runs it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+
+from monitor.app import Daemon
+from monitor.config import Config, load_config
+from monitor.logs import setup_logging
+from monitor.publish.local_broker import LocalBroker
+
+__all__ = ["add_subparser", "run_daemon", "serve"]
+
+log = logging.getLogger(__name__)
+
+
+def add_subparser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "run", help="run the monitoring daemon",
+        description="Run the daemon with a YAML config until SIGTERM/SIGINT. With no "
+                    "kafka.bootstrap_servers the bundled local broker is started (for "
+                    "development only: it keeps messages in memory).")
+    parser.add_argument("-c", "--config", type=Path, required=True, help="YAML config file")
+    parser.set_defaults(func=run_daemon)
+
+
+def serve(config: Config, on_ready: Callable[[Daemon], None] | None = None,
+          stop: asyncio.Event | None = None) -> int:
+    """Start the local broker if needed and run a daemon until SIGTERM/SIGINT."""
+    with ExitStack() as stack:
+        bootstrap = None
+        if config.kafka.uses_local_broker:
+            log.warning("no kafka.bootstrap_servers: starting the bundled local broker "
+                        "(in-memory, for development and the demo)")
+            broker = stack.enter_context(LocalBroker(config.kafka.local.port,
+                                                     config.kafka.local.start_timeout_s))
+            bootstrap = [broker.bootstrap]
+        return asyncio.run(_main(config, bootstrap, on_ready, stop))
+
+
+async def _main(config: Config, bootstrap: list[str] | None,
+                on_ready: Callable[[Daemon], None] | None, stop: asyncio.Event | None) -> int:
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    daemon = Daemon(config, bootstrap)
+    if on_ready is not None:
+        async def notify() -> None:
+            await daemon.wait_ready()
+            on_ready(daemon)
+        asyncio.get_running_loop().create_task(notify())
+    return await daemon.run(stop)
+
+
+def run_daemon(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    setup_logging(config.logging.level, args.log_format or config.logging.format, args.verbose)
+    return serve(config)

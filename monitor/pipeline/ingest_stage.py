@@ -1,0 +1,56 @@
+"""File to model-grid image, the CPU-heavy half of the hot path.
+
+Runs in a worker pool (processes by default: astropy's tile decompression
+holds the GIL, so threads would serialise it on the 2-4 cores an operations
+box has). Everything that crosses the pool boundary is small: the full
+resolution image stays in the worker and only the (N, N) grid image and the
+observation record come back.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from monitor.grid import ModelGrid
+from monitor.ingest import IngestSettings, Observation, Rejection, read_observation
+from monitor.preprocess import PreprocessError, PreprocessSettings, preprocess_detailed
+
+__all__ = ["StageResult", "ingest_file"]
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """Outcome of one file: an observation with its grid image, or a rejection."""
+
+    path: str
+    observation: Observation | None = None
+    grid_image: np.ndarray | None = None
+    rejection: Rejection | None = None
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.rejection is None and self.observation is not None
+
+
+def ingest_file(path: str, ingest: IngestSettings, prep: PreprocessSettings,
+                grid_size: int) -> StageResult:
+    """Read, validate, decode and map one file onto the model grid. Never raises."""
+    t0 = time.perf_counter()
+    result = read_observation(path, ingest)
+    t_ingest = time.perf_counter() - t0
+    if not result.ok:
+        return StageResult(path, rejection=result.rejection, timings_s={"ingest": t_ingest})
+    assert result.observation is not None and result.image is not None
+    t1 = time.perf_counter()
+    try:
+        grid = preprocess_detailed(result.observation, result.image, ModelGrid(grid_size), prep)
+    except PreprocessError as exc:
+        return StageResult(path, rejection=exc.to_rejection(result.observation),
+                           timings_s={"ingest": t_ingest})
+    return StageResult(path, observation=result.observation,
+                       grid_image=np.ascontiguousarray(grid.data, dtype=np.float32),
+                       timings_s={"ingest": t_ingest, "preprocess": time.perf_counter() - t1})

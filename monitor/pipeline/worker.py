@@ -1,0 +1,469 @@
+"""The daemon's tasks: per-file ingest, frame assembly, per-frame analysis, housekeeping.
+
+Queues (bounded): sources -> ``arrivals`` -> ingest tasks -> assembler ->
+``frames`` -> analysis tasks -> publisher outbox. Sources block on a full
+``arrivals`` queue (files wait safely on disk or in Kafka). The ``frames``
+queue is where the overload policy acts: in ``live`` mode the oldest waiting
+frame is dropped (its files are rejected as ``overload_dropped`` so nothing
+disappears silently); in ``replay`` mode the assembler waits.
+
+Every file ends in exactly one of: processed (its frame's messages are in the
+outbox), rejected (a ``.rejects`` message is in the outbox) or duplicate; only
+then is the ledger row finished and the source told (see monitor.state).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from monitor.config import Config
+from monitor.frames import AssemblyResult, ChannelItem, Frame, FrameAssembler
+from monitor.observe.http import Health, Readiness
+from monitor.observe.metrics import Metrics
+from monitor.pipeline.analysis import AnalysedFrame, FrameAnalyzer
+from monitor.pipeline.ingest_stage import StageResult, ingest_file
+from monitor.pipeline.messages import (PIPELINE_REASONS, alert_data, rejection_data,
+                                       rejection_from_ingest)
+from monitor.pipeline.view import DaemonStatusView
+from monitor.publish.envelope import make_event, to_outbound
+from monitor.publish.outbox import OutboundMessage, OutboxError, OutboxFull
+from monitor.publish.producer import KafkaPublisher
+from monitor.sources import FileArrival, Source
+from monitor.state import ProcessedFileLedger
+
+__all__ = ["PipelineWorker"]
+
+log = logging.getLogger(__name__)
+
+FrameWork = tuple[Frame[StageResult], list[str]]
+
+
+class PipelineWorker:
+    """Runs the pipeline tasks of one daemon (see the module docstring)."""
+
+    def __init__(self, *, config: Config, metrics: Metrics, ledger: ProcessedFileLedger,
+                 pool: Executor, assembler: FrameAssembler[StageResult],
+                 analyzer: FrameAnalyzer, publisher: KafkaPublisher, backend: Any,
+                 sources: Sequence[Source], instance: str, alert_state_path: Path) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.ledger = ledger
+        self.pool = pool
+        self.assembler = assembler
+        self.analyzer = analyzer
+        self.publisher = publisher
+        self.backend = backend
+        self.sources = {s.name: s for s in sources}
+        self.source_uri = f"urn:sdo-monitor:{instance}"
+        self.alert_state_path = alert_state_path
+        self.replay = config.service.mode == "replay"
+        self.arrivals: asyncio.Queue[FileArrival] = asyncio.Queue(config.service.queue_size)
+        self.frames: deque[FrameWork] = deque()
+        self._frames_changed = asyncio.Condition()
+        self._arrival_of: dict[str, FileArrival] = {}
+        self._inflight_keys: dict[str, str] = {}
+        self._busy = 0  # files + frames being worked on right now
+        self._tasks: list[asyncio.Task[None]] = []
+        self._source_tasks: list[asyncio.Task[None]] = []
+        self._e2e_start: OrderedDict[str, float] = OrderedDict()
+        self.latest: dict[str, Any] | None = None
+        self.overlays: OrderedDict[str, bytes] = OrderedDict()
+        self.recent_alerts: deque[dict[str, Any]] = deque(maxlen=200)
+        self.last_progress = time.monotonic()
+        self.counts = {"processed": 0, "rejected": 0, "duplicate": 0, "frames": 0}
+        self._feed_seen: dict[str, float] = {}
+        self._started_wall = time.time()
+        self._wire_publisher_hooks()
+
+    # -- lifecycle ------------------------------------------------------------
+    async def start(self) -> None:
+        for source in self.sources.values():
+            self._source_tasks.append(asyncio.create_task(
+                self._run_source(source), name=f"source:{source.name}"))
+        n_ingest = self.config.service.ingest_workers or os.cpu_count() or 1
+        for i in range(n_ingest):
+            self._tasks.append(asyncio.create_task(self._ingest_loop(), name=f"ingest:{i}"))
+        for i in range(self.config.inference.max_batch):
+            self._tasks.append(asyncio.create_task(self._frame_loop(), name=f"analyse:{i}"))
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+
+    async def drain_and_stop(self, timeout_s: float) -> None:
+        """Stop intake, give in-flight work ``timeout_s``, then cancel the rest."""
+        for task in self._source_tasks:
+            task.cancel()
+        await asyncio.gather(*self._source_tasks, return_exceptions=True)
+        deadline = time.monotonic() + timeout_s
+        while (self._busy or not self.arrivals.empty() or self.frames) and \
+                time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._save_alert_state()
+
+    def heartbeat_ok(self) -> bool:
+        """The pipeline moves: idle, or something finished recently."""
+        idle = self._busy == 0 and self.arrivals.empty() and not self.frames
+        return idle or time.monotonic() - self.last_progress < 120.0
+
+    def status_line(self) -> str:
+        c = self.counts
+        status = self.backend.status()
+        extra = f", degraded: {status.detail}" if status.degraded else ""
+        return (f"{c['frames']} frames, {c['processed']} files processed, "
+                f"{c['rejected']} rejected, backend {status.active}{extra}")
+
+    def view(self, daemon: Any) -> DaemonStatusView:
+        return DaemonStatusView(self, daemon)
+
+    # -- sources ----------------------------------------------------------------
+    async def _run_source(self, source: Source) -> None:
+        async def emit(arrival: FileArrival) -> None:
+            await self.arrivals.put(arrival)  # blocks: back-pressure to the source
+            self.metrics.queue_depth.labels("arrivals").set(self.arrivals.qsize())
+
+        try:
+            await source.run(emit)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - one broken feed must not stop the others
+            log.exception("source failed", extra={"kv": {"feed": source.name}})
+
+    # -- per file -----------------------------------------------------------------
+    async def _ingest_loop(self) -> None:
+        while True:
+            arrival = await self.arrivals.get()
+            self._busy += 1
+            try:
+                await self._ingest_one(arrival)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a bug on one file must not stop the daemon
+                log.exception("ingest failed", extra={"kv": {"path": str(arrival.path)}})
+            finally:
+                self._busy -= 1
+                self.last_progress = time.monotonic()
+
+    async def _ingest_one(self, arrival: FileArrival) -> None:
+        path = str(arrival.path)
+        self._feed_seen[arrival.feed] = time.time()
+        try:
+            st = os.stat(path, follow_symlinks=False)
+        except OSError as exc:
+            log.warning("file vanished before ingest", extra={"kv": {"path": path,
+                                                                     "error": str(exc)}})
+            return
+        entry = await asyncio.to_thread(self.ledger.lookup, path, st.st_size, st.st_mtime_ns)
+        if entry is not None and entry.finished:
+            # processed before a restart: tell the source again, publish nothing
+            await self._done(arrival, entry.status)  # type: ignore[arg-type]
+            return
+        await asyncio.to_thread(self.ledger.begin, path, arrival.feed, st.st_size,
+                                st.st_mtime_ns)
+        self._arrival_of[path] = arrival
+        loop = asyncio.get_running_loop()
+        cfg = self.config
+        result: StageResult = await loop.run_in_executor(
+            self.pool, ingest_file, path, cfg.ingest, cfg.preprocess,
+            self.analyzer.grid.size)
+        for stage, seconds in result.timings_s.items():
+            self.metrics.stage_seconds[stage].observe(seconds)
+        if not result.ok:
+            assert result.rejection is not None
+            await self._reject(arrival, rejection_from_ingest(result.rejection, arrival.feed))
+            return
+        obs = result.observation
+        assert obs is not None
+        key, sha = obs.key.as_string(), obs.content_sha256
+        await asyncio.to_thread(self.ledger.set_identity, path, sha, key)
+        earlier = await asyncio.to_thread(self.ledger.find_processed_duplicate, path, key, sha)
+        twin = self._inflight_keys.get(key)
+        if earlier is not None or (twin is not None and twin != path):
+            other = earlier.path if earlier is not None else twin
+            await self._reject(arrival, rejection_data(
+                path=path, feed=arrival.feed, reason="duplicate",
+                detail=f"{PIPELINE_REASONS['duplicate']}: {other}", size_bytes=obs.size_bytes,
+                sha256=sha), outcome="duplicate")
+            return
+        if obs.wavelength not in self.analyzer.channels:
+            await self._reject(arrival, rejection_data(
+                path=path, feed=arrival.feed, reason="channel_not_used",
+                detail=f"{obs.wavelength} Å: {PIPELINE_REASONS['channel_not_used']}",
+                size_bytes=obs.size_bytes, sha256=sha))
+            return
+        self._inflight_keys[key] = path
+        self.metrics.last_observation.labels(arrival.feed).set(obs.t_obs.timestamp())
+        item = ChannelItem(arrival.feed, obs.wavelength, obs.t_obs, result, arrival.arrived_at)
+        await self._settle(self.assembler.add(item, time.monotonic()))
+
+    async def _settle(self, result: AssemblyResult[StageResult]) -> None:
+        for frame in result.ready:
+            await self._enqueue(frame, [])
+        for frame in result.partial:
+            await self._enqueue(frame, ["partial_frame"])
+        for frame in result.abandoned:
+            self.metrics.frames.labels(frame.feed, "abandoned").inc()
+            missing = ",".join(str(c) for c in frame.missing)
+            await self._reject_frame(frame, "incomplete_frame",
+                                     f"{PIPELINE_REASONS['incomplete_frame']}: {missing}")
+        for refused in result.refused:
+            item = refused.item
+            arrival = self._arrival_of.get(item.payload.path)
+            if arrival is not None:
+                obs = item.payload.observation
+                self._forget(item.payload)
+                await self._reject(arrival, rejection_data(
+                    path=item.payload.path, feed=item.feed, reason=refused.reason,
+                    detail=f"{PIPELINE_REASONS[refused.reason]} (frame {refused.frame_id})",
+                    size_bytes=obs.size_bytes if obs else None,
+                    sha256=obs.content_sha256 if obs else None))
+
+    async def _enqueue(self, frame: Frame[StageResult], flags: list[str]) -> None:
+        async with self._frames_changed:
+            limit = self.config.service.queue_size
+            if self.replay:
+                await self._frames_changed.wait_for(lambda: len(self.frames) < limit)
+            elif len(self.frames) >= limit:
+                old, _ = self.frames.popleft()
+                self.metrics.drops.labels("frames", "overload").inc()
+                asyncio.create_task(self._reject_frame(
+                    old, "overload_dropped", PIPELINE_REASONS["overload_dropped"]))
+            self.frames.append((frame, flags))
+            self.metrics.queue_depth.labels("frames").set(len(self.frames))
+            self._frames_changed.notify_all()
+
+    # -- per frame ------------------------------------------------------------------
+    async def _frame_loop(self) -> None:
+        while True:
+            async with self._frames_changed:
+                await self._frames_changed.wait_for(lambda: bool(self.frames))
+                frame, flags = self.frames.popleft()
+                self.metrics.queue_depth.labels("frames").set(len(self.frames))
+                self._frames_changed.notify_all()
+            self._busy += 1
+            try:
+                await self._analyse(frame, flags)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001
+                log.exception("frame analysis failed", extra={"kv": {"frame": frame.frame_id}})
+            finally:
+                self._busy -= 1
+                self.last_progress = time.monotonic()
+
+    async def _analyse(self, frame: Frame[StageResult], flags: list[str]) -> None:
+        status = self.backend.status()
+        if status.degraded:
+            flags = [*flags, "degraded_backend"]
+        if self.replay:
+            flags = [*flags, "replay"]
+        if any(i.payload.observation and i.payload.observation.quality_flags
+               for i in frame.channels.values()):
+            flags = [*flags, "quality_warning"]
+        done = await self.analyzer.analyse(frame, f"{status.active}-{status.precision}", flags)
+        messages = self._frame_messages(done)
+        if not await self._publish(messages):
+            return  # stays 'received' in the ledger and on disk; retried after restart
+        start = min(i.arrived_at for i in frame.channels.values())
+        self._e2e_start[messages[0].message_id] = start
+        while len(self._e2e_start) > 10_000:
+            self._e2e_start.popitem(last=False)
+        self._record(done)
+        for item in list(frame.channels.values()):
+            await self._finish(item.payload, "processed", frame_id=frame.frame_id)
+        self.metrics.frames.labels(frame.feed, "partial" if frame.missing else "complete").inc()
+        self.counts["frames"] += 1
+        if done.alerts:
+            self._save_alert_state()
+
+    def _frame_messages(self, done: AnalysedFrame) -> list[OutboundMessage]:
+        prefix = self.config.kafka.topic_prefix
+        events = [make_event("frame.analyzed", done.frame, source=self.source_uri,
+                             time=done.t_obs)]
+        if done.saliency is not None:
+            events.append(make_event("saliency", done.saliency, source=self.source_uri,
+                                     time=done.t_obs))
+        for alert in done.alerts:
+            events.append(make_event("alert", alert_data(alert), source=self.source_uri,
+                                     time=done.t_obs))
+        return [to_outbound(e, prefix) for e in events]
+
+    def _record(self, done: AnalysedFrame) -> None:
+        self.latest = done.frame
+        feed = done.feed
+        for name, p in done.frame["class_probabilities"].items():
+            self.metrics.class_probability.labels(feed, name).set(p)
+        for line in done.frame["irradiance"]:
+            self.metrics.irradiance.labels(feed, line["line"]).set(line["value_w_m2"])
+        if done.overlay_png is not None and self.config.service.overlays_kept:
+            self.overlays[done.frame_id] = done.overlay_png
+            while len(self.overlays) > self.config.service.overlays_kept:
+                self.overlays.popitem(last=False)
+        for alert in done.alerts:
+            self.metrics.alerts.labels(alert.rule, alert.state).inc()
+            self.metrics.alerts_active.labels(alert.rule).set(alert.state == "firing")
+            self.recent_alerts.appendleft(alert_data(alert))
+            log.warning("alert", extra={"kv": {"rule": alert.rule, "state": alert.state,
+                                               "message": alert.message}})
+
+    # -- outcomes ---------------------------------------------------------------------
+    async def _publish(self, messages: list[OutboundMessage]) -> bool:
+        wait = 3600.0 if self.replay else 0.0
+        try:
+            await self.publisher.publish(messages, wait_for_space_s=wait)
+            return True
+        except OutboxFull:
+            self.metrics.drops.labels("publish", "outbox_full").inc()
+            log.error("outbox full: result not stored (input kept for a later retry)")
+        except OutboxError as exc:
+            self.metrics.drops.labels("publish", "outbox_error").inc()
+            log.error("outbox error: result not stored", extra={"kv": {"error": str(exc)}})
+        return False
+
+    async def _reject(self, arrival: FileArrival, data: dict[str, Any],
+                      outcome: str = "rejected") -> None:
+        event = make_event("input.rejected", data, source=self.source_uri)
+        if not await self._publish([to_outbound(event, self.config.kafka.topic_prefix)]):
+            return
+        self.metrics.rejections.labels(arrival.feed, data["reason"]).inc()
+        log.info("file rejected", extra={"kv": {"path": data["path"], "reason": data["reason"],
+                                                "detail": data["detail"][:200]}})
+        path = str(arrival.path)
+        with contextlib.suppress(KeyError):
+            await asyncio.to_thread(self.ledger.finish, path, outcome,  # type: ignore[arg-type]
+                                    reason=data["reason"], sha256=data.get("sha256"))
+        self._arrival_of.pop(path, None)
+        await self._done(arrival, outcome)
+
+    async def _reject_frame(self, frame: Frame[StageResult], reason: str, detail: str) -> None:
+        for item in list(frame.channels.values()):
+            arrival = self._arrival_of.get(item.payload.path)
+            self._forget(item.payload)
+            if arrival is None:
+                continue
+            obs = item.payload.observation
+            await self._reject(arrival, rejection_data(
+                path=item.payload.path, feed=item.feed, reason=reason,
+                detail=f"{detail} (frame {frame.frame_id})",
+                size_bytes=obs.size_bytes if obs else None,
+                sha256=obs.content_sha256 if obs else None))
+
+    async def _finish(self, result: StageResult, outcome: str, frame_id: str) -> None:
+        arrival = self._arrival_of.pop(result.path, None)
+        self._forget(result)
+        await asyncio.to_thread(self.ledger.finish, result.path, outcome,  # type: ignore[arg-type]
+                                frame_id=frame_id)
+        if arrival is not None:
+            await self._done(arrival, outcome)
+
+    def _forget(self, result: StageResult) -> None:
+        if result.observation is not None:
+            self._inflight_keys.pop(result.observation.key.as_string(), None)
+
+    async def _done(self, arrival: FileArrival, outcome: str) -> None:
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+        self.metrics.files.labels(arrival.feed, outcome).inc()
+        source = self.sources.get(arrival.feed)
+        if source is None:
+            return
+        try:
+            await source.done(arrival, outcome)  # type: ignore[arg-type]
+        except Exception:  # noqa: BLE001 - e.g. the move failed; the ledger already knows
+            log.exception("source could not settle a file", extra={"kv": {
+                "path": str(arrival.path), "outcome": outcome}})
+
+    # -- housekeeping ---------------------------------------------------------------------
+    def _wire_publisher_hooks(self) -> None:
+        m = self.metrics
+
+        def on_ack(topic: str, count: int, latency_s: float) -> None:
+            m.published.labels(topic).inc(count)
+            m.stage_seconds["publish"].observe(latency_s)
+
+        def on_delivered(messages: Sequence[OutboundMessage], acked_at: float) -> None:
+            for message in messages:
+                start = self._e2e_start.pop(message.message_id, None)
+                if start is not None:
+                    m.stage_seconds["end_to_end"].observe(max(0.0, acked_at - start))
+
+        def on_outbox(pending: int, pending_bytes: int, oldest_age_s: float) -> None:
+            m.outbox_pending.set(pending)
+            m.outbox_bytes.set(pending_bytes)
+            m.outbox_oldest_age.set(oldest_age_s)
+
+        self.publisher.on_ack = on_ack
+        self.publisher.on_delivered = on_delivered
+        self.publisher.on_error = lambda kind: m.publish_errors.labels(kind).inc()
+        self.publisher.on_outbox = on_outbox
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            await self._settle(self.assembler.expire(time.monotonic()))
+            health = self.publisher.health()
+            self.metrics.producer_generation.set(health.producer_generation)
+            self.metrics.outbox_oldest_age.set(health.oldest_age_s)
+            status = self.backend.status()
+            self.metrics.degraded.set(1 if status.degraded or self.stale_feeds() else 0)
+            self.metrics.engine_build.set({"not_needed": 0, "building": 1, "ready": 2,
+                                           "done": 2, "failed": 3}[status.engine_build])
+            self.metrics.backend_info.info({"backend": status.active,
+                                            "precision": status.precision,
+                                            "target": status.target})
+            for feed in self.config.feeds:
+                self.metrics.feed_stale.labels(feed.name).set(feed.name in self.stale_feeds())
+            self.metrics.queue_depth.labels("arrivals").set(self.arrivals.qsize())
+            self.metrics.queue_depth.labels("assembly").set(self.assembler.open_frames)
+
+    def stale_feeds(self) -> list[str]:
+        """Feeds that delivered nothing for ``stale_after_cadences`` cadences (>= 60 s)."""
+        now = time.time()
+        stale = []
+        for feed in self.config.feeds:
+            limit = max(60.0, feed.cadence_s * self.config.service.stale_after_cadences)
+            last = self._feed_seen.get(feed.name, self._started_wall)
+            if now - last > limit:
+                stale.append(feed.name)
+        return stale
+
+    def _save_alert_state(self) -> None:
+        tmp = self.alert_state_path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(self.analyzer.alerts.snapshot()))
+            os.replace(tmp, self.alert_state_path)
+        except OSError as exc:
+            log.error("cannot save alert state", extra={"kv": {"error": str(exc)}})
+
+    def health(self) -> Health:
+        ok = self.heartbeat_ok()
+        ago = time.monotonic() - self.last_progress
+        return Health(ok, f"last progress {ago:.1f} s ago")
+
+    def readiness(self) -> Readiness:
+        reasons, degraded = [], []
+        status = self.backend.status()
+        if status.degraded:
+            degraded.append(f"inference: {status.detail}")
+        pub = self.publisher.health()
+        if not pub.connected:
+            degraded.append(f"kafka not acknowledging ({pub.pending} messages in the outbox)")
+        for feed in self.stale_feeds():
+            degraded.append(f"feed {feed} is stale")
+        if not pub.running:
+            reasons.append("publisher stopped")
+        return Readiness(not reasons, reasons, degraded)
+
+    @staticmethod
+    def utc(ts: float) -> str:
+        return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat()

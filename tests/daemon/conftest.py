@@ -1,0 +1,57 @@
+"""Fixtures for end-to-end daemon tests: a model package, a synthetic spool, a config."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from monitor.config import Config, parse_config
+
+
+@pytest.fixture(scope="session")
+def untrained_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-initialised package: exercises the plumbing, predicts nothing useful."""
+    from monitor.models import build_network, manifest_from_spec, write_package
+
+    out = tmp_path_factory.mktemp("pkg") / "untrained"
+    manifest = manifest_from_spec(None)
+    write_package(out, build_network(manifest.network, seed=0), manifest)
+    return out
+
+
+def daemon_config(tmp: Path, spool: Path, package: Path, prefix: str, **service: object) -> Config:
+    extra = "".join(f"\n  {k}: {v}" for k, v in service.items())
+    return parse_config(f"""
+service:
+  state_dir: {tmp / 'state'}
+  cache_dir: {tmp / 'cache'}
+  ingest_executor: thread
+  ingest_workers: 2{extra}
+http: {{host: 127.0.0.1, port: 0}}
+kafka: {{topic_prefix: {prefix}, partitions: 1}}
+inference: {{model_package: {package}, backend: onnxruntime, max_batch: 2, warmup_iterations: 1}}
+frames: {{wait_s: 20}}
+feeds:
+  - {{kind: spool, name: aia, path: {spool}, cadence_s: 60, stable_s: 0.5, poll_interval_s: 0.2}}
+""")
+
+
+def read_topic(bootstrap: str, topic: str, expect: int, timeout_s: float = 60) -> list[dict]:
+    """Every message of a topic (all partitions, no group) until ``expect`` or timeout."""
+    consumer = KafkaConsumer(bootstrap_servers=[bootstrap], enable_auto_commit=False,
+                             consumer_timeout_ms=1000)
+    deadline = time.monotonic() + timeout_s
+    while not consumer.partitions_for_topic(topic) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
+    out: list[dict] = []
+    while len(out) < expect and time.monotonic() < deadline:
+        out.extend(json.loads(m.value) for m in consumer)
+    consumer.close()
+    return out

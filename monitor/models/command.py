@@ -66,8 +66,11 @@ def _read_spec(path: Path) -> dict[str, Any]:
 def _checkpoint_spec(path: Path) -> dict[str, Any] | None:
     from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as fh:
-        meta = fh.metadata() or {}
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+    except Exception as exc:  # noqa: BLE001 - safetensors' own error types
+        raise PackageFormatError(path, f"unreadable safetensors: {exc}") from None
     text = meta.get(CHECKPOINT_SPEC_KEY)
     return json.loads(text) if text else None
 

@@ -108,3 +108,12 @@ def test_fused_and_fp16_variants_match_fp32(tmp_path: Path) -> None:
     for a, b in zip(got, ref):
         assert a.dtype == np.float32
         assert np.abs(a - b).max() <= 1e-2 * np.abs(b).max()
+
+
+def test_export_refuses_a_pickle_checkpoint(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt = tmp_path / "ckpt.pt"
+    torch.save({"w": torch.zeros(1)}, ckpt)
+    assert _run(["export", "--weights", str(ckpt), "--out", str(tmp_path / "p")]) == 1
+    assert "unreadable safetensors" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()

@@ -342,6 +342,10 @@ def open_backend(settings: InferenceSettings, package: ModelPackage,
     probes = probe_backends()
     forced = settings.backend != "auto"
     order = [settings.backend] if forced else list(AUTO_ORDER)
+    trt_precision = _precision_for("tensorrt", settings, settings.device)
+    if probes["tensorrt"].available and trt_precision not in ("fp32", "fp16"):
+        probes["tensorrt"] = Availability("tensorrt", False, f"builds fp32 or fp16 engines, "
+                                                             f"{trt_precision} was requested")
     if forced and not probes[settings.backend].available:
         raise BackendUnavailableError(settings.backend, probes[settings.backend].reason)
     unavailable = {n: p.reason for n, p in probes.items() if not p.available}
@@ -354,8 +358,7 @@ def open_backend(settings: InferenceSettings, package: ModelPackage,
             settings.tensorrt.build_in_background:
         trt = create_backend("tensorrt", settings, cache_dir)
         assert isinstance(trt, trt_backend.TensorRTBackend)
-        precision = _precision_for("tensorrt", settings, settings.device)
-        if not trt.is_cached(package, precision, settings.max_batch, settings.device):
+        if not trt.is_cached(package, trt_precision, settings.max_batch, settings.device):
             background = "tensorrt"
             # The stand-in: the next available backend in auto order, whatever was forced.
             order = [n for n in AUTO_ORDER if n != "tensorrt"]

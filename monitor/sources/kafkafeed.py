@@ -192,7 +192,9 @@ class KafkaNotificationSource(SourceBase, kind="kafka"):
             arrival = await self._locate(note, record)
         except InvalidNotification as exc:
             self._ignored[exc.reason] += 1
-            log.warning("notification ignored", extra={"kv": {
+            # An unconfigured channel is routine (shared topics); the rest is a fault.
+            level = logging.DEBUG if exc.reason == "channel" else logging.WARNING
+            log.log(level, "notification ignored", extra={"kv": {
                 "feed": self.name, "partition": record.partition, "offset": record.offset,
                 "reason": exc.reason, "error": str(exc)}})
             self._ack(record)

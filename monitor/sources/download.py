@@ -13,7 +13,9 @@ Transient failures (connection errors, timeouts, 408/429/5xx, bodies cut
 short) are retried ``retries`` times with exponential backoff and jitter
 (honouring ``Retry-After`` up to ``backoff_max_s``); permanent ones (other
 4xx, a body over the size limit) fail at once. Both raise
-:class:`DownloadError`, whose ``reason`` is a small fixed label for metrics.
+:class:`DownloadError`, whose ``reason`` is a label from a small fixed set
+(``timeout``, ``connection``, ``truncated``, ``oversize``, ``not_found``,
+``throttled``, ``http_4xx``, ``http_5xx``, ``bad_url``, ``redirects``).
 """
 
 from __future__ import annotations
@@ -185,7 +187,7 @@ class Downloader:
         header = response.headers.get("Retry-After")
         if header and header.strip().isdigit():
             retry_after = float(header.strip())
-        raise DownloadError(f"http_{response.status}", f"{url}: HTTP {response.status}",
+        raise DownloadError(_status_reason(response.status), f"{url}: HTTP {response.status}",
                             transient=response.status in _TRANSIENT_STATUS,
                             status=response.status, retry_after=retry_after)
 
@@ -304,6 +306,15 @@ class Downloader:
         finally:
             await asyncio.to_thread(handle.close)
         return size
+
+
+def _status_reason(status: int) -> str:
+    """A metric label from a small fixed set, whatever status the server invents."""
+    if status in (404, 410):
+        return "not_found"
+    if status == 429:
+        return "throttled"
+    return "http_5xx" if status >= 500 else "http_4xx"
 
 
 def _flush_sync(handle: object) -> None:

@@ -192,7 +192,7 @@ class HttpSource(SourceBase, kind="http"):
             doc = await self._downloader.get_document(  # type: ignore[union-attr]
                 url, *(cached[0].etag, cached[0].last_modified) if cached else (None, None))
         except DownloadError as exc:
-            if exc.status == 404:
+            if exc.reason == "not_found":
                 return []  # the hour's directory does not exist yet
             self._errors[f"index_{exc.reason}"] += 1
             log.warning("index unavailable", extra={"kv": {"feed": self.name, "url": url,

@@ -122,7 +122,7 @@ def test_retries_on_500_and_slow_answers(tmp_path: Path) -> None:
     assert faults.hits["slow"] == 1
     stats = source.stats()
     assert stats.extra["retries"] >= 3
-    assert stats.extra["failed_http_500"] == 2 and stats.extra["failed_timeout"] == 1
+    assert stats.extra["failed_http_5xx"] == 2 and stats.extra["failed_timeout"] == 1
     assert stats.errors == {}  # recovered within the retries
 
 
@@ -142,7 +142,7 @@ def test_exhausted_retries_are_reported_and_retried_on_a_later_poll(tmp_path: Pa
 
     arrivals, source = run(scenario())
     assert len(arrivals) == 1
-    assert source.stats().errors == {"http_503": 1}  # the first cycle gave up, the next won
+    assert source.stats().errors == {"http_5xx": 1}  # the first cycle gave up, the next won
 
 
 @pytest.mark.parametrize("fault", ["truncate", "stall"])

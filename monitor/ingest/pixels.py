@@ -20,7 +20,8 @@ from monitor.ingest.reasons import RejectReason
 from monitor.ingest.records import Geometry, ImageData
 from monitor.ingest.settings import PixelChecks
 
-__all__ = ["PixelStats", "check_pixels", "count_invalid", "dark_box_mean"]
+__all__ = ["SPARSE_INVALID_FRACTION", "PixelStats", "check_pixels", "count_invalid",
+           "dark_box_mean", "invalid_pixels"]
 
 _DARK_SAMPLES_PER_SIDE = 256
 
@@ -33,16 +34,32 @@ class PixelStats:
     n_missing: int
     n_saturated: int
     disk_mean_dn_per_s: float | None
+    invalid_index: np.ndarray | None = None
+
+
+#: Up to this fraction of invalid pixels, their flat indices are listed for the
+#: resampler (sparse correction); beyond it a full mask is cheaper.
+SPARSE_INVALID_FRACTION = 0.01
 
 
 def count_invalid(image: ImageData) -> int:
     """Number of BLANK (integer data) or non-finite (float data) pixels."""
+    return invalid_pixels(image)[0]
+
+
+def invalid_pixels(image: ImageData) -> tuple[int, np.ndarray | None]:
+    """Count of BLANK / non-finite pixels and, when few, their flat indices."""
     px = image.pixels
     if px.dtype.kind == "f":
-        return int(px.size - np.count_nonzero(np.isfinite(px)))
-    if image.blank is None:
-        return 0
-    return int(np.count_nonzero(px == image.blank))
+        mask = ~np.isfinite(px)
+    elif image.blank is None:
+        return 0, None
+    else:
+        mask = px == image.blank
+    count = int(np.count_nonzero(mask))
+    if 0 < count <= SPARSE_INVALID_FRACTION * px.size:
+        return count, np.flatnonzero(mask)
+    return count, None
 
 
 def _count_saturated(image: ImageData, saturation_dn: float) -> int:
@@ -93,7 +110,7 @@ def check_pixels(image: ImageData, settings: PixelChecks, *, wavelength: int,
         DARK_FRAME.
     """
     n_pixels = int(image.pixels.size)
-    n_missing = count_invalid(image)
+    n_missing, invalid_index = invalid_pixels(image)
     if n_missing == n_pixels:
         raise IngestRejected(RejectReason.NO_VALID_PIXELS, "every pixel is BLANK/non-finite",
                              {"n_pixels": n_pixels})
@@ -119,4 +136,4 @@ def check_pixels(image: ImageData, settings: PixelChecks, *, wavelength: int,
                              f"threshold {threshold:g}",
                              {"disk_mean_dn_per_s": round(disk_mean, 6), "threshold": threshold})
     return PixelStats(n_pixels=n_pixels, n_missing=n_missing, n_saturated=n_saturated,
-                      disk_mean_dn_per_s=disk_mean)
+                      disk_mean_dn_per_s=disk_mean, invalid_index=invalid_index)

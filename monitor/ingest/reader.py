@@ -216,7 +216,7 @@ def _read(partial: _Partial, settings: IngestSettings, dedup: DuplicateDetector 
         if dedup is not None:  # refused after the claim: let a corrected copy through later
             dedup.release(key, partial.sha256)
         raise
-    image = replace(image, n_invalid=stats.n_missing)
+    image = replace(image, n_invalid=stats.n_missing, invalid_index=stats.invalid_index)
     observation = Observation(
         telescope=facts.telescope, instrument=facts.instrument, wavelength=facts.wavelength,
         t_obs=facts.t_obs, exposure_s=facts.exposure_s, quality=facts.quality.value,

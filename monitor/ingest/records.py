@@ -196,6 +196,9 @@ class ImageData:
     n_invalid : int or None
         Number of BLANK / non-finite pixels if already counted, so the
         resampler can skip masking when it is zero.
+    invalid_index : numpy.ndarray or None
+        Flat indices of those pixels when ingest listed them (few of them);
+        lets the resampler correct for them without a full-size mask.
     """
 
     pixels: np.ndarray
@@ -203,6 +206,7 @@ class ImageData:
     bzero: float = 0.0
     blank: int | None = None
     n_invalid: int | None = None
+    invalid_index: np.ndarray | None = None
 
     def invalid_mask(self) -> np.ndarray | None:
         """Boolean mask of missing pixels, or ``None`` when there cannot be any."""

@@ -101,10 +101,15 @@ def preprocess_detailed(observation: Observation, image: ImageData, grid: ModelG
     if image.pixels.shape != mapping.input_shape:
         raise ValueError(f"image shape {image.pixels.shape} does not match the geometry "
                          f"{mapping.input_shape}")
-    invalid = image.invalid_mask() if image.n_invalid != 0 else None
-    if invalid is not None and image.n_invalid is None and not invalid.any():
-        invalid = None
-    resampled = area_resample(image.pixels, mapping, invalid=invalid, threads=settings.threads)
+    invalid = invalid_index = None
+    if image.invalid_index is not None:
+        invalid_index = image.invalid_index
+    elif image.n_invalid != 0:
+        invalid = image.invalid_mask()
+        if invalid is not None and image.n_invalid is None and not invalid.any():
+            invalid = None
+    resampled = area_resample(image.pixels, mapping, invalid=invalid,
+                              invalid_index=invalid_index, threads=settings.threads)
     t1 = time.perf_counter()
 
     factor = 1.0

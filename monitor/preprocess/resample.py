@@ -21,8 +21,11 @@ so the two filters differ only at fourth order (invisible at CROTA2 ~0.1 deg,
 small even at 45 deg). For ``w = 1`` (upsampling) this reduces to bilinear
 interpolation.
 
-Missing pixels (BLANK, NaN) are excluded by box-summing a validity mask the same
-way; off-image parts of a box count as missing. Coverage (valid fraction of
+Missing pixels (BLANK, NaN) are excluded: a few scattered BLANKs (the usual
+case: lost telemetry packets) are subtracted from the box sums with their exact
+overlap weights; many of them, or NaN in float data, are handled by
+box-summing a validity mask the same way as the data. Off-image parts of a box
+count as missing. Coverage (valid fraction of
 each box) is returned so callers can fill poorly covered pixels.
 """
 
@@ -186,8 +189,55 @@ def _box_coverage(x: np.ndarray, y: np.ndarray, w: int, width: int, height: int
     return _edge_coverage(x, w, width) * _edge_coverage(y, w, height)
 
 
+def _sparse_correction(pixels: np.ndarray, mapping: GridMapping, index: np.ndarray, w: int
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Per grid pixel: sum of raw values and overlap area of the listed invalid pixels.
+
+    Each invalid input pixel overlaps only the few boxes around its grid
+    position, so the exact overlaps are computed for those candidates alone
+    (instead of box-filtering a full-size validity mask).
+    """
+    n = mapping.grid_size
+    height, width = pixels.shape
+    iy, ix = np.divmod(index.astype(np.int64), width)
+    values = pixels.ravel()[index].astype(np.float64)
+    a = np.asarray(mapping.matrix)
+    inv = np.linalg.inv(a)
+    dx = ix - mapping.offset[0]
+    dy = iy - mapping.offset[1]
+    gu = inv[0, 0] * dx + inv[0, 1] * dy
+    gv = inv[1, 0] * dx + inv[1, 1] * dy
+    reach = int(np.ceil((w / 2.0 + 0.5) * np.sqrt(2.0) / mapping.footprint_px))
+    half = w / 2.0
+    sums = np.zeros(n * n)
+    area = np.zeros(n * n)
+    base_u = np.rint(gu).astype(np.int64)
+    base_v = np.rint(gv).astype(np.int64)
+    for du in range(-reach, reach + 1):
+        for dv in range(-reach, reach + 1):
+            u = base_u + du
+            v = base_v + dv
+            inside = (u >= 0) & (u < n) & (v >= 0) & (v < n)
+            if not inside.any():
+                continue
+            uu, vv = u[inside], v[inside]
+            xc = a[0, 0] * uu + a[0, 1] * vv + mapping.offset[0]
+            yc = a[1, 0] * uu + a[1, 1] * vv + mapping.offset[1]
+            px, py = ix[inside], iy[inside]
+            ox = np.clip(np.minimum(px + 0.5, xc + half) - np.maximum(px - 0.5, xc - half),
+                         0.0, 1.0)
+            oy = np.clip(np.minimum(py + 0.5, yc + half) - np.maximum(py - 0.5, yc - half),
+                         0.0, 1.0)
+            weight = ox * oy
+            flat = vv * n + uu
+            sums += np.bincount(flat, weights=weight * values[inside], minlength=n * n)
+            area += np.bincount(flat, weights=weight, minlength=n * n)
+    return sums.reshape(n, n), area.reshape(n, n)
+
+
 def area_resample(pixels: np.ndarray, mapping: GridMapping, *,
-                  invalid: np.ndarray | None = None, threads: int = 1) -> ResampleResult:
+                  invalid: np.ndarray | None = None, invalid_index: np.ndarray | None = None,
+                  threads: int = 1) -> ResampleResult:
     """Average ``pixels`` over each grid pixel's footprint (module docstring).
 
     Parameters
@@ -198,6 +248,10 @@ def area_resample(pixels: np.ndarray, mapping: GridMapping, *,
         Grid -> input affine map.
     invalid : numpy.ndarray of bool, optional
         Pixels to exclude (BLANK, NaN). ``None`` means all are valid.
+    invalid_index : numpy.ndarray of int, optional
+        Flat indices of the invalid pixels of an *integer* image, instead of
+        ``invalid``: few scattered BLANKs are then subtracted from the box sums
+        exactly, without a full-size mask pass.
     threads : int
         Threads for the box filter (row stripes).
 
@@ -216,20 +270,26 @@ def area_resample(pixels: np.ndarray, mapping: GridMapping, *,
     # and on [i - (w-1)/2 - 0.5, i + (w-1)/2 + 0.5] for odd w (centre i).
     shift = 0.5 if w % 2 == 0 else 0.0
     kx, ky = x + shift, y + shift
+    if invalid_index is not None and pixels.dtype.kind == "f":
+        invalid = np.zeros(pixels.shape, dtype=bool)
+        invalid.ravel()[invalid_index] = True
+        invalid_index = None
     src = pixels
-    if pixels.dtype.kind == "f" and invalid is not None:
-        src = np.where(invalid, 0, pixels).astype(pixels.dtype, copy=False)
-    elif invalid is not None:
+    if invalid is not None:
         src = np.where(invalid, np.zeros((), pixels.dtype), pixels)
     if src.dtype == np.float16 or src.dtype.kind == "b":
         src = src.astype(np.float32)
     sums = _bilinear(_padded_box_sums(src, w, pad, threads), pad, kx, ky)
-    if invalid is None:
-        coverage = _box_coverage(x, y, w, width, height)
-    else:
+    if invalid is not None:
         valid = np.logical_not(invalid).view(np.uint8)
         counts = _bilinear(_padded_box_sums(valid, w, pad, threads), pad, kx, ky)
         coverage = np.clip(counts / (w * w), 0.0, 1.0)
+    else:
+        coverage = _box_coverage(x, y, w, width, height)
+        if invalid_index is not None and len(invalid_index):
+            bad_sums, bad_area = _sparse_correction(pixels, mapping, invalid_index, w)
+            sums = sums - bad_sums
+            coverage = np.clip(coverage - bad_area / (w * w), 0.0, 1.0)
     if coverage.ndim == 0:  # every box inside the image: skip the per-pixel division
         mean = sums / float(w * w)
         coverage = np.broadcast_to(coverage, sums.shape)

@@ -121,3 +121,28 @@ def test_preprocess_mapping_matches_sunpy_wcs() -> None:
     # The grid's solar radius is 1600/4096 of its width, whatever the file's plate scale.
     assert mapping.footprint_px * grid.radius_px == pytest.approx(
         result.observation.geometry.rsun_pixels(), rel=1e-9)
+
+
+@pytest.mark.parametrize(("footprint", "angle", "offset"), [
+    (8.3, 0.5, (2.7, 5.1)), (6.0, 40.0, (150.0, -20.0)), (0.7, 10.0, (1.3, 2.2)),
+    (8.0, 0.0, (-20.0, -9.0)),
+])
+def test_preprocess_sparse_blank_correction_equals_mask(footprint: float, angle: float,
+                                                        offset: tuple[float, float]) -> None:
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 4000, (256, 256)).astype(np.int16)
+    invalid = rng.random(image.shape) < 0.01
+    invalid[100:102, 30:62] = True  # a lost packet
+    image[invalid] = -32768
+    mapping = _mapping(footprint, angle, offset, 32, image.shape)
+    dense = area_resample(image, mapping, invalid=invalid)
+    sparse = area_resample(image, mapping, invalid_index=np.flatnonzero(invalid))
+    # The dense path interpolates its counts in float32: agreement to ~1e-7.
+    np.testing.assert_allclose(sparse.coverage, dense.coverage, atol=1e-6)
+    ok = dense.coverage > 0.05
+    np.testing.assert_allclose(sparse.mean[ok], dense.mean[ok], rtol=1e-4)
+    x, y = mapping.input_coords()
+    for v, u in [(3, 4), (12, 5), (30, 30)]:
+        expected, coverage = brute_box_mean(image, invalid, x[v, u], y[v, u], sparse.box_px)
+        if coverage > 0.05:
+            assert sparse.mean[v, u] == pytest.approx(expected, rel=1e-6)

@@ -198,8 +198,7 @@ def _sparse_correction(pixels: np.ndarray, mapping: GridMapping, index: np.ndarr
     (instead of box-filtering a full-size validity mask).
     """
     n = mapping.grid_size
-    height, width = pixels.shape
-    iy, ix = np.divmod(index.astype(np.int64), width)
+    iy, ix = np.divmod(index.astype(np.int64), pixels.shape[1])
     values = pixels.ravel()[index].astype(np.float64)
     a = np.asarray(mapping.matrix)
     inv = np.linalg.inv(a)
@@ -209,29 +208,25 @@ def _sparse_correction(pixels: np.ndarray, mapping: GridMapping, index: np.ndarr
     gv = inv[1, 0] * dx + inv[1, 1] * dy
     reach = int(np.ceil((w / 2.0 + 0.5) * np.sqrt(2.0) / mapping.footprint_px))
     half = w / 2.0
-    sums = np.zeros(n * n)
-    area = np.zeros(n * n)
     base_u = np.rint(gu).astype(np.int64)
     base_v = np.rint(gv).astype(np.int64)
+    flats, weights, weighted = [], [], []
     for du in range(-reach, reach + 1):
         for dv in range(-reach, reach + 1):
             u = base_u + du
             v = base_v + dv
-            inside = (u >= 0) & (u < n) & (v >= 0) & (v < n)
-            if not inside.any():
-                continue
-            uu, vv = u[inside], v[inside]
-            xc = a[0, 0] * uu + a[0, 1] * vv + mapping.offset[0]
-            yc = a[1, 0] * uu + a[1, 1] * vv + mapping.offset[1]
-            px, py = ix[inside], iy[inside]
-            ox = np.clip(np.minimum(px + 0.5, xc + half) - np.maximum(px - 0.5, xc - half),
-                         0.0, 1.0)
-            oy = np.clip(np.minimum(py + 0.5, yc + half) - np.maximum(py - 0.5, yc - half),
-                         0.0, 1.0)
-            weight = ox * oy
-            flat = vv * n + uu
-            sums += np.bincount(flat, weights=weight * values[inside], minlength=n * n)
-            area += np.bincount(flat, weights=weight, minlength=n * n)
+            xc = a[0, 0] * u + a[0, 1] * v + mapping.offset[0]
+            yc = a[1, 0] * u + a[1, 1] * v + mapping.offset[1]
+            ox = np.minimum(ix + 0.5, xc + half) - np.maximum(ix - 0.5, xc - half)
+            oy = np.minimum(iy + 0.5, yc + half) - np.maximum(iy - 0.5, yc - half)
+            keep = (ox > 0) & (oy > 0) & (u >= 0) & (u < n) & (v >= 0) & (v < n)
+            weight = np.minimum(ox[keep], 1.0) * np.minimum(oy[keep], 1.0)
+            flats.append(v[keep] * n + u[keep])
+            weights.append(weight)
+            weighted.append(weight * values[keep])
+    flat = np.concatenate(flats)
+    sums = np.bincount(flat, weights=np.concatenate(weighted), minlength=n * n)
+    area = np.bincount(flat, weights=np.concatenate(weights), minlength=n * n)
     return sums.reshape(n, n), area.reshape(n, n)
 
 

@@ -143,3 +143,11 @@ def test_ingest_dedup_claim_is_atomic_per_key() -> None:
         t.join()
     assert wins.count(True) == 1
     assert detector.check(key, "other").match == "key"
+
+
+def test_ingest_docs_list_every_reason_code() -> None:
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "ingest.md").read_text()
+    missing = [r.value for r in RejectReason if f"| `{r.value}` |" not in docs]
+    assert not missing, f"docs/ingest.md lacks reason codes {missing}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,14 @@ def kafka_bootstrap(kafka_broker: LocalBroker) -> str:
 def unique_topic() -> str:
     """A topic name no other test uses (the broker is shared)."""
     return f"test.{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def untrained_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-initialised package: exercises the plumbing, predicts nothing useful."""
+    from monitor.models import build_network, manifest_from_spec, write_package
+
+    out = tmp_path_factory.mktemp("pkg") / "untrained"
+    manifest = manifest_from_spec(None)
+    write_package(out, build_network(manifest.network, seed=0), manifest)
+    return out

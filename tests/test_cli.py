@@ -69,18 +69,30 @@ def test_unknown_subcommand_is_a_usage_error() -> None:
     assert result.returncode == 2
 
 
-def test_demo_starts_broker_creates_topics_and_stops_cleanly() -> None:
-    result = run("demo", "--duration", "2", timeout=90)
-    assert result.returncode == 0, result.stderr
-    assert "Kafka at 127.0.0.1:" in result.stdout
-    assert "sdo.alerts" in result.stdout
+def _demo_config(tmp_path: Path, package: Path) -> Path:
+    cfg = tmp_path / "demo.yaml"
+    cfg.write_text(f"inference: {{model_package: {package}}}\nhttp: {{port: 0}}\n")
+    return cfg
+
+
+def test_demo_runs_the_daemon_on_a_synthetic_feed(tmp_path: Path,
+                                                   untrained_package: Path) -> None:
+    result = run("demo", "-c", str(_demo_config(tmp_path, untrained_package)),
+                 "--scenario", "m_flare", "--speed", "900", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    frames = [line for line in result.stdout.splitlines() if line.startswith("frame ")]
+    assert len(frames) >= 40  # 45 minutes at 60 s cadence
+    assert "daemon ready" in result.stdout
     assert "local broker stopped" in result.stderr
     assert "Traceback" not in result.stderr
+    assert "level=error" not in result.stderr
 
 
 @pytest.mark.parametrize("fmt,needle", [("json", '"msg": "local broker ready"'),
                                         ("keyvalue", 'msg="local broker ready"')])
-def test_log_format_switch(fmt: str, needle: str) -> None:
-    result = run("--log-format", fmt, "demo", "--duration", "0.5", timeout=90)
-    assert result.returncode == 0, result.stderr
+def test_log_format_switch(fmt: str, needle: str, tmp_path: Path,
+                           untrained_package: Path) -> None:
+    result = run("--log-format", fmt, "demo", "-c", str(_demo_config(tmp_path, untrained_package)),
+                 "--duration", "1", timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
     assert needle in result.stderr

@@ -31,8 +31,13 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:  # type: igno
 
 
 def serve(config: Config, on_ready: Callable[[Daemon], None] | None = None,
-          stop: asyncio.Event | None = None) -> int:
-    """Start the local broker if needed and run a daemon until SIGTERM/SIGINT."""
+          stop: asyncio.Event | None = None,
+          on_stopped: Callable[[], None] | None = None) -> int:
+    """Start the local broker if needed and run a daemon until SIGTERM/SIGINT.
+
+    ``on_ready`` runs on the event loop once the daemon serves; ``on_stopped``
+    after the daemon returned and before the local broker stops.
+    """
     with ExitStack() as stack:
         bootstrap = None
         if config.kafka.uses_local_broker:
@@ -41,7 +46,11 @@ def serve(config: Config, on_ready: Callable[[Daemon], None] | None = None,
             broker = stack.enter_context(LocalBroker(config.kafka.local.port,
                                                      config.kafka.local.start_timeout_s))
             bootstrap = [broker.bootstrap]
-        return asyncio.run(_main(config, bootstrap, on_ready, stop))
+        try:
+            return asyncio.run(_main(config, bootstrap, on_ready, stop))
+        finally:
+            if on_stopped is not None:
+                on_stopped()
 
 
 async def _main(config: Config, bootstrap: list[str] | None,

@@ -12,17 +12,6 @@ from kafka import KafkaConsumer, TopicPartition
 from monitor.config import Config, parse_config
 
 
-@pytest.fixture(scope="session")
-def untrained_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random-initialised package: exercises the plumbing, predicts nothing useful."""
-    from monitor.models import build_network, manifest_from_spec, write_package
-
-    out = tmp_path_factory.mktemp("pkg") / "untrained"
-    manifest = manifest_from_spec(None)
-    write_package(out, build_network(manifest.network, seed=0), manifest)
-    return out
-
-
 def daemon_config(tmp: Path, spool: Path, package: Path, prefix: str, **service: object) -> Config:
     extra = "".join(f"\n  {k}: {v}" for k, v in service.items())
     return parse_config(f"""

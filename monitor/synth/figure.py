@@ -37,7 +37,8 @@ def channel_figure(observation: Observation, path: Path, zoom: float = 0.0) -> N
     """Save the channels of ``observation`` as one PNG row (AIA colour maps, log stretch).
 
     ``zoom`` > 0 adds a second row: a box of that many arcsec around the
-    flare's hot kernel, with the kernels marked.
+    flare's hot kernel, with the truth kernels marked (red dashed: loop top at
+    3 sigma, green: footpoints at 2 sigma).
     """
     import matplotlib
 
@@ -73,9 +74,10 @@ def channel_figure(observation: Observation, path: Path, zoom: float = 0.0) -> N
             ax.imshow(shown[y0:y1, x0:x1], origin="lower", cmap=cmap,
                       extent=(x0 - 0.5, x1 - 0.5, y0 - 0.5, y1 - 0.5))
             for k in kernels:
-                ax.add_patch(plt.Circle((k.x_px, k.y_px), 2 * k.sigma_px, fill=False,
-                                        color="cyan" if k.kind == "loop_top" else "lime",
-                                        lw=0.8))
+                hot = k.kind == "loop_top"
+                ax.add_patch(plt.Circle((k.x_px, k.y_px), (3 if hot else 2) * k.sigma_px,
+                                        fill=False, color="red" if hot else "lime",
+                                        ls="--" if hot else "-", lw=0.9))
             ax.set_axis_off()
     flare = truth.flares[0] if truth.flares else None
     title = (f"{truth.scenario}  {truth.to_json()['t_rec']}  GOES {truth.goes_class}"
@@ -84,7 +86,7 @@ def channel_figure(observation: Observation, path: Path, zoom: float = 0.0) -> N
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=85)
     plt.close(fig)
 
 

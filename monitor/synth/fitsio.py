@@ -51,14 +51,17 @@ def _stats(data: np.ndarray) -> dict[str, float]:
     valid = data[data != BLANK]
     if valid.size == 0:
         return {"DATAMIN": 0, "DATAMAX": 0, "DATAMEAN": 0.0, "DATARMS": 0.0, "DATAMEDN": 0.0}
-    # Percentiles from a strided sample: exact ones cost ~0.3 s per 4096^2 image.
-    sample = valid[:: max(1, valid.size // 1_000_000)].astype(np.float64)
+    # Spread and percentiles from a strided sample: exact ones cost ~0.3 s per 4096^2 image.
+    sample = valid[:: max(1, valid.size // 250_000)].astype(np.float64)
+    levels = (1, 10, 25, 50, 75, 90, 95, 98, 99)
+    values = np.percentile(sample, levels)
     out = {"DATAMIN": int(valid.min()), "DATAMAX": int(valid.max()),
            "DATAMEAN": round(float(valid.mean(dtype=np.float64)), 4),
            "DATARMS": round(float(sample.std()), 4),
-           "DATAMEDN": float(np.median(sample))}
-    for p in (1, 10, 25, 75, 90, 95, 98, 99):
-        out[f"DATAP{p:02d}"] = float(np.percentile(sample, p))
+           "DATAMEDN": float(values[levels.index(50)])}
+    for p, v in zip(levels, values, strict=True):
+        if p != 50:
+            out[f"DATAP{p:02d}"] = float(v)
     return out
 
 

@@ -56,11 +56,16 @@ class Renderer:
         Wavelengths in the order of the output.
     rng : numpy.random.Generator
         Draws the network texture.
+    cache : bool
+        Keep each channel's quiet-Sun image after its first use (the quiet Sun
+        does not change within a run): 4 bytes per pixel per channel, 450 MB
+        for seven 4096 px channels, in exchange for ~0.15 s per channel image.
     """
 
     def __init__(self, geometry: ImageGeometry, observer: Observer, channels: Sequence[int],
-                 rng: np.random.Generator) -> None:
+                 rng: np.random.Generator, cache: bool = False) -> None:
         self.geometry = geometry
+        self._cache: dict[int, np.ndarray] | None = {} if cache else None
         self.channels = tuple(channels)
         rho = impact_parameter_map(geometry, observer.distance_rsun)
         scale = (RHO_SAMPLES - 1) / RHO_MAX
@@ -89,7 +94,14 @@ class Renderer:
         return network + weight * (streamers - network)
 
     def quiet_sun(self, k: int) -> np.ndarray:
-        """Quiet-Sun count rate of channel index ``k`` with its network texture."""
+        """Quiet-Sun count rate of channel index ``k`` with its network texture (a new array)."""
+        if self._cache is not None:
+            if k not in self._cache:
+                self._cache[k] = self._quiet_sun(k)
+            return self._cache[k].copy()
+        return self._quiet_sun(k)
+
+    def _quiet_sun(self, k: int) -> np.ndarray:
         base = np.take(self.profiles[k], self.rho_index)
         sigma = float(self.contrast[k])
         if sigma > 0:

@@ -198,7 +198,8 @@ class SyntheticSun:
                         for spec in scenario.active_regions}
         self.flares = [FlareModel(spec, self.regions[spec.region], rng, step_mm)
                        for spec in scenario.flares]
-        self.renderer = Renderer(self.geometry, observer_at(scenario.start), self.channels, rng)
+        self.renderer = Renderer(self.geometry, observer_at(scenario.start), self.channels, rng,
+                                 cache=True)
         self.eclipse_angle = float(rng.uniform(0.0, 360.0))
         self.quiet_dem = quiet_sun_volume_dem()
         self.fsn_base = 60_000_000 + (self.seed % 10_000) * 1_000

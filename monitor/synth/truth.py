@@ -165,7 +165,8 @@ class Truth:
             "files": {str(k): v for k, v in self.files.items()},
             "quality": {str(k): v for k, v in self.quality.items()},
             "exposure_s": {str(k): _round(v) for k, v in self.exposure_s.items()},
-            "geometry": {k: _round(v, 10) for k, v in self.geometry.items()},
+            "geometry": {k: v if isinstance(v, int) else _round(v, 10)
+                         for k, v in self.geometry.items()},
         }
 
     def to_line(self) -> str:

@@ -1,0 +1,126 @@
+"""Synthetic-Sun benchmark: seconds per observation (7 channels) and ms per training sample.
+
+    python benchmarks/synth.py                    # 4096, 1024, 512 px files; 256/512 samples
+    python benchmarks/synth.py --sizes 1024 --repeats 3
+
+For each file size: ``render`` is ``SyntheticSun.observe`` (physics, seven
+channels, AEC, noise, int16; channels in parallel threads), ``write`` is the
+seven RICE-compressed FITS files (temp + rename), ``total`` both. One untimed
+warm-up observation first (it builds caches: profiles, noise tables), then
+``--repeats`` timed ones with ``time.perf_counter``. The dataset rows time
+``SyntheticDataset.sample`` at each grid size over ``--samples`` indices.
+Medians and minima are printed; on a shared machine compare cells of one run.
+Results go to ``benchmarks/results/synth_<host>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from monitor.synth import SyntheticDataset, SyntheticSun, load_scenario
+from monitor.synth.fitsio import write_channel
+
+
+def cpu_model() -> str:
+    """CPU model name from /proc/cpuinfo (Linux), else platform.processor()."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def bench_files(size: int, repeats: int, scenario: str) -> dict[str, object]:
+    """Render and write ``repeats`` observations (after one warm-up) at ``size`` px."""
+    sun = SyntheticSun(load_scenario(scenario), size=size, seed=1)
+    render: list[float] = []
+    write: list[float] = []
+    sizes: list[int] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for index in range(repeats + 1):
+            start = time.perf_counter()
+            observation = sun.observe(10 + index)
+            rendered = time.perf_counter()
+            paths = [write_channel(Path(tmp), observation, w, sun.scenario.cadence_s)
+                     for w in sun.channels]
+            done = time.perf_counter()
+            if index:
+                render.append(rendered - start)
+                write.append(done - rendered)
+                sizes.extend(p.stat().st_size for p in paths)
+            for p in paths:
+                p.unlink()
+    total = [r + w for r, w in zip(render, write, strict=True)]
+    return {"size": size, "scenario": scenario, "workers": sun.workers,
+            "render_s": render, "write_s": write, "total_s": total,
+            "file_mb_median": statistics.median(sizes) / 1e6}
+
+
+def bench_dataset(size: int, samples: int) -> dict[str, object]:
+    """Time ``samples`` dataset samples at grid ``size`` (after two warm-up samples)."""
+    dataset = SyntheticDataset(size=size, seed=0)
+    dataset[10_000]
+    dataset[10_001]
+    times = []
+    for index in range(samples):
+        start = time.perf_counter()
+        dataset[index]
+        times.append(time.perf_counter() - start)
+    return {"size": size, "samples": samples, "sample_s": times}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[4096, 1024, 512])
+    parser.add_argument("--grids", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--samples", type=int, default=40)
+    parser.add_argument("--scenario", default="m_flare")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    files = [bench_files(size, args.repeats, args.scenario) for size in args.sizes]
+    data = [bench_dataset(size, args.samples) for size in args.grids]
+
+    load = os.getloadavg()
+    print(f"synthetic Sun on {cpu_model()} ({os.cpu_count()} CPUs visible, "
+          f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f})")
+    print(f"{'observation (7 ch)':>20} {'render s':>10} {'write s':>9} {'total s':>9} "
+          f"{'(min)':>7} {'MB/file':>8}")
+    for row in files:
+        print(f"{row['size']:>17} px {statistics.median(row['render_s']):10.2f} "
+              f"{statistics.median(row['write_s']):9.2f} "
+              f"{statistics.median(row['total_s']):9.2f} {min(row['total_s']):7.2f} "
+              f"{row['file_mb_median']:8.2f}")
+    print(f"{'training sample':>20} {'median ms':>10} {'min ms':>9}")
+    for row in data:
+        print(f"{row['size']:>17} px {statistics.median(row['sample_s']) * 1e3:10.1f} "
+              f"{min(row['sample_s']) * 1e3:9.1f}")
+
+    result = {"host": socket.gethostname(), "cpu": cpu_model(), "cpus": os.cpu_count(),
+              "python": platform.python_version(), "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
+              "load_average": load,
+              "files": files, "dataset": data}
+    out = args.out or ROOT / "benchmarks" / "results" / f"synth_{socket.gethostname()}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

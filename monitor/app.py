@@ -150,6 +150,12 @@ class Daemon:
         self.metrics.up.set(0)
         return 0
 
+    async def wait_published(self, timeout_s: float) -> bool:
+        """Wait until the outbox is empty (everything acknowledged)."""
+        if self.worker is None:
+            return True
+        return await self.worker.publisher.wait_drained(timeout_s)
+
     async def wait_ready(self, timeout: float | None = None) -> None:
         """Wait until the daemon serves (tests, the demo)."""
         await asyncio.wait_for(self._ready.wait(), timeout)

@@ -38,6 +38,7 @@ log = logging.getLogger("monitor.cli")
 #: Modules that contribute subcommands, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "monitor.commands.run",
+    "monitor.commands.replay",
     "monitor.commands.demo",
     "monitor.commands.check_config",
     "monitor.synth.command",

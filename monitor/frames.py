@@ -158,6 +158,11 @@ class FrameAssembler(Generic[P]):
     def open_frames(self) -> int:
         return len(self._open)
 
+    @property
+    def open_channels(self) -> int:
+        """Channels waiting in open frames."""
+        return sum(len(f.channels) for f in self._open.values())
+
     def add(self, item: ChannelItem[Any], now: float) -> AssemblyResult[P]:
         """Add one channel; returns frames that became ready and anything refused."""
         result: AssemblyResult[P] = AssemblyResult()

@@ -117,6 +117,20 @@ class PipelineWorker:
         idle = self._busy == 0 and self.arrivals.empty() and not self.frames
         return idle or time.monotonic() - self.last_progress < 120.0
 
+    def settled(self) -> int:
+        """Files that reached a final outcome in this run (or earlier, for replays)."""
+        return sum(self.counts.get(k, 0) for k in ("processed", "rejected", "duplicate"))
+
+    def idle(self) -> bool:
+        return self._busy == 0 and self.arrivals.empty() and not self.frames
+
+    def open_channel_count(self) -> int:
+        return self.assembler.open_channels
+
+    async def flush_frames(self) -> None:
+        """Close every open frame now (end of a replay)."""
+        await self._settle(self.assembler.flush())
+
     def status_line(self) -> str:
         c = self.counts
         status = self.backend.status()

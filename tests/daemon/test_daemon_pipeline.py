@@ -13,7 +13,7 @@ from monitor.publish.envelope import validate_event
 from monitor.state import ProcessedFileLedger
 from monitor.synth import SynthFeed
 
-from conftest import daemon_config, read_topic  # type: ignore[import-not-found]
+from support import daemon_config, read_topic
 
 
 def test_spool_to_kafka_with_a_rejected_file(tmp_path: Path, kafka_bootstrap: str,

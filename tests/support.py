@@ -1,8 +1,12 @@
-"""Fixtures for end-to-end daemon tests: a model package, a synthetic spool, a config."""
+"""Helpers shared by the end-to-end and reliability tests (on sys.path via pytest's pythonpath)."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -10,6 +14,8 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from monitor.config import Config, parse_config
+
+EXE = Path(sys.executable).with_name("sdo-monitor")
 
 
 def daemon_config(tmp: Path, spool: Path, package: Path, prefix: str, **service: object) -> Config:
@@ -44,3 +50,41 @@ def read_topic(bootstrap: str, topic: str, expect: int, timeout_s: float = 60) -
         out.extend(json.loads(m.value) for m in consumer)
     consumer.close()
     return out
+
+
+def write_config(path: Path, *, state: Path, bootstrap: str, prefix: str, package: Path,
+                 feeds: str = "", mode: str = "live", extra: str = "") -> Path:
+    path.write_text(f"""
+service:
+  state_dir: {state}
+  cache_dir: {state.parent / 'cache'}
+  mode: {mode}
+  ingest_executor: thread
+  ingest_workers: 2
+  drain_timeout_s: 5
+http: {{host: 127.0.0.1, port: 0}}
+kafka:
+  bootstrap_servers: [{bootstrap}]
+  topic_prefix: {prefix}
+  partitions: 2
+inference: {{model_package: {package}, backend: onnxruntime, max_batch: 2,
+            warmup_iterations: 1}}
+publish: {{retry_backoff_max_s: 1.0}}
+frames: {{wait_s: 30}}
+{feeds}
+{extra}
+""")
+    return path
+
+
+def spawn(*args: str, log: Path) -> subprocess.Popen[bytes]:
+    """Start ``sdo-monitor`` with its output in a file (read it when a test fails)."""
+    handle = log.open("ab")
+    return subprocess.Popen([str(EXE), *args], stdout=handle, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def kill(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=30)

@@ -1,0 +1,19 @@
+"""Helpers for reliability tests: synthetic inputs, daemon configs and subprocesses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.synth import SynthFeed
+
+
+@pytest.fixture(scope="session")
+def m_flare_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """16 frames (112 files) of the M-flare scenario at 512 px, written once per session."""
+    out = tmp_path_factory.mktemp("m_flare") / "files"
+    feed = SynthFeed("m_flare", out, size=512, speed=0, seed=11, duration_s=900,
+                     truth_path=out.parent / "truth.jsonl")
+    assert len(list(feed.run())) == 16 * 7
+    return out

@@ -183,15 +183,18 @@ class SyntheticSun:
                  crota2_deg: float | None = None, workers: int | None = None) -> None:
         if size < 64 or 4096 % size:
             raise ValueError(f"size must divide 4096 (e.g. 512, 1024, 4096), got {size}")
+        if seed is not None and seed < 0:
+            raise ValueError(f"seed must be >= 0, got {seed}")
         self.scenario = scenario
         self.seed = int(np.random.SeedSequence().entropy % (2 ** 31)) if seed is None else seed
         self.channels = tuple(channels or scenario.channels)
         rng = np.random.default_rng([self.seed, 0])
-        offset = offset_px or scenario.pointing.offset_px or \
-            tuple(float(v) for v in np.clip(rng.normal(0.0, 2.5, 2), -8.0, 8.0))
-        crota = crota2_deg if crota2_deg is not None else scenario.pointing.crota2_deg
-        if crota is None:
-            crota = float(rng.uniform(0.01, 0.04))
+        # Drawn even when overridden, so a pointing override leaves the Sun unchanged.
+        random_offset = tuple(float(v) for v in np.clip(rng.normal(0.0, 2.5, 2), -8.0, 8.0))
+        random_crota = float(rng.uniform(0.01, 0.04))
+        offset = offset_px or scenario.pointing.offset_px or random_offset
+        crota = next(v for v in (crota2_deg, scenario.pointing.crota2_deg, random_crota)
+                     if v is not None)
         self.geometry = ImageGeometry.aia(size, offset, crota)
         step_mm = 0.5 * 0.435 * 4096 / size
         self.regions = {spec.name: ActiveRegionModel(spec, rng, step_mm)

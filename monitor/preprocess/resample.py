@@ -98,24 +98,7 @@ def _box(src: np.ndarray, w: int, depth: int, dst: np.ndarray | None = None) -> 
     return out
 
 
-def _interior(src: np.ndarray, w: int, depth: int, dst: np.ndarray, threads: int) -> None:
-    height = src.shape[0]
-    if threads <= 1 or height < 8 * w * threads:
-        _box(src, w, depth, dst)
-        return
-    bounds = np.linspace(0, height, threads + 1).astype(int)
-
-    def stripe(k: int) -> None:
-        # Each stripe is filtered with w rows of context on both sides so its
-        # own rows see their true neighbours, then only its rows are kept.
-        r0, r1 = int(bounds[k]), int(bounds[k + 1])
-        s0, s1 = max(0, r0 - w), min(height, r1 + w)
-        dst[r0:r1] = _box(src[s0:s1], w, depth)[r0 - s0:r1 - s0]
-
-    list(_executor(threads).map(stripe, range(threads)))
-
-
-def _padded_box_sums(src: np.ndarray, w: int, pad: int, threads: int) -> np.ndarray:
+def _padded_box_sums(src: np.ndarray, w: int, pad: int) -> np.ndarray:
     """Box sums at every knot, including ``pad`` knots beyond each image edge.
 
     The frame beyond the edges is filled from thin zero-padded strips, so the
@@ -124,7 +107,7 @@ def _padded_box_sums(src: np.ndarray, w: int, pad: int, threads: int) -> np.ndar
     depth, dtype = _sum_depth(src, w)
     height, width = src.shape
     out = np.empty((height + 2 * pad, width + 2 * pad), dtype=dtype)
-    _interior(src, w, depth, out[pad:pad + height, pad:pad + width], threads)
+    _box(src, w, depth, out[pad:pad + height, pad:pad + width])
     k = min(w, height)
     strip = np.zeros((pad + k, width + 2 * pad), dtype=src.dtype)
     strip[pad:, pad:pad + width] = src[:k]
@@ -172,6 +155,41 @@ def _bilinear(sums: np.ndarray, pad: int, kx: np.ndarray, ky: np.ndarray) -> np.
     return (top + (bottom - top) * fy).astype(np.float64)
 
 
+def _sample(src: np.ndarray, w: int, pad: int, kx: np.ndarray, ky: np.ndarray, threads: int
+            ) -> np.ndarray:
+    """Exact box sums of ``src`` at knot coordinates, in bands of output rows.
+
+    Each band box-filters only the input rows its samples need (plus ``w`` rows
+    of context, so its own knots see their true neighbours) and interpolates
+    its own samples: bands are independent, so threads share nothing and
+    nothing is copied. A band whose knots reach past the image edge includes
+    that edge, where the zero padding is the truth.
+    """
+    height = src.shape[0]
+    rows = kx.shape[0]
+    bands = max(1, min(threads, rows // 8))
+    bounds = np.linspace(0, rows, bands + 1).astype(int)
+    out = np.empty(kx.shape, dtype=np.float64)
+
+    def band(k: int) -> None:
+        v0, v1 = int(bounds[k]), int(bounds[k + 1])
+        ky_band = ky[v0:v1]
+        k_min = int(np.floor(ky_band.min()))
+        k_max = int(np.floor(ky_band.max())) + 1
+        s0 = max(0, k_min - w) if bands > 1 else 0
+        s1 = min(height, k_max + w + 1) if bands > 1 else height
+        if s1 <= s0:  # the band lies wholly outside the image
+            s0, s1 = (0, min(height, w)) if k_max < 0 else (max(0, height - w), height)
+        sums = _padded_box_sums(src[s0:s1], w, pad)
+        out[v0:v1] = _bilinear(sums, pad, kx[v0:v1], ky_band - s0)
+
+    if bands == 1:
+        band(0)
+    else:
+        list(_executor(bands).map(band, range(bands)))
+    return out
+
+
 def _edge_coverage(centre: np.ndarray, w: int, size: int) -> np.ndarray:
     """Fraction of ``[centre - w/2, centre + w/2]`` inside ``[-0.5, size - 0.5]``."""
     lo = np.maximum(centre - w / 2.0, -0.5)
@@ -183,10 +201,15 @@ def _box_coverage(x: np.ndarray, y: np.ndarray, w: int, width: int, height: int
                   ) -> np.ndarray:
     """Inside fraction of each box; a 0-d array of 1 when every box is inside."""
     half = w / 2.0
-    if (x.min() - half >= -0.5 and x.max() + half <= width - 0.5
-            and y.min() - half >= -0.5 and y.max() + half <= height - 0.5):
+    lo, hi_x, hi_y = half - 0.5, width - 0.5 - half, height - 0.5 - half
+    if x.min() >= lo and x.max() <= hi_x and y.min() >= lo and y.max() <= hi_y:
         return np.ones(())
-    return _edge_coverage(x, w, width) * _edge_coverage(y, w, height)
+    # Only boxes near an edge need the overlap arithmetic (a thin frame for
+    # full-disk files whose Sun is large this season).
+    edge = (x < lo) | (x > hi_x) | (y < lo) | (y > hi_y)
+    coverage = np.ones(x.shape)
+    coverage[edge] = _edge_coverage(x[edge], w, width) * _edge_coverage(y[edge], w, height)
+    return coverage
 
 
 def _sparse_correction(pixels: np.ndarray, mapping: GridMapping, index: np.ndarray, w: int
@@ -248,7 +271,7 @@ def area_resample(pixels: np.ndarray, mapping: GridMapping, *,
         ``invalid``: few scattered BLANKs are then subtracted from the box sums
         exactly, without a full-size mask pass.
     threads : int
-        Threads for the box filter (row stripes).
+        Bands of output rows processed in parallel (box filter and sampling).
 
     Returns
     -------
@@ -274,10 +297,10 @@ def area_resample(pixels: np.ndarray, mapping: GridMapping, *,
         src = np.where(invalid, np.zeros((), pixels.dtype), pixels)
     if src.dtype == np.float16 or src.dtype.kind == "b":
         src = src.astype(np.float32)
-    sums = _bilinear(_padded_box_sums(src, w, pad, threads), pad, kx, ky)
+    sums = _sample(src, w, pad, kx, ky, threads)
     if invalid is not None:
         valid = np.logical_not(invalid).view(np.uint8)
-        counts = _bilinear(_padded_box_sums(valid, w, pad, threads), pad, kx, ky)
+        counts = _sample(valid, w, pad, kx, ky, threads)
         coverage = np.clip(counts / (w * w), 0.0, 1.0)
     else:
         coverage = _box_coverage(x, y, w, width, height)

@@ -146,3 +146,15 @@ def test_preprocess_sparse_blank_correction_equals_mask(footprint: float, angle:
         expected, coverage = brute_box_mean(image, invalid, x[v, u], y[v, u], sparse.box_px)
         if coverage > 0.05:
             assert sparse.mean[v, u] == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("angle", [0.0, 0.5, 40.0])
+@pytest.mark.parametrize("threads", [2, 3, 5])
+def test_preprocess_resample_bands_equal_single_thread(angle: float, threads: int) -> None:
+    rng = np.random.default_rng(4)
+    image = rng.integers(0, 16000, (512, 512)).astype(np.int16)
+    mapping = _mapping(8.1, angle, (-30.0, 12.0), 64, image.shape)
+    one = area_resample(image, mapping, threads=1)
+    many = area_resample(image, mapping, threads=threads)
+    np.testing.assert_allclose(many.mean, one.mean, rtol=1e-6, equal_nan=True)
+    np.testing.assert_array_equal(many.coverage, one.coverage)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 import monitor
+from monitor.observe.collectors import SourceStatsCollector
 
 __all__ = ["Metrics", "PREFIX", "STAGE_BUCKETS"]
 
@@ -74,6 +75,13 @@ class Metrics:
             f"{p}_last_observation_timestamp_seconds",
             "Observation time (T_OBS, Unix time) of the newest file accepted per feed.",
             ["feed"], registry=r)
+        self.sources = SourceStatsCollector(p)
+        r.register(self.sources)
+        self.channel_last_observation = Gauge(
+            f"{p}_channel_last_observation_timestamp_seconds",
+            "Observation time (T_OBS, Unix time) of the newest file accepted per feed and "
+            "channel (wavelength in Angstrom); the dashboard's per-channel freshness.",
+            ["feed", "channel"], registry=r)
         self.feed_stale = Gauge(f"{p}_feed_stale",
                                 "1 when a feed has delivered nothing for too long.",
                                 ["feed"], registry=r)
@@ -95,6 +103,11 @@ class Metrics:
         self.backend_info = Info(f"{p}_backend", "Inference backend in use.", registry=r)
         self.batch_size = Histogram(f"{p}_batch_size", "Frames per inference batch.",
                                     buckets=(1, 2, 4, 8, 16, 32, 64), registry=r)
+        self.backend_degraded = Gauge(
+            f"{p}_backend_degraded",
+            "1 while inference runs on a fallback backend instead of its target "
+            "(engine building or failed); sdo_monitor_degraded also counts stale feeds.",
+            registry=r)
         self.engine_build = Gauge(
             f"{p}_engine_build_state",
             "TensorRT engine: 0 none, 1 building, 2 ready, 3 failed.", registry=r)

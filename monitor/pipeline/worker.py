@@ -85,6 +85,7 @@ class PipelineWorker:
         self._feed_seen: dict[str, float] = {}
         self._started_wall = time.time()
         self._wire_publisher_hooks()
+        metrics.sources.provider = lambda: [s.stats() for s in self.sources.values()]
 
     # -- lifecycle ------------------------------------------------------------
     async def start(self) -> None:

@@ -71,6 +71,7 @@ def test_spool_to_kafka_with_a_rejected_file(tmp_path: Path, kafka_bootstrap: st
     assert any(p.endswith(bad.name) for p in reasons), reasons
     assert out["status"]["counts"]["frames"] == n
     assert f'sdo_monitor_files_total{{feed="aia",outcome="processed"}} {7 * n}.0' in out["metrics"]
+    assert f'sdo_monitor_source_files_emitted_total{{feed="aia"}} {7 * n + 1}.0' in out["metrics"]
     assert out["png"] == 200
     # every input is accounted for in the ledger; processed files moved out of the spool
     ledger = ProcessedFileLedger(tmp_path / "state" / "ledger.sqlite3")

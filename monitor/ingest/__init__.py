@@ -16,7 +16,7 @@ from monitor.ingest.dedup import (
 from monitor.ingest.header import parse_obs_time
 from monitor.ingest.quality import QUALITY_BITS, evaluate_quality
 from monitor.ingest.reader import read_observation
-from monitor.ingest.reasons import REASON_MEANINGS, RejectReason, Rejection
+from monitor.ingest.reasons import REASON_MEANINGS, Rejection, RejectReason
 from monitor.ingest.records import (
     Geometry,
     ImageData,

@@ -85,7 +85,8 @@ def parse_obs_time(value: Any) -> datetime:
         When the value is not such a string.
     """
     if not isinstance(value, str):
-        raise ValueError(f"not a time string: {value!r}")
+        # ValueError, not TypeError: callers treat every unusable stamp alike.
+        raise ValueError(f"not a time string: {value!r}")  # noqa: TRY004
     match = _TIME_RE.match(value)
     if match is None:
         raise ValueError(f"unrecognised time format: {value!r}")
@@ -118,7 +119,7 @@ def _raw(header: Mapping[str, Any], key: str) -> Any:
 def _card_text(header: Mapping[str, Any], key: str) -> str | None:
     try:
         image = header.cards[key].image  # type: ignore[attr-defined]
-    except Exception:
+    except Exception:  # noqa: BLE001 - astropy raises assorted types for broken cards
         return None
     if image[8:10] != "= ":
         return None
@@ -131,8 +132,8 @@ def _present(header: Mapping[str, Any], key: str) -> bool:
         if key not in header:
             return False
         value = header.get(key)
-    except Exception:
-        return True  # present but unparsable: the value check reports it
+    except Exception:  # noqa: BLE001 - present but unparsable: the value check reports it
+        return True
     return value is not None and not (isinstance(value, str) and not value.strip())
 
 

@@ -32,7 +32,7 @@ from monitor.ingest.fitsread import decode_fits, parse_header, scan_fits
 from monitor.ingest.header import HeaderFacts, IngestRejected, validate_header
 from monitor.ingest.jp2read import JP2_SIGNATURE, decode_jp2_dn, open_jp2
 from monitor.ingest.pixels import check_pixels
-from monitor.ingest.reasons import RejectReason, Rejection
+from monitor.ingest.reasons import Rejection, RejectReason
 from monitor.ingest.records import ImageData, IngestResult, Observation, observation_key
 from monitor.ingest.settings import IngestSettings
 

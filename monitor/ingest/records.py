@@ -11,7 +11,7 @@ cheap.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import numpy as np
@@ -171,7 +171,7 @@ class Observation:
 def observation_key(telescope: str, wavelength: int, t_obs: datetime) -> ObservationKey:
     """Build the key with T_OBS in UTC rounded to the millisecond (format noise ignored)."""
     if t_obs.tzinfo is not None:
-        t_obs = t_obs.astimezone(timezone.utc)
+        t_obs = t_obs.astimezone(UTC)
     rounded = t_obs.replace(microsecond=0, tzinfo=None) + timedelta(
         milliseconds=round(t_obs.microsecond / 1000))
     stamp = rounded.strftime("%Y-%m-%dT%H:%M:%S") + f".{rounded.microsecond // 1000:03d}Z"

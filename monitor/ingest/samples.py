@@ -19,6 +19,7 @@ Sun) so ingest tests do not move when that model changes.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 from dataclasses import dataclass
@@ -33,26 +34,33 @@ __all__ = ["SyntheticSpec", "real_sample_paths", "render_scene", "write_syntheti
 BLANK = -32768
 
 
+_SUNPY_SAMPLES = {
+    "aia_171_level1": "aia_171_level1.fits",
+    "aia_193_jp2": "2013_06_24__17_31_30_84__SDO_AIA_AIA_193.jp2",
+    "lasco_c3_jp2": "2013_05_13__16_54_06_137__SOHO_LASCO_C3_white-light.jp2",
+    "hmi_continuum_jp2": "2023_01_31__03_39_23_200__SDO_HMI_HMI_continuum.jp2",
+    "eui_fsi_jp2": "2022_04_01__00_00_45__SOLO-EUI-FSI_EUI_FSI_174.jp2",
+}
+
+
+def _package_dir(module: str) -> Path | None:
+    try:
+        spec = importlib.util.find_spec(module)
+    except ModuleNotFoundError:  # the parent package is not installed
+        return None
+    if spec is None or spec.origin is None:
+        return None
+    return Path(spec.origin).parent
+
+
 def real_sample_paths() -> dict[str, Path | None]:
     """Paths of the real sample files (``None`` for packages that are not installed)."""
-    paths: dict[str, Path | None] = {"aia_171_level1": None, "aia_193_jp2": None,
-                                     "aia_171_cutout": None, "lasco_c3_jp2": None,
-                                     "hmi_continuum_jp2": None, "eui_fsi_jp2": None}
-    try:
-        import sunpy.data.test as sunpy_test
-        root = Path(sunpy_test.rootdir)
-        paths["aia_171_level1"] = root / "aia_171_level1.fits"
-        paths["aia_193_jp2"] = root / "2013_06_24__17_31_30_84__SDO_AIA_AIA_193.jp2"
-        paths["lasco_c3_jp2"] = root / "2013_05_13__16_54_06_137__SOHO_LASCO_C3_white-light.jp2"
-        paths["hmi_continuum_jp2"] = root / "2023_01_31__03_39_23_200__SDO_HMI_HMI_continuum.jp2"
-        paths["eui_fsi_jp2"] = root / "2022_04_01__00_00_45__SOLO-EUI-FSI_EUI_FSI_174.jp2"
-    except Exception:  # pragma: no cover - sunpy is a dependency
-        pass
-    try:
-        import sunkit_image.data.test as sunkit_test
-        paths["aia_171_cutout"] = Path(sunkit_test.__file__).parent / "aia_171_cutout.fits"
-    except Exception:
-        pass
+    paths: dict[str, Path | None] = {}
+    sunpy_dir = _package_dir("sunpy.data.test")
+    for name, filename in _SUNPY_SAMPLES.items():
+        paths[name] = sunpy_dir / filename if sunpy_dir else None
+    sunkit_dir = _package_dir("sunkit_image.data.test")
+    paths["aia_171_cutout"] = sunkit_dir / "aia_171_cutout.fits" if sunkit_dir else None
     return {k: (v if v is not None and v.exists() else None) for k, v in paths.items()}
 
 

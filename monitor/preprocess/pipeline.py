@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from monitor.grid import ModelGrid
-from monitor.ingest.reasons import RejectReason, Rejection
+from monitor.ingest.reasons import Rejection, RejectReason
 from monitor.ingest.records import ImageData, Observation
 from monitor.preprocess.calibrate import CalibrationUnavailable, DegradationTable
 from monitor.preprocess.geometry import GridMapping, grid_mapping

@@ -75,7 +75,7 @@ def aiapy_available() -> bool:
     """True when aiapy can be imported."""
     try:
         import aiapy.calibrate  # noqa: F401
-    except Exception:
+    except ImportError:
         return False
     return True
 

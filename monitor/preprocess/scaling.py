@@ -91,7 +91,9 @@ class ChannelScaling:
             if value is None and optional:
                 return None
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"scaling key {key!r} must be a number, got {value!r}")
+                # ValueError like every other model.json problem (one except clause).
+                raise ValueError(  # noqa: TRY004
+                    f"scaling key {key!r} must be a number, got {value!r}")
             return float(value)
 
         return cls(transform=data["transform"], offset=number("offset"),  # type: ignore[arg-type]

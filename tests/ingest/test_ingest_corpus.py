@@ -21,8 +21,12 @@ from astropy.io import fits
 
 from monitor.ingest import IngestSettings, RejectReason, read_observation
 from monitor.ingest.reasons import REASON_MEANINGS
-from monitor.ingest.samples import SyntheticSpec, header_for, real_sample_paths, \
-    write_synthetic_fits
+from monitor.ingest.samples import (
+    SyntheticSpec,
+    header_for,
+    real_sample_paths,
+    write_synthetic_fits,
+)
 
 R = RejectReason
 CARD = 80
@@ -75,7 +79,7 @@ def _jp2_with_header(tmp_path: Path, edit: Callable[[str], str]) -> Path:
         pytest.skip("sunpy's AIA 193 JP2 sample is not installed")
     jp2 = glymur.Jp2k(str(src))
     xml_box = next(b for b in jp2.box if b.box_id == "xml ")
-    import lxml.etree as etree
+    from lxml import etree
     text = edit(etree.tostring(xml_box.xml.getroot(), encoding="unicode"))
     new_box = glymur.jp2box.XMLBox(xml=etree.ElementTree(etree.fromstring(text)))
     tmp = tmp_path / "plain.jp2"
@@ -359,7 +363,7 @@ def test_ingest_unreadable_file_is_rejected(tmp_path: Path,
 
 def test_ingest_internal_error_is_contained(tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    import monitor.ingest.reader as reader
+    from monitor.ingest import reader
 
     path = _write(tmp_path, _base(tmp_path))
 

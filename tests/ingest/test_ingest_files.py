@@ -212,3 +212,27 @@ def test_ingest_pc_matrix_header(tmp_path: Path) -> None:
     assert result.ok, result.rejection
     assert result.observation is not None
     assert result.observation.geometry.crota2 == pytest.approx(10.0)
+
+
+def test_ingest_results_cross_pool_boundaries(tmp_path: Path) -> None:
+    """Results pickle (process pools) and the reader is safe in a thread pool."""
+    import pickle
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = []
+    for i in range(4):
+        path = tmp_path / f"f{i}.fits"
+        write_synthetic_fits(path, SyntheticSpec(size=128, seed=i,
+                                                 t_obs=f"2024-05-14T17:00:{i:02d}.00Z"))
+        paths.append(path)
+    paths.append(tmp_path / "missing.fits")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(read_observation, paths))
+    assert [r.ok for r in results] == [True, True, True, True, False]
+    for result in results:
+        clone = pickle.loads(pickle.dumps(result))
+        if result.ok:
+            assert clone.observation == result.observation
+            np.testing.assert_array_equal(clone.image.pixels, result.image.pixels)
+        else:
+            assert clone.rejection == result.rejection

@@ -9,8 +9,8 @@ import pytest
 from monitor.ingest import (
     REASON_MEANINGS,
     DuplicateDetector,
-    InMemoryDedupStore,
     IngestSettings,
+    InMemoryDedupStore,
     QualityPolicy,
     RejectReason,
     evaluate_quality,

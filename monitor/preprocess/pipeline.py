@@ -121,16 +121,22 @@ def preprocess_detailed(observation: Observation, image: ImageData, grid: ModelG
     # DN = bzero + bscale * raw, then per second and per unit of sensitivity.
     gain = image.bscale / (observation.exposure_s * factor)
     bias = image.bzero / (observation.exposure_s * factor)
-    data = resampled.mean * gain + bias
-    covered = resampled.coverage >= settings.min_pixel_coverage
-    covered_fraction = float(np.count_nonzero(covered)) / covered.size
+    data = resampled.mean
+    data *= gain
+    if bias:
+        data += bias
+    if resampled.complete:
+        covered_fraction, uncovered = 1.0, None
+    else:
+        uncovered = resampled.coverage < settings.min_pixel_coverage
+        covered_fraction = 1.0 - float(np.count_nonzero(uncovered)) / uncovered.size
     if covered_fraction < settings.min_grid_coverage:
         raise PreprocessError(RejectReason.NO_GRID_OVERLAP,
                               f"image covers {covered_fraction:.1%} of the grid "
                               f"(minimum {settings.min_grid_coverage:.1%})")
-    if covered_fraction < 1.0:
-        data = np.where(covered, data, settings.fill_value)
-    out = np.ascontiguousarray(data, dtype=np.float32)
+    out = data.astype(np.float32)
+    if uncovered is not None:
+        out[uncovered] = settings.fill_value
     t2 = time.perf_counter()
     return PreprocessResult(data=out, coverage=resampled.coverage,
                             covered_fraction=covered_fraction, mapping=mapping,

@@ -59,11 +59,15 @@ class ResampleResult:
         ``(N, N)`` float64 in [0, 1]: valid pixels / box area.
     box_px : int
         Box side ``w`` in input pixels.
+    complete : bool
+        Every box lies inside the image with no missing pixel (``coverage`` is
+        then a read-only broadcast of 1.0).
     """
 
     mean: np.ndarray
     coverage: np.ndarray
     box_px: int
+    complete: bool = False
 
 
 def box_width(footprint_px: float) -> int:
@@ -98,23 +102,27 @@ def _box(src: np.ndarray, w: int, depth: int, dst: np.ndarray | None = None) -> 
     return out
 
 
-def _padded_box_sums(src: np.ndarray, w: int, pad: int) -> np.ndarray:
+def _padded_box_sums(src: np.ndarray, w: int, pad: int, *, top: bool = True,
+                     bottom: bool = True) -> np.ndarray:
     """Box sums at every knot, including ``pad`` knots beyond each image edge.
 
     The frame beyond the edges is filled from thin zero-padded strips, so the
-    16 M-pixel image is never copied.
+    image is never copied. ``top``/``bottom`` False skip the strips above and
+    below (a band inside the image never samples them; they stay undefined).
     """
     depth, dtype = _sum_depth(src, w)
     height, width = src.shape
     out = np.empty((height + 2 * pad, width + 2 * pad), dtype=dtype)
     _box(src, w, depth, out[pad:pad + height, pad:pad + width])
     k = min(w, height)
-    strip = np.zeros((pad + k, width + 2 * pad), dtype=src.dtype)
-    strip[pad:, pad:pad + width] = src[:k]
-    out[:pad] = _box(strip, w, depth)[:pad]
-    strip = np.zeros((k + pad, width + 2 * pad), dtype=src.dtype)
-    strip[:k, pad:pad + width] = src[height - k:]
-    out[pad + height:] = _box(strip, w, depth)[k:]
+    if top:
+        strip = np.zeros((pad + k, width + 2 * pad), dtype=src.dtype)
+        strip[pad:, pad:pad + width] = src[:k]
+        out[:pad] = _box(strip, w, depth)[:pad]
+    if bottom:
+        strip = np.zeros((k + pad, width + 2 * pad), dtype=src.dtype)
+        strip[:k, pad:pad + width] = src[height - k:]
+        out[pad + height:] = _box(strip, w, depth)[k:]
     kw = min(w, width)
     strip = np.zeros((height, pad + kw), dtype=src.dtype)
     strip[:, pad:] = src[:, :kw]
@@ -155,6 +163,12 @@ def _bilinear(sums: np.ndarray, pad: int, kx: np.ndarray, ky: np.ndarray) -> np.
     return (top + (bottom - top) * fy).astype(np.float64)
 
 
+#: Input rows box-filtered per band: ~8 MB of int32 sums for 4096-px rows, so
+#: the filter's output is still in cache when the band's samples are gathered
+#: (measured 22 ms instead of 39 ms per 4096 -> 512 image on one core).
+BAND_INPUT_ROWS = 512
+
+
 def _sample(src: np.ndarray, w: int, pad: int, kx: np.ndarray, ky: np.ndarray, threads: int
             ) -> np.ndarray:
     """Exact box sums of ``src`` at knot coordinates, in bands of output rows.
@@ -167,7 +181,9 @@ def _sample(src: np.ndarray, w: int, pad: int, kx: np.ndarray, ky: np.ndarray, t
     """
     height = src.shape[0]
     rows = kx.shape[0]
-    bands = max(1, min(threads, rows // 8))
+    span = float(np.ptp(ky)) + 1.0
+    bands = int(np.clip(round(span / BAND_INPUT_ROWS), 1, max(1, rows // 4)))
+    bands = max(bands, min(threads, rows))
     bounds = np.linspace(0, rows, bands + 1).astype(int)
     out = np.empty(kx.shape, dtype=np.float64)
 
@@ -176,17 +192,18 @@ def _sample(src: np.ndarray, w: int, pad: int, kx: np.ndarray, ky: np.ndarray, t
         ky_band = ky[v0:v1]
         k_min = int(np.floor(ky_band.min()))
         k_max = int(np.floor(ky_band.max())) + 1
-        s0 = max(0, k_min - w) if bands > 1 else 0
-        s1 = min(height, k_max + w + 1) if bands > 1 else height
+        s0 = max(0, k_min - w)
+        s1 = min(height, k_max + w + 1)
         if s1 <= s0:  # the band lies wholly outside the image
             s0, s1 = (0, min(height, w)) if k_max < 0 else (max(0, height - w), height)
-        sums = _padded_box_sums(src[s0:s1], w, pad)
+        sums = _padded_box_sums(src[s0:s1], w, pad, top=s0 == 0, bottom=s1 == height)
         out[v0:v1] = _bilinear(sums, pad, kx[v0:v1], ky_band - s0)
 
-    if bands == 1:
-        band(0)
+    if threads <= 1 or bands == 1:
+        for k in range(bands):
+            band(k)
     else:
-        list(_executor(bands).map(band, range(bands)))
+        list(_executor(threads).map(band, range(bands)))
     return out
 
 
@@ -308,11 +325,13 @@ def area_resample(pixels: np.ndarray, mapping: GridMapping, *,
             bad_sums, bad_area = _sparse_correction(pixels, mapping, invalid_index, w)
             sums = sums - bad_sums
             coverage = np.clip(coverage - bad_area / (w * w), 0.0, 1.0)
-    if coverage.ndim == 0:  # every box inside the image: skip the per-pixel division
-        mean = sums / float(w * w)
+    complete = coverage.ndim == 0
+    if complete:  # every box inside the image: skip the per-pixel division
+        sums /= float(w * w)
         coverage = np.broadcast_to(coverage, sums.shape)
     else:
         area = coverage * (w * w)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(area > 1e-9, sums / np.where(area > 1e-9, area, 1.0), np.nan)
-    return ResampleResult(mean=mean, coverage=coverage, box_px=w)
+            sums /= area
+        sums[area <= 1e-9] = np.nan
+    return ResampleResult(mean=sums, coverage=coverage, box_px=w, complete=complete)

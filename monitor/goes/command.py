@@ -1,0 +1,166 @@
+"""``sdo-monitor verify``: score a replayed period against GOES and write a report.
+
+Frames come from a JSON-lines file of ``frame.analyzed`` messages (as the
+daemon publishes them on ``<prefix>.frames``; other types are skipped) or
+from a Kafka topic read from its beginning; GOES from files (SWPC JSON,
+NCEI netCDF, anything sunpy reads as GOES XRS) or one fetch of an SWPC-style
+JSON URL::
+
+    sdo-monitor verify --frames frames.jsonl --goes go1520110607.fits --out report/
+    sdo-monitor verify --kafka-topic ops.frames --bootstrap kafka:9092 \\
+        --goes-url https://services.swpc.noaa.gov/json/goes/primary/xrays-7-day.json
+    sdo-monitor verify --config /etc/sdo-monitor/config.yaml --frames f.jsonl --goes d/*.nc
+
+Writes ``verify_report.json`` and ``verify_report.md`` into ``--out``.
+Exit codes: 0 report written, 2 unusable input (no frames, no GOES data,
+unreadable file, unreachable URL or broker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from monitor.goes.settings import DetectionSettings, GoesSettings, VerificationSettings
+
+__all__ = ["EXIT_BAD_INPUT", "add_subparser", "run_verify"]
+
+log = logging.getLogger(__name__)
+
+EXIT_BAD_INPUT = 2
+
+
+def add_subparser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``verify`` subcommand."""
+    p = subparsers.add_parser(
+        "verify", help="score a replayed period against GOES X-rays and write a report",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    frames = p.add_mutually_exclusive_group(required=True)
+    frames.add_argument("--frames", type=Path, help="JSON-lines file of frame.analyzed messages")
+    frames.add_argument("--kafka-topic", help="topic of frame.analyzed messages (<prefix>.frames)")
+    p.add_argument("--bootstrap", action="append", default=[],
+                   help="Kafka host:port (repeatable; default: the config's cluster)")
+    goes = p.add_mutually_exclusive_group(required=True)
+    goes.add_argument("--goes", type=Path, nargs="+", help="GOES XRS files")
+    goes.add_argument("--goes-url", help="SWPC-style X-ray JSON URL, fetched once")
+    p.add_argument("--config", type=Path, help="daemon config: its goes and kafka sections")
+    p.add_argument("--flux-scale", type=float,
+                   help="factor to class-scale flux (default: by file kind; 0.7 for GOES-13/15 "
+                        "science data; 1.0 for SWPC JSON)")
+    p.add_argument("--horizon-s", type=float, help="truth window length after t_obs")
+    p.add_argument("--decision", choices=("probability", "predicted_class"))
+    p.add_argument("--probability-threshold", type=float)
+    p.add_argument("--out", type=Path, default=Path("."), help="report directory (default .)")
+    p.set_defaults(func=run_verify)
+
+
+def _settings(args: argparse.Namespace) -> tuple[GoesSettings, Any]:
+    goes, kafka = GoesSettings(), None
+    if args.config is not None:
+        from monitor.config import load_config
+
+        config = load_config(args.config)
+        goes = getattr(config, "goes", goes)
+        kafka = getattr(config, "kafka", None)
+    changes = {k: v for k, v in (("horizon_s", args.horizon_s), ("decision", args.decision),
+                                 ("probability_threshold", args.probability_threshold))
+               if v is not None}
+    verification: VerificationSettings = dataclasses.replace(goes.verification, **changes)
+    problems = verification.check()
+    if args.horizon_s is not None and args.horizon_s < 0:
+        problems.append(("horizon_s", "must be >= 0"))
+    if args.probability_threshold is not None and not 0 < args.probability_threshold <= 1:
+        problems.append(("probability_threshold", "must be in (0, 1]"))
+    if problems:
+        raise ValueError("; ".join(f"{k}: {m}" for k, m in problems))
+    return dataclasses.replace(goes, verification=verification), kafka
+
+
+def _read_goes(args: argparse.Namespace, goes: GoesSettings) -> tuple[list[Any], float,
+                                                                        dict[str, Any]]:
+    from monitor.goes.files import read_goes_files
+    from monitor.goes.swpc import SwpcPoller, parse_swpc
+
+    if args.goes:
+        day = read_goes_files(list(args.goes), args.flux_scale)
+        return day.samples, day.flux_scale, {
+            "goes": [str(p) for p in args.goes], "goes_kind": day.kind,
+            "flux_scale": day.flux_scale, "goes_minutes": len(day.samples),
+            "goes_refused": dict(day.counts)}
+    scale = args.flux_scale if args.flux_scale is not None else goes.feed.flux_scale
+    feed = dataclasses.replace(goes.feed, url=args.goes_url, flux_scale=scale)
+
+    async def fetch() -> Any:
+        async with SwpcPoller(feed) as poller:
+            return await poller.fetch()
+
+    result = asyncio.run(fetch())
+    if result.outcome != "ok":
+        raise ValueError(f"GOES URL: {result.reason} {result.detail}".strip())
+    parsed = parse_swpc(result.document, scale)
+    return parsed.samples, scale, {"goes_url": args.goes_url, "goes_kind": "swpc_json",
+                                   "flux_scale": scale, "goes_minutes": len(parsed.samples),
+                                   "goes_refused": dict(parsed.counts)}
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Run ``sdo-monitor verify``; returns the exit code."""
+    from monitor.goes.report import read_frames_jsonl, read_frames_kafka, score_period, \
+        write_report
+
+    try:
+        goes, kafka = _settings(args)
+        skipped: Counter[str] = Counter()
+        if args.frames is not None:
+            frames = read_frames_jsonl(args.frames, skipped)
+            source = {"frames": str(args.frames)}
+        else:
+            options = _kafka_options(args, kafka)
+            frames = read_frames_kafka(options, args.kafka_topic, skipped)
+            source = {"kafka_topic": args.kafka_topic}
+        samples, scale, goes_inputs = _read_goes(args, goes)
+    except (OSError, ValueError, TimeoutError) as exc:
+        log.error("verify: unusable input", extra={"kv": {"error": str(exc)}})
+        print(f"error: {exc}")
+        return EXIT_BAD_INPUT
+    except Exception as exc:  # noqa: BLE001 - e.g. kafka errors: report, do not trace back
+        log.error("verify failed", extra={"kv": {"error": repr(exc)}})
+        print(f"error: {exc!r}")
+        return EXIT_BAD_INPUT
+    if not frames:
+        print(f"error: no frame.analyzed messages found (skipped: {dict(skipped)})")
+        return EXIT_BAD_INPUT
+    if not samples:
+        print("error: no usable GOES data")
+        return EXIT_BAD_INPUT
+    detection: DetectionSettings = goes.detection
+    report = score_period(frames, samples, goes.verification, detection, scale)
+    report.inputs = {**source, "frames_read": len(frames), "frames_skipped": dict(skipped),
+                     **goes_inputs}
+    out = Path(args.out)
+    write_report(report, out / "verify_report.json", out / "verify_report.md")
+    rows = report.period_rows()
+    summary = ", ".join(f">={r['threshold']} TSS {_num(r['tss'])} HSS {_num(r['hss'])}"
+                        for r in rows)
+    print(f"{report.outcomes.get('scored', 0)} of {len(frames)} frames scored; {summary}; "
+          f"report in {out}/verify_report.md")
+    return 0
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _kafka_options(args: argparse.Namespace, kafka: Any) -> dict[str, Any]:
+    if kafka is not None:
+        from monitor.publish.kafka_client import client_options
+
+        return client_options(kafka, args.bootstrap or None)
+    if not args.bootstrap:
+        raise ValueError("--kafka-topic needs --bootstrap or a --config with a Kafka cluster")
+    return {"bootstrap_servers": list(args.bootstrap), "client_id": "sdo-monitor-verify"}

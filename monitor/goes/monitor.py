@@ -1,0 +1,233 @@
+"""The live GOES side of the daemon: feed, event detection, verification, confirmation.
+
+:class:`GoesMonitor` is the one object the daemon holds. It polls the SWPC
+JSON (:meth:`run`), keeps the recent 1-minute fluxes, detects NOAA-style
+events and hands their ``goes.event.v1`` payloads to ``on_event``, pairs the
+predictions given to :meth:`observe_frame` with GOES truth, and answers
+:meth:`scores`, :meth:`status` and :meth:`confirm_alert`. Anything can feed
+it samples directly (:meth:`ingest`): files, tests, the ``verify`` command.
+
+Hooks (set by the daemon; each may be a plain function or a coroutine
+function): ``on_event(payload)`` for every announcement to publish;
+``on_count(family, reason, n)`` for counters (families ``samples``,
+``polls``, ``feed_errors``, ``predictions``, ``gap_minutes``, ``satellite``); ``on_sample(sample)`` for the newest flux. Hooks
+that raise are logged and do not stop the feed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from monitor.goes.detect import EventUpdate, FlareDetector, GoesEvent
+from monitor.goes.events import Confirmation, confirm_alert, event_payload
+from monitor.goes.samples import FluxSeries, GoesSample, utc
+from monitor.goes.scores import SkillRow
+from monitor.goes.settings import GoesSettings
+from monitor.goes.swpc import FetchResult, SwpcPoller, parse_swpc
+from monitor.goes.verify import Verifier
+
+__all__ = ["GoesMonitor"]
+
+log = logging.getLogger(__name__)
+
+Hook = Callable[..., Any]
+
+
+def _parse_time(value: datetime | float | str) -> float:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: attach a time zone (UTC) first")
+        return value.timestamp()
+    if isinstance(value, str):
+        from monitor.goes.swpc import parse_time_tag
+
+        parsed = parse_time_tag(value)
+        if parsed is None:
+            raise ValueError(f"unreadable time {value!r}")
+        return parsed
+    return float(value)
+
+
+class GoesMonitor:
+    """GOES feed + detection + verification for one daemon (see the module docstring).
+
+    Parameters
+    ----------
+    settings : GoesSettings
+        The ``goes`` config section.
+    clock : callable
+        Monotonic seconds for the verifier's ``max_wait_s`` (tests may fake it).
+    """
+
+    def __init__(self, settings: GoesSettings | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings = settings or GoesSettings()
+        self.feed = settings.feed.name
+        self.series = FluxSeries(settings.history_s)
+        self.detector = FlareDetector(settings.detection, self.feed, settings.feed.flux_scale)
+        self.verifier = Verifier(settings.verification, self.series, clock)
+        self.poller = SwpcPoller(settings.feed)
+        self.counts: Counter[str] = Counter()  # "<family>:<reason>"
+        self.on_event: Hook | None = None
+        self.on_count: Hook | None = None
+        self.on_sample: Hook | None = None
+        self.published: list[dict[str, Any]] = []  # recent payloads (status page)
+        self._queued: list[dict[str, Any]] = []
+
+    # -- input -----------------------------------------------------------------
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Poll the SWPC JSON until ``stop`` is set or the task is cancelled."""
+        log.info("goes feed polling", extra={"kv": {
+            "feed": self.feed, "url": self.settings.feed.url,
+            "interval_s": self.settings.feed.poll_interval_s}})
+        await self.poller.run(self._on_fetch, stop)
+
+    async def _on_fetch(self, result: FetchResult) -> None:
+        if result.outcome == "error":
+            self._count("feed_errors", str(result.reason))
+        else:
+            self._count("polls", result.outcome)
+        if result.outcome == "ok":
+            parsed = parse_swpc(result.document, self.settings.feed.flux_scale)
+            for reason, n in parsed.counts.items():
+                self._count("samples", reason, n)
+            self.ingest(parsed.samples)
+        await self.deliver()
+
+    def ingest(self, samples: Iterable[GoesSample]) -> list[dict[str, Any]]:
+        """Take samples (any order, repeats allowed); returns new event payloads.
+
+        The payloads are also queued for ``on_event`` (sent by :meth:`deliver`).
+        """
+        payloads: list[dict[str, Any]] = []
+        newest: GoesSample | None = None
+        for sample in sorted(samples, key=lambda s: s.time):
+            outcome = self.series.add(sample)
+            self._count("samples", outcome)
+            if outcome != "accepted":
+                continue
+            newest = sample
+            for update in self.detector.push(sample):
+                payloads.append(self._announce(update))
+        if newest is not None:
+            self._count("gap_minutes", "gap", self.series.gap_minutes - self.counts[
+                "gap_minutes:gap"])
+            self._count("satellite", "switch", self.series.satellite_switches - self.counts[
+                "satellite:switch"])
+            self._call(self.on_sample, newest)
+        before = Counter(self.verifier.counts)
+        self.verifier.resolve()
+        self._count_predictions(before)
+        return payloads
+
+    def _announce(self, update: EventUpdate) -> dict[str, Any]:
+        payload = event_payload(update)
+        self._queued.append(payload)
+        self.published.append(payload)
+        del self.published[:-200]
+        log.info("goes event", extra={"kv": {
+            "event": update.event.event_id, "state": update.state, "level": update.level,
+            "class": update.event.goes_class}})
+        return payload
+
+    async def deliver(self) -> None:
+        """Hand queued event payloads to ``on_event`` (awaited if it is a coroutine)."""
+        queued, self._queued = self._queued, []
+        for payload in queued:
+            result = self._call(self.on_event, payload)
+            if asyncio.iscoroutine(result):
+                try:
+                    await result
+                except Exception:  # noqa: BLE001 - publishing must not stop the feed
+                    log.exception("goes event hook failed")
+
+    def observe_frame(self, frame_id: str, t_obs: datetime | float | str,
+                      class_probabilities: Mapping[str, float] | None = None,
+                      predicted_class: str | None = None) -> str:
+        """Record a frame's prediction for scoring; returns ``pending``, ``scored`` or
+        the reason it was dropped (see :data:`~monitor.goes.verify.PREDICTION_OUTCOMES`)."""
+        before = Counter(self.verifier.counts)
+        outcome = self.verifier.observe(frame_id, _parse_time(t_obs), class_probabilities,
+                                        predicted_class)
+        self._count_predictions(before)
+        return outcome
+
+    def observe_frame_data(self, data: Mapping[str, Any]) -> str:
+        """:meth:`observe_frame` from a ``frame.analyzed.v1`` ``data`` object."""
+        return self.observe_frame(str(data["frame_id"]), data["t_obs"],
+                                  data.get("class_probabilities"), data.get("predicted_class"))
+
+    # -- output ------------------------------------------------------------------
+    def scores(self) -> list[SkillRow]:
+        """Contingency table, TSS and HSS per threshold and window (for the gauges)."""
+        return self.verifier.scores.rows()
+
+    def events(self) -> list[GoesEvent]:
+        """Recent events, the running one last."""
+        return self.detector.events
+
+    def confirm_alert(self, started_at: datetime | float, threshold: str = "M"
+                      ) -> Confirmation | None:
+        """GOES confirmation of an alert (see :func:`~monitor.goes.events.confirm_alert`)."""
+        c = self.settings.confirmation
+        return confirm_alert(started_at, self.detector.events, threshold, c.before_s,
+                             c.after_s, self.series)
+
+    def status(self) -> dict[str, Any]:
+        """JSON-ready summary for ``/api/v1/status`` and the status page."""
+        newest = self.series.newest
+        running = self.detector.current
+        return {
+            "feed": self.feed,
+            "url": self.settings.feed.url,
+            "latest": None if newest is None else {
+                "time": utc(newest.time).isoformat(), "flux_w_m2": newest.flux,
+                "satellite": newest.satellite},
+            "running_event": None if running is None else running.describe(),
+            "recent_events": [e.describe() for e in list(self.detector.finished)[-10:]],
+            "pending_predictions": self.verifier.pending,
+            "scores": [row.to_dict() for row in self.scores()],
+            "counts": dict(sorted(self.counts.items())),
+            "poll_failures_in_a_row": self.poller.failures,
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        """Scored pairs for a restart (the rolling windows survive it)."""
+        return {"version": 1, "scores": self.verifier.scores.snapshot()}
+
+    def restore(self, state: Mapping[str, Any]) -> int:
+        """Restore :meth:`snapshot`; returns the pairs restored (0 if incompatible)."""
+        if state.get("version") != 1:
+            return 0
+        return self.verifier.scores.restore(state.get("scores", {}))
+
+    async def close(self) -> None:
+        await self.poller.close()
+
+    # -- counting ------------------------------------------------------------------------
+    def _count_predictions(self, before: Counter[str]) -> None:
+        for reason, n in self.verifier.counts.items():
+            if n > before.get(reason, 0):
+                self._count("predictions", reason, n - before.get(reason, 0))
+
+    def _count(self, family: str, reason: str, n: int = 1) -> None:
+        if n <= 0:
+            return
+        self.counts[f"{family}:{reason}"] += n
+        self._call(self.on_count, family, reason, n)
+
+    @staticmethod
+    def _call(hook: Hook | None, *args: Any) -> Any:
+        if hook is None:
+            return None
+        try:
+            return hook(*args)
+        except Exception:  # noqa: BLE001 - a metrics hook must not stop the feed
+            log.exception("goes hook failed")
+            return None

@@ -24,9 +24,10 @@ class PreprocessSettings:
                                 "doc": "refuse (no_grid_overlap) when fewer grid pixels "
                                        "than this fraction are covered"})
     threads: int = field(
-        default=2, metadata={"ge": 1, "le": 64,
-                             "doc": "threads per image for the box filter (latency); 1 when "
-                                    "a process pool already keeps every core busy"})
+        default=1, metadata={"ge": 1, "le": 64,
+                             "doc": "threads per image (row bands in parallel); raise it for "
+                                    "latency when cores are idle, keep 1 when the worker "
+                                    "pool already keeps every core busy"})
     degradation_table: Path | None = field(
         default=None,
         metadata={"doc": "aiapy/SSW response table (aia_V*_response_table.txt); unset = "

@@ -25,8 +25,12 @@ Missing pixels (BLANK, NaN) are excluded: a few scattered BLANKs (the usual
 case: lost telemetry packets) are subtracted from the box sums with their exact
 overlap weights; many of them, or NaN in float data, are handled by
 box-summing a validity mask the same way as the data. Off-image parts of a box
-count as missing. Coverage (valid fraction of
-each box) is returned so callers can fill poorly covered pixels.
+count as missing. Coverage (valid fraction of each box) is returned so callers
+can fill poorly covered pixels.
+
+The work runs in bands of output rows: each band box-filters only the input
+rows its samples need and samples them while they are in cache (and bands can
+run on several threads without sharing anything).
 """
 
 from __future__ import annotations

@@ -110,8 +110,7 @@ def _read_goes(args: argparse.Namespace, goes: GoesSettings) -> tuple[list[Any],
 
 def run_verify(args: argparse.Namespace) -> int:
     """Run ``sdo-monitor verify``; returns the exit code."""
-    from monitor.goes.report import read_frames_jsonl, read_frames_kafka, score_period, \
-        write_report
+    from monitor.goes.report import read_frames_jsonl, read_frames_kafka, score_period, write_report
 
     try:
         goes, kafka = _settings(args)

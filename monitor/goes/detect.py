@@ -27,6 +27,7 @@ fluxes in time order.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -193,7 +194,7 @@ class FlareDetector:
             return False
         values = [x.flux for x in run]
         return (all(v >= s.min_flux_w_m2 for v in values)
-                and all(b > a for a, b in zip(values, values[1:]))
+                and all(b > a for a, b in itertools.pairwise(values))
                 and values[-1] >= s.rise_ratio * values[0])
 
     def _begin(self) -> list[EventUpdate]:

@@ -10,8 +10,13 @@ it samples directly (:meth:`ingest`): files, tests, the ``verify`` command.
 Hooks (set by the daemon; each may be a plain function or a coroutine
 function): ``on_event(payload)`` for every announcement to publish;
 ``on_count(family, reason, n)`` for counters (families ``samples``,
-``polls``, ``feed_errors``, ``predictions``, ``gap_minutes``, ``satellite``); ``on_sample(sample)`` for the newest flux. Hooks
-that raise are logged and do not stop the feed.
+``polls``, ``feed_errors``, ``predictions``, ``gap_minutes``, ``satellite``,
+``confirmations``);
+``on_sample(sample)`` for the newest flux; ``on_confirmation(alert_id,
+confirmation)`` for alerts registered with :meth:`watch_alert`, once GOES
+confirms them (a :class:`~monitor.goes.events.Confirmation`) or once their
+window has passed without it (None). Hooks that raise are logged and do not
+stop the feed.
 """
 
 from __future__ import annotations
@@ -77,6 +82,9 @@ class GoesMonitor:
         self.on_event: Hook | None = None
         self.on_count: Hook | None = None
         self.on_sample: Hook | None = None
+        self.on_confirmation: Hook | None = None
+        self._watched: dict[str, tuple[float, str]] = {}  # alert id -> (start, threshold)
+        self._queued_confirmations: list[tuple[str, Confirmation | None]] = []
         self.published: list[dict[str, Any]] = []  # recent payloads (status page)
         self._queued: list[dict[str, Any]] = []
 
@@ -124,7 +132,31 @@ class GoesMonitor:
         before = Counter(self.verifier.counts)
         self.verifier.resolve()
         self._count_predictions(before)
+        self._check_watched()
         return payloads
+
+    def watch_alert(self, alert_id: str, started_at: datetime | float,
+                    threshold: str = "M") -> Confirmation | None:
+        """Follow an alert until GOES confirms it or its window passes.
+
+        Returns the confirmation at once if GOES already has it; otherwise
+        ``on_confirmation(alert_id, ...)`` is called later, from :meth:`ingest`.
+        """
+        start = _parse_time(started_at)
+        found = self.confirm_alert(start, threshold)
+        if found is None:
+            self._watched[alert_id] = (start, threshold)
+        return found
+
+    def _check_watched(self) -> None:
+        covered = self.series.covered_until()
+        for alert_id, (start, threshold) in list(self._watched.items()):
+            found = self.confirm_alert(start, threshold)
+            expired = covered is not None and covered > start + self.settings.confirmation.after_s
+            if found is not None or expired:
+                del self._watched[alert_id]
+                self._count("confirmations", "confirmed" if found else "not_confirmed")
+                self._queued_confirmations.append((alert_id, found))
 
     def _announce(self, update: EventUpdate) -> dict[str, Any]:
         payload = event_payload(update)
@@ -137,15 +169,20 @@ class GoesMonitor:
         return payload
 
     async def deliver(self) -> None:
-        """Hand queued event payloads to ``on_event`` (awaited if it is a coroutine)."""
+        """Hand queued event payloads to ``on_event`` and confirmations to
+        ``on_confirmation`` (awaited when the hooks are coroutine functions)."""
         queued, self._queued = self._queued, []
-        for payload in queued:
-            result = self._call(self.on_event, payload)
+        calls: list[tuple[Hook | None, tuple[Any, ...]]] = [
+            (self.on_event, (payload,)) for payload in queued]
+        confirmations, self._queued_confirmations = self._queued_confirmations, []
+        calls += [(self.on_confirmation, item) for item in confirmations]
+        for hook, args in calls:
+            result = self._call(hook, *args)
             if asyncio.iscoroutine(result):
                 try:
                     await result
-                except Exception:  # noqa: BLE001 - publishing must not stop the feed
-                    log.exception("goes event hook failed")
+                except Exception:  # publishing must not stop the feed
+                    log.exception("goes hook failed")
 
     def observe_frame(self, frame_id: str, t_obs: datetime | float | str,
                       class_probabilities: Mapping[str, float] | None = None,
@@ -228,6 +265,6 @@ class GoesMonitor:
             return None
         try:
             return hook(*args)
-        except Exception:  # noqa: BLE001 - a metrics hook must not stop the feed
+        except Exception:
             log.exception("goes hook failed")
             return None

@@ -215,8 +215,8 @@ def markdown(report: VerificationReport) -> str:
     """The report as a markdown page."""
     d = report.to_dict()
     out = ["# GOES verification report", "",
-           f"Period (frames' observation times): {d['period']['start']} to "
-           f"{d['period']['end']}.", "",
+           (f"Period (frames' observation times): {d['period']['start']} to "
+            f"{d['period']['end']}."), "",
            f"Truth: max class-scale GOES XRS-B 1-minute flux over [t_obs, t_obs + "
            f"{report.settings.horizon_s:g} s]; decision: {report.settings.decision}"
            + (f" (P >= {report.settings.probability_threshold:g})"
@@ -224,7 +224,8 @@ def markdown(report: VerificationReport) -> str:
            "## Predictions", "", "| outcome | frames |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in d["predictions"].items()]
     out += ["", "## Whole period", "",
-            "| threshold | hits | misses | false alarms | correct negatives | TSS | HSS | POD | FAR |",
+            ("| threshold | hits | misses | false alarms | correct negatives "
+             "| TSS | HSS | POD | FAR |"),
             "|---|---|---|---|---|---|---|---|---|"]
     for r in d["period_scores"]:
         out.append(f"| >= {r['threshold']} | {r['hits']} | {r['misses']} | {r['false_alarms']} "

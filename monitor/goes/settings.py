@@ -177,6 +177,7 @@ class GoesSettings:
     def check(self) -> list[tuple[str, str]]:
         v = self.verification
         if self.history_s < v.horizon_s + v.max_wait_s:
-            return [("history_s", f"must be >= verification.horizon_s + max_wait_s "
-                                  f"({v.horizon_s + v.max_wait_s:.0f} s)")]
+            needed = v.horizon_s + v.max_wait_s
+            return [("history_s",
+                     f"must be >= verification.horizon_s + max_wait_s ({needed:.0f} s)")]
         return []

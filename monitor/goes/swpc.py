@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from monitor.goes.samples import GoesSample, flux_problem
 from monitor.goes.settings import SwpcFeedSettings
@@ -164,7 +164,7 @@ class SwpcPoller:
         self.counts: Counter[str] = Counter()  # ok / not_modified / error:<reason>
         self.last_success: float | None = None
 
-    async def __aenter__(self) -> SwpcPoller:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

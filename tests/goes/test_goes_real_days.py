@@ -10,6 +10,7 @@ SWPC events (goes_catalog_with_noaa_ar2.csv).
 from __future__ import annotations
 
 import csv
+import itertools
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,10 +35,10 @@ def assert_noaa_definition(event: GoesEvent, samples: list[GoesSample]) -> None:
     s = DetectionSettings()
     by_time = {x.time: x.flux for x in samples}
     run = [by_time[event.begin_time + i * MINUTE] for i in range(s.rise_minutes)]
-    assert all(b > a for a, b in zip(run, run[1:])), run
+    assert all(b > a for a, b in itertools.pairwise(run)), run
     assert min(run) >= s.min_flux_w_m2 and run[-1] >= s.rise_ratio * run[0]
     before = [by_time.get(event.begin_time + (i - 1) * MINUTE) for i in range(s.rise_minutes)]
-    assert not (None not in before and all(b > a for a, b in zip(before, before[1:]))
+    assert not (None not in before and all(b > a for a, b in itertools.pairwise(before))
                 and before[-1] >= s.rise_ratio * before[0]), "an earlier minute qualifies"
     inside = [x for x in samples if event.begin_time <= x.time <= event.end_time]
     assert max(x.flux for x in inside) == event.peak_flux
@@ -147,7 +148,7 @@ def _catalog(path: Path, dates: set[str]) -> list[dict[str, object]]:
             if date not in dates:
                 continue
 
-            def t(hhmm: str) -> float:
+            def t(hhmm: str, date: str = date) -> float:
                 value = int(hhmm)
                 return at(date, f"{value // 100:02d}:{value % 100:02d}")
             value = int(row["CMX_VALUE"]) / 10.0

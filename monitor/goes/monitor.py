@@ -112,12 +112,16 @@ class GoesMonitor:
         """Take samples (any order, repeats allowed); returns new event payloads.
 
         The payloads are also queued for ``on_event`` (sent by :meth:`deliver`).
+        Exact repeats of stored minutes are not counted: every SWPC document
+        repeats the hours before (repeats inside one document are counted by
+        the parser).
         """
         payloads: list[dict[str, Any]] = []
         newest: GoesSample | None = None
         for sample in sorted(samples, key=lambda s: s.time):
             outcome = self.series.add(sample)
-            self._count("samples", outcome)
+            if outcome != "duplicate":
+                self._count("samples", outcome)
             if outcome != "accepted":
                 continue
             newest = sample

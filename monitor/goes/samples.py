@@ -35,7 +35,7 @@ __all__ = [
 SAMPLE_OUTCOMES: dict[str, str] = {
     "accepted": "a new newest minute",
     "late": "a minute older than the newest that was missing: kept for truth, not detection",
-    "duplicate": "the same minute again with the same value",
+    "duplicate": "the same minute again with the same value (inside one document)",
     "conflicting_duplicate": "the same minute again with another value or satellite "
                              "(the first one is kept)",
     "null_flux": "flux is null or missing",

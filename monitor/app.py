@@ -28,7 +28,7 @@ from pathlib import Path
 from monitor.alerts import AlertEngine
 from monitor.config import Config, read_secret
 from monitor.frames import FrameAssembler
-from monitor.inference import DynamicBatcher, open_backend
+from monitor.inference import BatchEvent, DynamicBatcher, open_backend
 from monitor.models import load_package
 from monitor.models.package import default_package_path
 from monitor.observe.http import build_app, start_http
@@ -84,6 +84,9 @@ class Daemon:
             package_dir = cfg.inference.model_package or default_package_path()
             package = await asyncio.to_thread(load_package, package_dir,
                                               cfg.inference.verify_package)
+            self.metrics.model_info.info({"name": package.manifest.name,
+                                          "version": package.manifest.version,
+                                          "sha256": package.sha256})
             backend = await asyncio.to_thread(open_backend, cfg.inference, package,
                                               Path(cfg.service.cache_dir))
             batcher = DynamicBatcher(backend, package.input_shape, cfg.inference.max_batch,
@@ -167,8 +170,11 @@ class Daemon:
         # forkserver: never fork a process that runs Kafka and aiohttp threads
         return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver"))
 
-    def _on_batch(self, event) -> None:  # type: ignore[no-untyped-def]
+    def _on_batch(self, event: BatchEvent) -> None:
         self.metrics.batch_size.observe(event.frames)
+        self.metrics.stage_seconds["inference"].observe(event.infer_s)
+        if event.failed:
+            self.metrics.inference_failures.inc(event.failed)
         for wait in event.queue_wait_s:
             self.metrics.stage_seconds["queue_wait"].observe(wait)
 

@@ -101,6 +101,9 @@ class Metrics:
 
         # -- inference
         self.backend_info = Info(f"{p}_backend", "Inference backend in use.", registry=r)
+        self.model_info = Info(f"{p}_model", "Model package in use.", registry=r)
+        self.inference_failures = Counter(
+            f"{p}_inference_failures_total", "Frames whose inference raised.", registry=r)
         self.batch_size = Histogram(f"{p}_batch_size", "Frames per inference batch.",
                                     buckets=(1, 2, 4, 8, 16, 32, 64), registry=r)
         self.backend_degraded = Gauge(

@@ -316,6 +316,8 @@ class PipelineWorker:
 
     def _record(self, done: AnalysedFrame) -> None:
         self.latest = done.frame
+        if "saliency" in done.timings_s:
+            self.metrics.stage_seconds["saliency"].observe(done.timings_s["saliency"])
         feed = done.feed
         for name, p in done.frame["class_probabilities"].items():
             self.metrics.class_probability.labels(feed, name).set(p)

@@ -33,15 +33,20 @@ $(STAMP): pyproject.toml $(SYSTEM_STAMP)
 	@touch $@
 
 # Native libraries Python packages need but do not ship: OpenJPEG for sunpy's
-# JPEG2000 reader (glymur). Installed only where missing, and only as root.
+# JPEG2000 reader (glymur). Tools the tests drive: promtool and the Prometheus
+# server (rule tests, scrape test; Debian's package may also enable its own
+# service), Chromium (status page test). Installed only where missing, and
+# only as root; without them those tests skip and say why.
 $(SYSTEM_STAMP):
 	@mkdir -p $(VENV)
 	@missing=""; \
 	ldconfig -p 2>/dev/null | grep -q libopenjp2 || missing="$$missing libopenjp2-7"; \
+	command -v promtool >/dev/null && command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing Debian packages:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	  else \
 	    echo "warning: missing system packages:$$missing (install them as root)"; \
 	  fi; \

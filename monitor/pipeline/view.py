@@ -1,19 +1,245 @@
-"""What the HTTP API sees of a running daemon (the ``DaemonView`` protocol)."""
+"""What the HTTP API sees of a running daemon (the ``DaemonView`` protocol).
+
+:class:`RecentFrames` is the API's memory: a bounded store of the last
+analysed frames (by id and newest first, with their saliency summaries),
+alert transitions, the newest observation per channel and a ring buffer of
+model outputs (irradiance lines, class probabilities) for the status page's
+sparklines. Everything in it is bounded by count; the history is also bounded
+by observation time, so a replay of an old day shows that day's hours.
+
+The worker feeds the store with one call per analysed frame
+(``recent.add(done)``). Until a worker does, :class:`DaemonStatusView` keeps
+its own store and catches up from ``worker.latest`` and
+``worker.recent_alerts`` whenever the API is read, which sees every alert but
+only the frames that were the newest at some request.
+"""
 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict, deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
 import monitor
-from monitor.observe.http import Health, Readiness
+from monitor.observe.http import Health, Page, Readiness
 
 if TYPE_CHECKING:
+    from monitor.pipeline.analysis import AnalysedFrame
     from monitor.pipeline.worker import PipelineWorker
 
-__all__ = ["DaemonStatusView"]
+__all__ = ["DaemonStatusView", "FrameRecord", "RecentFrames"]
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    """One analysed frame as the API keeps it."""
+
+    seq: int
+    frame_id: str
+    feed: str
+    t_obs: float
+    frame: dict[str, Any]
+    saliency: dict[str, Any] | None
+
+    def summary(self) -> dict[str, Any]:
+        """The short form used in lists."""
+        f = self.frame
+        return {"seq": self.seq, "frame_id": self.frame_id, "feed": self.feed,
+                "t_obs": f.get("t_obs"), "predicted_class": f.get("predicted_class"),
+                "class_probabilities": f.get("class_probabilities", {}),
+                "missing_channels": f.get("missing_channels", []),
+                "flags": f.get("flags", []), "backend": f.get("backend"),
+                "saliency": self.saliency is not None}
+
+
+@dataclass(frozen=True)
+class _Point:
+    t: float
+    feed: str
+    irradiance: dict[str, float]
+    probabilities: dict[str, float]
+
+
+def _unix(rfc3339: str) -> float:
+    return datetime.fromisoformat(rfc3339).timestamp()  # 3.11 reads the Z suffix
+
+
+class RecentFrames:
+    """Bounded memory of recent frames, alerts, channels and model outputs.
+
+    Parameters
+    ----------
+    frames_kept : int
+        Frames (with saliency summaries) kept for ``/api/v1/frames``; ~5-20 kB each.
+    alerts_kept : int
+        Alert transitions kept for ``/api/v1/alerts``.
+    history_s : float
+        Observation-time span of the sparkline history.
+    history_points : int
+        Ring-buffer length of the history (6 h of 12 s frames is 1800).
+    """
+
+    def __init__(self, frames_kept: int = 256, alerts_kept: int = 500,
+                 history_s: float = 24 * 3600.0, history_points: int = 8192) -> None:
+        self.frames_kept = frames_kept
+        self.history_s = history_s
+        self._frames: OrderedDict[str, FrameRecord] = OrderedDict()
+        self._alerts: deque[tuple[int, dict[str, Any]]] = deque(maxlen=alerts_kept)
+        self._alert_keys: set[tuple[str, str]] = set()
+        self._open: dict[str, dict[str, Any]] = {}
+        self._channels: dict[tuple[str, int], dict[str, Any]] = {}
+        self._history: deque[_Point] = deque(maxlen=history_points)
+        self._seq = 0
+        self._alert_seq = 0
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def __contains__(self, frame_id: object) -> bool:
+        return frame_id in self._frames
+
+    # -- writing ------------------------------------------------------------------
+    def add(self, done: AnalysedFrame) -> None:
+        """Record one analysed frame with its saliency summary and alert transitions."""
+        from monitor.pipeline.messages import alert_data
+
+        self.add_frame(done.frame, done.feed, done.saliency)
+        for event in done.alerts:
+            self.add_alert(alert_data(event) | {"feed": event.feed})
+
+    def add_frame(self, frame: dict[str, Any], feed: str,
+                  saliency: dict[str, Any] | None = None) -> bool:
+        """Record a ``frame.analyzed.v1`` payload; False when the id is already known."""
+        frame_id = frame["frame_id"]
+        if frame_id in self._frames:
+            if saliency is not None and self._frames[frame_id].saliency is None:
+                old = self._frames[frame_id]
+                self._frames[frame_id] = FrameRecord(old.seq, frame_id, old.feed, old.t_obs,
+                                                     old.frame, saliency)
+            return False
+        self._seq += 1
+        t = _unix(frame["t_obs"])
+        self._frames[frame_id] = FrameRecord(self._seq, frame_id, feed, t, frame, saliency)
+        while len(self._frames) > self.frames_kept:
+            self._frames.popitem(last=False)
+        for item in frame.get("inputs", []):
+            key = (feed, int(item["channel"]))
+            known = self._channels.get(key)
+            t_item = _unix(item["t_obs"])
+            if known is None or t_item >= known["t_obs_unix"]:
+                self._channels[key] = {
+                    "feed": feed, "channel": int(item["channel"]), "t_obs": item["t_obs"],
+                    "t_obs_unix": t_item, "file": PurePosixPath(item["path"]).name,
+                    "quality": item.get("quality"),
+                    "quality_flags": list(item.get("quality_flags", [])),
+                    "frame_id": frame_id}
+        self._history.append(_Point(
+            t, feed, {line["line"]: line["value_w_m2"] for line in frame.get("irradiance", [])},
+            dict(frame.get("class_probabilities", {}))))
+        newest = max(p.t for p in self._history)
+        while self._history and self._history[0].t < newest - self.history_s:
+            self._history.popleft()
+        return True
+
+    def add_alert(self, alert: dict[str, Any]) -> bool:
+        """Record an ``alert.v1`` payload; False when this transition is already known."""
+        key = (alert["alert_id"], alert["state"])
+        if key in self._alert_keys:
+            return False
+        if len(self._alerts) == self._alerts.maxlen:
+            _, oldest = self._alerts[0]
+            self._alert_keys.discard((oldest["alert_id"], oldest["state"]))
+        self._alert_seq += 1
+        self._alerts.append((self._alert_seq, alert))
+        self._alert_keys.add(key)
+        if alert["state"] == "firing":
+            self._open[alert["alert_id"]] = alert
+        else:
+            self._open.pop(alert["alert_id"], None)
+        return True
+
+    # -- reading --------------------------------------------------------------------
+    def get(self, frame_id: str) -> FrameRecord | None:
+        return self._frames.get(frame_id)
+
+    def latest(self) -> FrameRecord | None:
+        return next(reversed(self._frames.values()), None)
+
+    def frames(self, limit: int, before: int | None = None) -> tuple[list[FrameRecord],
+                                                                      int | None]:
+        """Newest first; ``before`` is a ``seq`` cursor from a previous page."""
+        return _page(((r.seq, r) for r in reversed(self._frames.values())), limit, before)
+
+    def alerts(self, limit: int, before: int | None = None) -> tuple[list[dict[str, Any]],
+                                                                      int | None]:
+        """Alert transitions, newest first, each with its ``seq`` cursor."""
+        return _page(((s, {"seq": s, **a}) for s, a in reversed(self._alerts)), limit, before)
+
+    def open_alerts(self) -> list[dict[str, Any]]:
+        """Alerts whose newest transition is ``firing``."""
+        return sorted(self._open.values(), key=lambda a: a["started_at"], reverse=True)
+
+    def channels(self) -> list[dict[str, Any]]:
+        """Newest observation per (feed, channel)."""
+        return [{k: v for k, v in c.items() if k != "t_obs_unix"}
+                for _, c in sorted(self._channels.items())]
+
+    def history(self, window_s: float, points: int) -> dict[str, Any]:
+        """Model outputs per feed over ``window_s`` before the newest observation.
+
+        Longer series are reduced to ``points`` time bins keeping each bin's
+        maximum, so a short flare peak survives the reduction.
+        """
+        if not self._history:
+            return {"window_s": window_s, "t_end": None, "feeds": {}}
+        t_end = max(p.t for p in self._history)
+        start = t_end - window_s
+        feeds: dict[str, list[_Point]] = {}
+        for p in self._history:
+            if p.t >= start:
+                feeds.setdefault(p.feed, []).append(p)
+        return {"window_s": window_s, "t_end": t_end,
+                "feeds": {feed: _series(sorted(pts, key=lambda p: p.t), start, window_s,
+                                        points) for feed, pts in feeds.items()}}
+
+
+def _page(items: Iterable[tuple[int, Any]], limit: int,
+          before: int | None) -> tuple[list[Any], int | None]:
+    out: list[Any] = []
+    last_seq = None
+    for seq, item in items:
+        if before is not None and seq >= before:
+            continue
+        if len(out) == limit:
+            return out, last_seq
+        out.append(item)
+        last_seq = seq
+    return out, None
+
+
+def _series(points: list[_Point], start: float, window_s: float, n: int) -> dict[str, Any]:
+    if len(points) > n:
+        bins: dict[int, list[_Point]] = {}
+        for p in points:
+            bins.setdefault(min(n - 1, int((p.t - start) / window_s * n)), []).append(p)
+        groups = [bins[k] for k in sorted(bins)]
+    else:
+        groups = [[p] for p in points]
+    lines = list(dict.fromkeys(k for p in points for k in p.irradiance))
+    classes = list(dict.fromkeys(k for p in points for k in p.probabilities))
+    return {
+        "t": [g[-1].t for g in groups],
+        "irradiance_w_m2": {line: [max((p.irradiance[line] for p in g if line in p.irradiance),
+                                       default=None) for g in groups] for line in lines},
+        "class_probabilities": {c: [max(p.probabilities.get(c, 0.0) for p in g)
+                                    for g in groups] for c in classes},
+    }
 
 
 class DaemonStatusView:
@@ -23,6 +249,20 @@ class DaemonStatusView:
         self.worker = worker
         self.daemon = daemon
         self.registry: CollectorRegistry = daemon.metrics.registry
+        recent = getattr(worker, "recent", None)
+        self.fed_by_worker = isinstance(recent, RecentFrames)
+        self.recent: RecentFrames = recent if isinstance(recent, RecentFrames) else RecentFrames()
+
+    def _sync(self) -> None:
+        """Catch up from the worker's own fields (when it does not feed the store)."""
+        if self.fed_by_worker:
+            return
+        w = self.worker
+        for alert in reversed(list(w.recent_alerts)):  # the deque is newest first
+            self.recent.add_alert(alert)
+        if w.latest is not None and w.latest["frame_id"] not in self.recent:
+            feeds = [f.name for f in w.config.feeds]
+            self.recent.add_frame(w.latest, feeds[0] if len(feeds) == 1 else "")
 
     def health(self) -> Health:
         return self.worker.health()
@@ -31,19 +271,32 @@ class DaemonStatusView:
         return self.worker.readiness()
 
     def status(self) -> dict[str, Any]:
+        self._sync()
         w = self.worker
         backend = w.backend.status()
         pub = w.publisher.health()
         stale = set(w.stale_feeds())
+        now = time.time()
+        feeds = {}
+        for name, source in w.sources.items():
+            stats = source.stats()
+            t_obs = self.registry.get_sample_value(
+                "sdo_monitor_last_observation_timestamp_seconds", {"feed": name})
+            feeds[name] = {"kind": stats.kind, "stale": name in stale, "seen": stats.seen,
+                           "last_seen": stats.last_seen,
+                           "last_seen_age_s": round(now - stats.last_seen, 1)
+                           if stats.last_seen else None,
+                           "last_observation": t_obs,
+                           "last_observation_age_s": round(now - t_obs, 1) if t_obs else None}
         return {
             "version": monitor.__version__,
             "instance": w.source_uri,
             "mode": w.config.service.mode,
+            "time": now,
             "uptime_s": round(time.monotonic() - self.daemon._started, 1),
+            "ready": self.readiness().ready,
             "counts": dict(w.counts),
-            "feeds": {name: {"kind": s.stats().kind, "stale": name in stale,
-                             "seen": s.stats().seen, "last_seen": s.stats().last_seen}
-                      for name, s in w.sources.items()},
+            "feeds": feeds,
             "backend": {"active": backend.active, "target": backend.target,
                         "precision": backend.precision, "degraded": backend.degraded,
                         "engine_build": backend.engine_build, "detail": backend.detail},
@@ -57,13 +310,45 @@ class DaemonStatusView:
             "queues": {"arrivals": w.arrivals.qsize(), "frames": len(w.frames),
                        "open_frames": w.assembler.open_frames},
             "alerts_active": w.analyzer.alerts.active(),
+            "recent": {"frames": len(self.recent), "fed_by_worker": self.fed_by_worker},
         }
 
-    def latest_frame(self) -> dict[str, Any] | None:
-        return self.worker.latest
+    def _detail(self, record: FrameRecord | None) -> dict[str, Any] | None:
+        if record is None:
+            return None
+        has_png = record.frame_id in self.worker.overlays
+        return {**record.frame, "seq": record.seq, "feed": record.feed,
+                "saliency": record.saliency,
+                "overlay_url": f"/api/v1/saliency/{record.frame_id}.png" if has_png else None}
 
-    def alerts(self) -> list[dict[str, Any]]:
-        return list(self.worker.recent_alerts)
+    def latest_frame(self) -> dict[str, Any] | None:
+        self._sync()
+        return self._detail(self.recent.latest())
+
+    def frame(self, frame_id: str) -> dict[str, Any] | None:
+        self._sync()
+        return self._detail(self.recent.get(frame_id))
+
+    def frames(self, limit: int, before: int | None) -> Page:
+        self._sync()
+        records, nxt = self.recent.frames(limit, before)
+        return Page([r.summary() for r in records], nxt)
+
+    def alerts(self, limit: int, before: int | None) -> Page:
+        self._sync()
+        return Page(*self.recent.alerts(limit, before))
+
+    def open_alerts(self) -> list[dict[str, Any]]:
+        self._sync()
+        return self.recent.open_alerts()
+
+    def channels(self) -> list[dict[str, Any]]:
+        self._sync()
+        return self.recent.channels()
+
+    def history(self, window_s: float, points: int) -> dict[str, Any]:
+        self._sync()
+        return self.recent.history(window_s, points)
 
     def saliency_png(self, frame_id: str) -> bytes | None:
         return self.worker.overlays.get(frame_id)

@@ -295,3 +295,44 @@ def test_status_page_renders_in_headless_chromium(live: Live, tmp_path: Path) ->
     target = os.environ.get("SDO_MONITOR_SCREENSHOT_DIR")
     if target:
         shutil.copy(shot, Path(target) / "status_page.png")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (Debian package "
+                                             "'chromium'; `make test` installs it)")
+@pytest.mark.parametrize("case", ["empty", "filled", "token"])
+def test_status_page_states_in_headless_chromium(tmp_path: Path, case: str) -> None:
+    """An empty daemon, one with saliency regions and alerts, and one behind a token."""
+    import cv2
+    import numpy as np
+    from test_observe_http import StoreView, filled_view, serve
+
+    from monitor.observe.metrics import Metrics
+
+    view = StoreView(Metrics().registry) if case == "empty" else filled_view()
+    _, png = cv2.imencode(".png", np.full((64, 64, 3), 128, np.uint8))
+    view.pngs = {k: png.tobytes() for k in view.pngs}
+
+    async def body(base: str, get: Any) -> None:
+        run = await asyncio.to_thread(_chromium, f"{base}/", tmp_path / "profile", "--dump-dom")
+        assert run.returncode == 0, run.stderr[-2000:]
+        dom = _Dom()
+        dom.feed(run.stdout)
+        state = "unauthorized" if case == "token" else "ready"
+        assert dom.find("body")[0]["data-state"] == state, run.stdout[:3000]
+        # the token prompt shows exactly when the API asks for one
+        assert ("hidden" in dom.find("div", id="token-dialog")[0]) == (case != "token")
+        sparks = [a for t, a in dom.elements if t == "svg" and a.get("class") == "spark"]
+        regions = [a for t, a in dom.elements if t == "tr" and a.get("class") == "region"]
+        open_alerts = [a for t, a in dom.elements if t == "li" and a.get("data-alert")]
+        if case == "empty":
+            assert dom.find("li", **{"class": "none"}) and not sparks and not regions
+        elif case == "filled":
+            assert len(sparks) == 14 and all(a["data-points"] == "7" for a in sparks)
+            assert len(regions) == 1 and regions[0]["data-target"] == "M"
+            assert len(open_alerts) == 1
+            (overlay,) = dom.find("img", id="overlay")
+            assert overlay.get("data-loaded") == "64"
+        else:
+            assert not sparks and not regions  # nothing leaks without the token
+
+    serve(view, token="s3cret" if case == "token" else None, body=body)

@@ -63,6 +63,13 @@ function pct(x) {
   return x === null || x === undefined || !isFinite(x) ? "–" : `${(100 * x).toFixed(1)} %`;
 }
 
+function spread(ratio) {
+  // relative range of a sparkline: small variations keep two significant digits
+  if (!isFinite(ratio)) return "–";
+  const percent = 100 * ratio;
+  return `${percent >= 10 ? percent.toFixed(0) : percent.toPrecision(2)} %`;
+}
+
 function headers() {
   const token = sessionStorage.getItem(TOKEN_KEY);
   return token ? { Authorization: `Bearer ${token}` } : {};
@@ -214,7 +221,7 @@ function sparkline(name, times, values) {
        el("span", { class: "value" }, `${sci(last)} W m⁻²`)),
     box,
     el("div", { class: "spark-range muted" },
-       `min ${sci(lo)} · max ${sci(hi)}` + (lo > 0 ? ` · range ${pct((hi - lo) / lo)}` : "")));
+       `min ${sci(lo)} · max ${sci(hi)}` + (lo > 0 ? ` · range ${spread((hi - lo) / lo)}` : "")));
 }
 
 function renderHistory(history) {

@@ -203,7 +203,9 @@ def _check_token(request: web.Request) -> None:
 async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Host check, token check, JSON errors and security headers for every route."""
     try:
-        if _loopback_socket(request) and not _host_is_loopback(request.host):
+        # browsers always send Host; a request without one cannot be a rebinding attack
+        host = request.headers.get("Host")
+        if host is not None and _loopback_socket(request) and not _host_is_loopback(host):
             raise _Reject(403, "Host header must name a loopback address on a loopback "
                                "listener (DNS rebinding protection)", code="host_not_allowed")
         _check_token(request)

@@ -60,14 +60,14 @@ function sci(x) {
 }
 
 function pct(x) {
-  return x === null || x === undefined || !isFinite(x) ? "–" : `${(100 * x).toFixed(1)} %`;
+  return x === null || x === undefined || !isFinite(x) ? "–" : `${(100 * x).toFixed(1)}\u00a0%`;
 }
 
 function spread(ratio) {
   // relative range of a sparkline: small variations keep two significant digits
   if (!isFinite(ratio)) return "–";
   const percent = 100 * ratio;
-  return `${percent >= 10 ? percent.toFixed(0) : percent.toPrecision(2)} %`;
+  return `${percent >= 10 ? percent.toFixed(0) : percent.toPrecision(2)}\u00a0%`;
 }
 
 function headers() {

@@ -202,6 +202,16 @@ scrape_configs:
         log.close()
 
 
+@pytest.mark.skipif(shutil.which("promtool") is None,
+                    reason="promtool not installed (Debian package 'prometheus')")
+def test_daemon_metrics_pass_promtool_lint(live: Live) -> None:
+    code, exposition = _get(f"{live.base}/metrics")
+    assert code == 200 and b"sdo_monitor_frames_total" in exposition
+    run = subprocess.run([shutil.which("promtool"), "check", "metrics"], input=exposition,
+                         capture_output=True, check=False, timeout=60)
+    assert run.returncode == 0, (run.stdout + run.stderr).decode()[-2000:]
+
+
 # -- the API on real frames ---------------------------------------------------------------
 def test_api_on_real_frames_matches_the_openapi_document(live: Live) -> None:
     b = live.base

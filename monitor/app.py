@@ -131,6 +131,17 @@ class Daemon:
             self.http_address = tuple(runner.addresses[0][:2])  # type: ignore[assignment]
             log.info("http listening", extra={"kv": {"address": "%s:%s" % self.http_address}})
 
+            goes_task = None
+            if cfg.goes.enabled:
+                from monitor.goes import GoesMonitor
+                from monitor.pipeline.goes_link import GoesLink
+
+                worker.goes = GoesLink(GoesMonitor(cfg.goes), self.metrics,
+                                       worker.publish_messages, worker.source_uri,
+                                       cfg.kafka.topic_prefix, cfg.alerts.rules,
+                                       state_dir / "goes_scores.json")
+                worker.goes.restore()
+                goes_task = asyncio.create_task(worker.goes.run(stop), name="goes")
             await worker.start()
             self._ready.set()
             self.metrics.ready.set(1)
@@ -147,6 +158,9 @@ class Daemon:
             self.notifier.stopping("draining in-flight work")
             log.info("stopping: draining", extra={"kv": {
                 "timeout_s": cfg.service.drain_timeout_s}})
+            if goes_task is not None:
+                goes_task.cancel()
+                await asyncio.gather(goes_task, return_exceptions=True)
             await worker.drain_and_stop(cfg.service.drain_timeout_s)
             left = await publisher.stop(cfg.service.drain_timeout_s)
             log.info("stopped", extra={"kv": {"outbox_pending": left}})

@@ -44,6 +44,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "monitor.synth.command",
     "monitor.models.command",
     "monitor.inference.command",
+    "monitor.goes.command",
 )
 
 

@@ -20,6 +20,7 @@ from typing import Literal
 
 from monitor.alerts import AlertSettings
 from monitor.frames import FrameSettings
+from monitor.goes.settings import GoesSettings
 from monitor.inference.settings import InferenceSettings
 from monitor.ingest.settings import IngestSettings
 from monitor.preprocess.settings import PreprocessSettings
@@ -172,6 +173,7 @@ class Config:
     saliency: SaliencySettings = field(default_factory=SaliencySettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     publish: PublishSettings = field(default_factory=PublishSettings)
+    goes: GoesSettings = field(default_factory=GoesSettings)
 
     def check(self) -> list[tuple[str, str]]:
         names = [feed.name for feed in self.feeds]

@@ -145,6 +145,34 @@ class Metrics:
             f"{p}_producer_generation",
             "Kafka producers created so far (grows when one failed fatally).", registry=r)
 
+        # -- GOES X-rays and verification
+        self.goes_flux = Gauge(f"{p}_goes_xrsb_flux_w_m2",
+                               "Latest GOES XRS-B (0.1-0.8 nm) flux on NOAA's class scale.",
+                               ["feed"], registry=r)
+        self.goes_last_sample = Gauge(f"{p}_goes_last_sample_timestamp_seconds",
+                                      "Time of the newest GOES sample (Unix time).", ["feed"],
+                                      registry=r)
+        self.goes_feed_errors = Counter(f"{p}_goes_feed_errors_total",
+                                        "GOES feed problems by reason.", ["feed", "reason"],
+                                        registry=r)
+        self.goes_events = Counter(f"{p}_goes_events_total", "GOES X-ray event messages.",
+                                   ["state", "class"], registry=r)
+        self.goes_confirmations = Counter(f"{p}_goes_confirmations_total",
+                                          "Alerts confirmed or not by GOES.", ["outcome"],
+                                          registry=r)
+        self.verification_tss = Gauge(f"{p}_verification_tss",
+                                      "True skill statistic of the classifier against GOES.",
+                                      ["threshold", "window"], registry=r)
+        self.verification_hss = Gauge(f"{p}_verification_hss",
+                                      "Heidke skill score of the classifier against GOES.",
+                                      ["threshold", "window"], registry=r)
+        self.verification_contingency = Gauge(
+            f"{p}_verification_contingency", "Contingency table cells against GOES.",
+            ["threshold", "window", "cell"], registry=r)
+        self.verification_pending = Gauge(
+            f"{p}_verification_pending_predictions",
+            "Predictions waiting for GOES data to cover their time.", registry=r)
+
         # -- alerts
         self.alerts = Counter(f"{p}_alerts_total", "Alert transitions.", ["rule", "state"],
                               registry=r)

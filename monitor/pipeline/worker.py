@@ -32,6 +32,7 @@ from monitor.frames import AssemblyResult, ChannelItem, Frame, FrameAssembler
 from monitor.observe.http import Health, Readiness
 from monitor.observe.metrics import Metrics
 from monitor.pipeline.analysis import AnalysedFrame, FrameAnalyzer
+from monitor.pipeline.goes_link import GoesLink
 from monitor.pipeline.ingest_stage import StageResult, ingest_file
 from monitor.pipeline.messages import (PIPELINE_REASONS, alert_data, rejection_data,
                                        rejection_from_ingest)
@@ -84,6 +85,7 @@ class PipelineWorker:
         self.counts = {"processed": 0, "rejected": 0, "duplicate": 0, "frames": 0}
         self._feed_seen: dict[str, float] = {}
         self._started_wall = time.time()
+        self.goes: GoesLink | None = None  # set by the daemon when goes.enabled
         self._wire_publisher_hooks()
         metrics.sources.provider = lambda: [s.stats() for s in self.sources.values()]
 
@@ -112,6 +114,12 @@ class PipelineWorker:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._save_alert_state()
+        if self.goes is not None:
+            self.goes.save()
+
+    async def publish_messages(self, messages: list[OutboundMessage]) -> bool:
+        """Durably queue messages for Kafka (False when the outbox refused them)."""
+        return await self._publish(messages)
 
     def heartbeat_ok(self) -> bool:
         """The pipeline moves: idle, or something finished recently."""
@@ -295,6 +303,8 @@ class PipelineWorker:
         while len(self._e2e_start) > 10_000:
             self._e2e_start.popitem(last=False)
         self._record(done)
+        if self.goes is not None:
+            self.goes.observe(done.frame, done.alerts)
         for item in list(frame.channels.values()):
             await self._finish(item.payload, "processed", frame_id=frame.frame_id)
         self.metrics.frames.labels(frame.feed, "partial" if frame.missing else "complete").inc()
@@ -442,6 +452,8 @@ class PipelineWorker:
                 self.metrics.feed_stale.labels(feed.name).set(feed.name in self.stale_feeds())
             self.metrics.queue_depth.labels("arrivals").set(self.arrivals.qsize())
             self.metrics.queue_depth.labels("assembly").set(self.assembler.open_frames)
+            if self.goes is not None:
+                self.goes.export_scores()
 
     def stale_feeds(self) -> list[str]:
         """Feeds that delivered nothing for ``stale_after_cadences`` cadences (>= 60 s)."""

@@ -102,10 +102,12 @@ EVENT_TYPES: dict[str, EventType] = {t.type: t for t in (
     # rule's messages stay in order on one partition.
     EventType("alert", 1, "alerts", "alert_id", ("alert_id", "state"), "rule"),
     EventType("input.rejected", 1, "rejects", "path", ("path", "sha256", "reason"), "feed"),
+    # begin, threshold (R level reached) and end of one GOES X-ray event
+    EventType("goes.event", 1, "goes", "event_id", ("event_id", "state", "level"), "feed"),
 )}
 
 #: Types whose names are taken but which have no schema yet.
-RESERVED_TYPES: frozenset[str] = frozenset({f"{_TYPE_PREFIX}goes.event.v1"})
+RESERVED_TYPES: frozenset[str] = frozenset()
 
 
 class EventValidationError(ValueError):

@@ -14,7 +14,7 @@ from monitor.config import KafkaSettings, read_secret
 __all__ = ["TOPIC_SUFFIXES", "client_options", "ensure_topics", "topic_names"]
 
 #: Topic suffixes the daemon publishes to (``<prefix>.<suffix>``); see DESIGN.md.
-TOPIC_SUFFIXES: tuple[str, ...] = ("frames", "saliency", "alerts", "rejects")
+TOPIC_SUFFIXES: tuple[str, ...] = ("frames", "saliency", "alerts", "rejects", "goes")
 
 
 def topic_names(prefix: str) -> dict[str, str]:

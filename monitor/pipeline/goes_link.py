@@ -1,0 +1,123 @@
+"""Binds the GOES monitor (monitor.goes) to the daemon: metrics, messages, verification.
+
+Every analysed frame is handed to the verifier; every firing alert is watched
+for GOES confirmation, and a confirmation is published as a follow-up
+``alert.v1`` message with state ``confirmed`` (same alert id). Detected X-ray
+events go to ``<prefix>.goes``. Scores are exported as gauges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from monitor.alerts import AlertEvent, AlertRule
+from monitor.goes import GoesMonitor
+from monitor.goes.events import threshold_for_alert
+from monitor.observe.metrics import Metrics
+from monitor.pipeline.messages import alert_data
+from monitor.publish.envelope import make_event, to_outbound
+from monitor.publish.outbox import OutboundMessage
+
+__all__ = ["GoesLink"]
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[list[OutboundMessage]], Awaitable[bool]]
+
+
+class GoesLink:
+    """One daemon's GOES verification (see the module docstring)."""
+
+    def __init__(self, goes: GoesMonitor, metrics: Metrics, publish: Publish, source_uri: str,
+                 topic_prefix: str, rules: Sequence[AlertRule], state_path: Path) -> None:
+        self.goes = goes
+        self.metrics = metrics
+        self.publish = publish
+        self.source_uri = source_uri
+        self.prefix = topic_prefix
+        self.rules = {r.name: r for r in rules}
+        self.state_path = state_path
+        self._firing: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        goes.on_event = self._on_event
+        goes.on_sample = self._on_sample
+        goes.on_count = self._on_count
+        goes.on_confirmation = self._on_confirmation
+
+    def restore(self) -> None:
+        if self.state_path.exists():
+            try:
+                self.goes.restore(json.loads(self.state_path.read_text()))
+            except (OSError, ValueError, TypeError, KeyError) as exc:
+                log.warning("cannot restore GOES scores", extra={"kv": {"error": str(exc)}})
+
+    def save(self) -> None:
+        tmp = self.state_path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(self.goes.snapshot()))
+            os.replace(tmp, self.state_path)
+        except OSError as exc:
+            log.error("cannot save GOES scores", extra={"kv": {"error": str(exc)}})
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.goes.run(stop)
+
+    # -- from the pipeline ------------------------------------------------------
+    def observe(self, frame: dict[str, Any], alerts: Sequence[AlertEvent]) -> None:
+        self.goes.observe_frame_data(frame)
+        for alert in alerts:
+            if alert.state != "firing":
+                continue
+            rule = self.rules.get(alert.rule)
+            self._firing[alert.alert_id] = alert_data(alert)
+            while len(self._firing) > 256:
+                self._firing.popitem(last=False)
+            self.goes.watch_alert(alert.alert_id, alert.started_at, threshold_for_alert(
+                rule.signal if rule else None, alert.noaa_scale))
+
+    def export_scores(self) -> None:
+        m = self.metrics
+        for row in self.goes.scores():
+            table = row.table
+            for name, gauge in (("tss", m.verification_tss), ("hss", m.verification_hss)):
+                value = getattr(table, name)
+                gauge.labels(row.threshold, row.window).set(
+                    math.nan if value is None else value)
+            for cell in ("hits", "misses", "false_alarms", "correct_negatives"):
+                m.verification_contingency.labels(row.threshold, row.window, cell).set(
+                    getattr(table, cell))
+        m.verification_pending.set(self.goes.verifier.pending)
+
+    # -- hooks from the GOES monitor ---------------------------------------------
+    async def _on_event(self, payload: dict[str, Any]) -> None:
+        event = make_event("goes.event", payload, source=self.source_uri)
+        self.metrics.goes_events.labels(str(payload.get("state", "")),
+                                        str(payload.get("goes_class") or "")[:1] or "none").inc()
+        await self.publish([to_outbound(event, self.prefix)])
+
+    def _on_sample(self, sample: Any) -> None:
+        self.metrics.goes_flux.labels(self.goes.feed).set(sample.flux)
+        self.metrics.goes_last_sample.labels(self.goes.feed).set(sample.time)
+
+    def _on_count(self, family: str, reason: str, n: int = 1) -> None:
+        if family == "feed_errors":
+            self.metrics.goes_feed_errors.labels(self.goes.feed, reason).inc(n)
+
+    async def _on_confirmation(self, alert_id: str, confirmation: Any) -> None:
+        outcome = "confirmed" if confirmation is not None else "not_confirmed"
+        self.metrics.goes_confirmations.labels(outcome).inc()
+        base = self._firing.pop(alert_id, None)
+        if base is None or confirmation is None:
+            return
+        data = dict(base, state="confirmed", message=confirmation.message)
+        event = make_event("alert", data, source=self.source_uri)
+        await self.publish([to_outbound(event, self.prefix)])
+        log.warning("alert confirmed by GOES", extra={"kv": {"alert_id": alert_id,
+                                                             "message": confirmation.message}})

@@ -93,6 +93,6 @@ def test_demo_runs_the_daemon_on_a_synthetic_feed(tmp_path: Path,
 def test_log_format_switch(fmt: str, needle: str, tmp_path: Path,
                            untrained_package: Path) -> None:
     result = run("--log-format", fmt, "demo", "-c", str(_demo_config(tmp_path, untrained_package)),
-                 "--duration", "1", timeout=120)
+                 "--duration", "1", timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert needle in result.stderr

@@ -141,7 +141,8 @@ def _bilinear(sums: np.ndarray, pad: int, kx: np.ndarray, ky: np.ndarray) -> np.
     """Bilinear interpolation of the padded knot array at knot coordinates.
 
     Arithmetic is float32 for integer sums (values < 2**31, relative error
-    ~1e-7, far below the 8-bit DN quantum) and float64 for float sums.
+    ~1e-7, far below the 8-bit DN quantum) and float64 for float sums; the
+    temporaries are reused in place because this runs on every grid pixel.
     """
     height = sums.shape[0] - 2 * pad
     width = sums.shape[1] - 2 * pad
@@ -150,21 +151,36 @@ def _bilinear(sums: np.ndarray, pad: int, kx: np.ndarray, ky: np.ndarray) -> np.
     iy_f = np.floor(ky)
     fx = (kx - ix_f).astype(dtype)
     fy = (ky - iy_f).astype(dtype)
-    ix = ix_f.astype(np.int64)
-    iy = iy_f.astype(np.int64)
+    ix = ix_f.astype(np.intp)
+    index = iy_f.astype(np.intp)
     # Clamped samples lie > pad - 1 knots outside, where every sum is zero.
     np.clip(ix, -pad, width + pad - 2, out=ix)
-    np.clip(iy, -pad, height + pad - 2, out=iy)
+    np.clip(index, -pad, height + pad - 2, out=index)
     np.clip(fx, 0.0, 1.0, out=fx)
     np.clip(fy, 0.0, 1.0, out=fy)
     stride = sums.shape[1]
     flat = sums.ravel()
-    i00 = (iy + pad) * stride + (ix + pad)
-    a = flat.take(i00).astype(dtype)
-    top = a + (flat.take(i00 + 1) - a) * fx
-    c = flat.take(i00 + stride).astype(dtype)
-    bottom = c + (flat.take(i00 + stride + 1) - c) * fx
-    return (top + (bottom - top) * fy).astype(np.float64)
+    index += pad
+    index *= stride
+    index += ix
+    index += pad  # flat index of the lower-left knot
+    top = flat.take(index).astype(dtype)
+    index += 1
+    step = flat.take(index).astype(dtype)
+    step -= top
+    step *= fx
+    top += step
+    index += stride - 1
+    bottom = flat.take(index).astype(dtype)
+    index += 1
+    step = flat.take(index).astype(dtype)
+    step -= bottom
+    step *= fx
+    bottom += step
+    bottom -= top
+    bottom *= fy
+    top += bottom
+    return top.astype(np.float64)
 
 
 #: Input rows box-filtered per band: ~8 MB of int32 sums for 4096-px rows, so

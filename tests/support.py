@@ -88,3 +88,126 @@ def kill(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, sig)
         proc.wait(timeout=30)
+
+
+# -- fault-injection helpers (tests/reliability/test_reliability_faults_*.py) ----------------
+
+def frames_in_time_order(files_dir: Path) -> list[Path]:
+    """The synthetic files sorted by observation time, then channel (7 per frame)."""
+    return sorted(files_dir.glob("*.fits"), key=lambda p: p.name.split("_", 1)[1])
+
+
+def copy_frames(files: list[Path], spool: Path, frames: range) -> list[Path]:
+    """Rename copies of whole frames into a spool, as real writers do; returns the names."""
+    placed = []
+    for path in files[frames.start * 7:frames.stop * 7]:
+        tmp = spool / f".{path.name}.part"
+        tmp.write_bytes(path.read_bytes())
+        tmp.rename(spool / path.name)
+        placed.append(spool / path.name)
+    return placed
+
+
+def wait_for(predicate, timeout_s: float, interval_s: float = 0.2, what: str = "") -> None:  # type: ignore[no-untyped-def]
+    """Poll ``predicate()`` until true; fails the test with ``what`` on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval_s)
+    pytest.fail(f"timed out after {timeout_s} s waiting for {what or predicate}")
+
+
+def wait_ready(proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 120) -> None:
+    """Wait for the daemon's ``daemon ready`` log line (fails if it exits first)."""
+    def ready() -> bool:
+        if proc.poll() is not None:
+            pytest.fail(f"daemon exited with {proc.returncode}: {log.read_text()[-3000:]}")
+        return "daemon ready" in log.read_text(errors="replace")
+    wait_for(ready, timeout_s, 0.3, "daemon ready")
+
+
+def sqlite_ro(path: Path):  # type: ignore[no-untyped-def]
+    """A read-only connection to a daemon's SQLite file (works while it runs, disk full too)."""
+    import sqlite3
+
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+
+
+def outbox_pending(state: Path, name: str = "outbox.sqlite3") -> int:
+    """Messages waiting in a daemon's outbox for a broker acknowledgement."""
+    path = state / name
+    if not path.exists():
+        return 0
+    db = sqlite_ro(path)
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+    finally:
+        db.close()
+
+
+def integrity(path: Path) -> str:
+    """``PRAGMA integrity_check`` of a SQLite file ('ok' when sound)."""
+    db = sqlite_ro(path)
+    try:
+        return ";".join(str(r[0]) for r in db.execute("PRAGMA integrity_check").fetchall())
+    finally:
+        db.close()
+
+
+def ledger_counts(state: Path) -> dict[str, int]:
+    """Files by status in a daemon's ledger (read-only)."""
+    path = state / "ledger.sqlite3"
+    if not path.exists():
+        return {}
+    db = sqlite_ro(path)
+    try:
+        return dict(db.execute("SELECT status, COUNT(*) FROM files GROUP BY status").fetchall())
+    finally:
+        db.close()
+
+
+def read_frames(bootstrap: str, topic: str, n_frames: int, timeout_s: float = 120) -> list[dict]:
+    """Frame messages of a topic until ``n_frames`` distinct frame ids are seen (or timeout)."""
+    deadline = time.monotonic() + timeout_s
+    events: list[dict] = []
+    while time.monotonic() < deadline:
+        events = read_topic(bootstrap, topic, 10**9, min(5.0, deadline - time.monotonic()))
+        if len({e["data"]["frame_id"] for e in events}) >= n_frames:
+            break
+    return events
+
+
+def delivery_report(events: list[dict], expected_frame_ids: set[str]) -> dict[str, int]:
+    """Expected / delivered / duplicate / lost counts of frame messages (ids must be stable)."""
+    ids_per_frame: dict[str, set[str]] = {}
+    for event in events:
+        ids_per_frame.setdefault(event["data"]["frame_id"], set()).add(event["id"])
+    unstable = sum(1 for ids in ids_per_frame.values() if len(ids) > 1)
+    delivered = set(ids_per_frame) & expected_frame_ids
+    return {"expected": len(expected_frame_ids), "delivered": len(delivered),
+            "duplicates": len(events) - len(ids_per_frame), "lost": len(expected_frame_ids -
+                                                                         delivered),
+            "unexpected": len(set(ids_per_frame) - expected_frame_ids),
+            "unstable_ids": unstable}
+
+
+def record_outcome(test: str, faults: str, report: dict[str, int]) -> None:
+    """Append one row to the reliability summary when ``SDO_MONITOR_RELIABILITY_SUMMARY`` names
+    a JSON-lines file (docs/benchmarks.md shows the table; see benchmarks/README.md)."""
+    target = os.environ.get("SDO_MONITOR_RELIABILITY_SUMMARY")
+    if not target:
+        return
+    with open(target, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"test": test, "faults": faults, **report,
+                             "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) + "\n")
+
+
+def ledger_frame_ids(state: Path) -> set[str]:
+    """Frame ids of every processed file in a daemon's ledger (what must be downstream)."""
+    db = sqlite_ro(state / "ledger.sqlite3")
+    try:
+        return {r[0] for r in db.execute(
+            "SELECT DISTINCT frame_id FROM files WHERE status = 'processed'").fetchall()}
+    finally:
+        db.close()

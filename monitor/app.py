@@ -80,6 +80,9 @@ class Daemon:
             ledger = ProcessedFileLedger(state_dir / "ledger.sqlite3")
             stack.callback(ledger.close)
 
+            # model verification, backend load and warm-up can outlast the unit's
+            # TimeoutStartSec on a slow box: ask systemd for more time, honestly
+            self.notifier.extend_timeout(300)
             self.notifier.status("loading model package")
             package_dir = cfg.inference.model_package or default_package_path()
             package = await asyncio.to_thread(load_package, package_dir,

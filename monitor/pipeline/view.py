@@ -311,6 +311,7 @@ class DaemonStatusView:
                        "open_frames": w.assembler.open_frames},
             "alerts_active": w.analyzer.alerts.active(),
             "recent": {"frames": len(self.recent), "fed_by_worker": self.fed_by_worker},
+            "goes": w.goes.goes.status() if w.goes is not None else None,
         }
 
     def _detail(self, record: FrameRecord | None) -> dict[str, Any] | None:

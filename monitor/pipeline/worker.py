@@ -36,7 +36,7 @@ from monitor.pipeline.goes_link import GoesLink
 from monitor.pipeline.ingest_stage import StageResult, ingest_file
 from monitor.pipeline.messages import (PIPELINE_REASONS, alert_data, rejection_data,
                                        rejection_from_ingest)
-from monitor.pipeline.view import DaemonStatusView
+from monitor.pipeline.view import DaemonStatusView, RecentFrames
 from monitor.publish.envelope import make_event, to_outbound
 from monitor.publish.outbox import OutboundMessage, OutboxError, OutboxFull
 from monitor.publish.producer import KafkaPublisher
@@ -81,6 +81,7 @@ class PipelineWorker:
         self.latest: dict[str, Any] | None = None
         self.overlays: OrderedDict[str, bytes] = OrderedDict()
         self.recent_alerts: deque[dict[str, Any]] = deque(maxlen=200)
+        self.recent = RecentFrames()
         self.last_progress = time.monotonic()
         self.counts = {"processed": 0, "rejected": 0, "duplicate": 0, "frames": 0}
         self._feed_seen: dict[str, float] = {}
@@ -227,6 +228,8 @@ class PipelineWorker:
             return
         self._inflight_keys[key] = path
         self.metrics.last_observation.labels(arrival.feed).set(obs.t_obs.timestamp())
+        self.metrics.channel_last_observation.labels(arrival.feed, str(obs.wavelength)).set(
+            obs.t_obs.timestamp())
         item = ChannelItem(arrival.feed, obs.wavelength, obs.t_obs, result, arrival.arrived_at)
         await self._settle(self.assembler.add(item, time.monotonic()))
 
@@ -326,6 +329,7 @@ class PipelineWorker:
 
     def _record(self, done: AnalysedFrame) -> None:
         self.latest = done.frame
+        self.recent.add(done)
         if "saliency" in done.timings_s:
             self.metrics.stage_seconds["saliency"].observe(done.timings_s["saliency"])
         feed = done.feed
@@ -442,6 +446,7 @@ class PipelineWorker:
             self.metrics.producer_generation.set(health.producer_generation)
             self.metrics.outbox_oldest_age.set(health.oldest_age_s)
             status = self.backend.status()
+            self.metrics.backend_degraded.set(1 if status.degraded else 0)
             self.metrics.degraded.set(1 if status.degraded or self.stale_feeds() else 0)
             self.metrics.engine_build.set({"not_needed": 0, "building": 1, "ready": 2,
                                            "done": 2, "failed": 3}[status.engine_build])

@@ -71,6 +71,9 @@ class Metrics:
                              ["feed", "outcome"], registry=r)
         self.rejections = Counter(f"{p}_rejections_total", "Rejected input files by reason.",
                                   ["feed", "reason"], registry=r)
+        self.quality_flags = Counter(
+            f"{p}_quality_flags_total", "Accepted files with a flag-only QUALITY bit set.",
+            ["channel", "flag"], registry=r)
         self.last_observation = Gauge(
             f"{p}_last_observation_timestamp_seconds",
             "Observation time (T_OBS, Unix time) of the newest file accepted per feed.",

@@ -227,6 +227,8 @@ class PipelineWorker:
                 size_bytes=obs.size_bytes, sha256=sha))
             return
         self._inflight_keys[key] = path
+        for flag in obs.quality_flags:
+            self.metrics.quality_flags.labels(str(obs.wavelength), flag).inc()
         self.metrics.last_observation.labels(arrival.feed).set(obs.t_obs.timestamp())
         self.metrics.channel_last_observation.labels(arrival.feed, str(obs.wavelength)).set(
             obs.t_obs.timestamp())

@@ -1,0 +1,23 @@
+"""Training, evaluation and packaging of the flare-class / virtual-EVE network.
+
+* :mod:`~monitor.train.settings` -- the YAML config (stdlib dataclasses);
+* :mod:`~monitor.train.sources`, :mod:`~monitor.train.sdoml`,
+  :mod:`~monitor.train.twin` -- samples from the synthetic Sun, from an
+  SDOML-like directory, and the synthetic Sun seen through FITS files;
+* :mod:`~monitor.train.data` -- the on-disk sample cache;
+* :mod:`~monitor.train.splits` -- time-block splits and class balancing;
+* :mod:`~monitor.train.augment` -- geometry-preserving augmentation;
+* :mod:`~monitor.train.trainer` -- linear model, CNN, early stopping, DDP;
+* :mod:`~monitor.train.metrics`, :mod:`~monitor.train.evaluate`,
+  :mod:`~monitor.train.filecheck` -- TSS/HSS, calibration, irradiance errors,
+  the saliency pointing game, and the daemon-path check on files;
+* :mod:`~monitor.train.report` -- PNGs, markdown report, model card;
+* :mod:`~monitor.train.pipeline` -- the whole run; :mod:`~monitor.train.command`
+  -- ``sdo-monitor train``.
+
+Heavy modules (torch, the synthetic Sun) are imported by the submodules, not here.
+"""
+
+from monitor.train.settings import TrainConfig
+
+__all__ = ["TrainConfig"]

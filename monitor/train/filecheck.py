@@ -1,0 +1,147 @@
+"""Does the package do on files what it does on training samples? The daemon-path check.
+
+For ``n`` held-out Suns (``file_test_seed``, never used in training) this
+draws each twice -- as the dataset sample the model was trained on, and as
+seven level-1 FITS files of ``file_size`` px read back through
+``monitor.ingest`` and ``monitor.preprocess`` (:mod:`monitor.train.twin`) --
+scales both with the package's own ``model.json`` scaling
+(``monitor.preprocess.apply_scaling``), and runs the exported ONNX graph with
+the daemon's ONNX Runtime backend. It reports the full evaluation on the
+files, the same evaluation on their dataset twins, and how far the two
+paths' outputs are apart frame by frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from monitor.models.package import ModelPackage
+from monitor.train.data import SampleTuple
+from monitor.train.evaluate import Predictions, cam_peaks, evaluate_predictions
+from monitor.train.sources import SyntheticDraw, TwinDraw
+
+__all__ = ["draw_pairs", "evaluate_files", "run_package"]
+
+log = logging.getLogger(__name__)
+
+_PAIR_DRAWS: tuple[SyntheticDraw, TwinDraw] | None = None
+
+
+def _pair_init(draws: tuple[SyntheticDraw, TwinDraw]) -> None:
+    global _PAIR_DRAWS
+    _PAIR_DRAWS = draws
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _pair(index: int) -> tuple[int, SampleTuple, SampleTuple]:
+    assert _PAIR_DRAWS is not None
+    dataset, files = _PAIR_DRAWS
+    return index, dataset(index), files(index)
+
+
+def draw_pairs(dataset: SyntheticDraw, files: TwinDraw, count: int, workers: int = 1
+               ) -> list[tuple[SampleTuple, SampleTuple]]:
+    """``count`` (dataset sample, file-path sample) pairs of the same Suns, in index order."""
+    if workers <= 1 or count < 4:
+        return [(dataset(i), files(i)) for i in range(count)]
+    ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+    with ctx.Pool(workers, initializer=_pair_init, initargs=((dataset, files),)) as pool:
+        out = sorted(pool.imap_unordered(_pair, range(count)), key=lambda r: r[0])
+    return [(a, b) for _, a, b in out]
+
+
+def run_package(package: ModelPackage, images_dn_s: Sequence[np.ndarray],
+                batch: int = 8) -> Predictions:
+    """Scale DN/s images with the package's scaling and run them like the daemon does.
+
+    ONNX Runtime (the daemon's CPU backend) gives logits, irradiance and
+    features; the linear-baseline part of the irradiance, which the graph
+    does not output separately, comes from the package's torch weights.
+    """
+    import torch
+
+    from monitor.inference.ort_backend import OnnxRuntimeBackend
+    from monitor.preprocess import ChannelScaling, apply_scaling
+
+    manifest = package.manifest
+    scalings = [ChannelScaling.from_dict(s.to_dict()) for s in manifest.input.scaling]
+    backend = OnnxRuntimeBackend(threads=0, warmup_iterations=1)
+    backend.load(package, "cpu", "fp32", max_batch=batch)
+    model = package.build_torch_model()
+    weight = model.class_head.weight.detach().numpy()
+    probs, irr, lin, peaks = [], [], [], []
+    try:
+        for start in range(0, len(images_dn_s), batch):
+            x = np.stack([apply_scaling(im, scalings) for im in images_dn_s[start:start + batch]])
+            out = backend.infer(x)
+            z = out.logits - out.logits.max(axis=1, keepdims=True)
+            p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+            probs.append(p)
+            irr.append(manifest.irradiance_w_m2(out.irradiance))
+            with torch.no_grad():
+                lin.append(manifest.irradiance_w_m2(
+                    model.linear_irradiance(torch.from_numpy(x)).numpy()))
+            peaks.append(cam_peaks(out.features, weight, p.argmax(axis=1), x.shape[-1]))
+    finally:
+        backend.close()
+    return Predictions(np.concatenate(probs), np.concatenate(irr), np.concatenate(lin),
+                       np.concatenate(peaks))
+
+
+def _evaluate(pred: Predictions, samples: Sequence[SampleTuple], package: ModelPackage,
+              tolerance_px: float, bins: int) -> dict[str, Any]:
+    manifest = package.manifest
+    kernels = np.full((len(samples), 3, 5), np.nan, np.float32)
+    for i, s in enumerate(samples):
+        kernels[i, :len(s[4])] = s[4][:3]
+    return evaluate_predictions(
+        pred, np.array([s[1] for s in samples]), np.array([s[2] for s in samples]),
+        np.stack([s[3] for s in samples]), kernels, manifest.classes.classes,
+        [line.name for line in manifest.lines], tolerance_px=tolerance_px, bins=bins)
+
+
+def evaluate_files(package: ModelPackage, dataset: SyntheticDraw, files: TwinDraw, count: int,
+                   *, workers: int = 1, tolerance_px: float = 16.0, bins: int = 10
+                   ) -> dict[str, Any]:
+    """Evaluate ``package`` on ``count`` Suns through files and through the dataset API.
+
+    Returns
+    -------
+    dict
+        ``files`` and ``dataset`` (full evaluations), ``agreement`` (per-frame
+        differences between the paths) and the settings used.
+    """
+    pairs = draw_pairs(dataset, files, count, workers)
+    on_dataset = [a for a, _ in pairs]
+    on_files = [b for _, b in pairs]
+    p_data = run_package(package, [s[0] for s in on_dataset])
+    p_files = run_package(package, [s[0] for s in on_files])
+    rel_irr = np.abs(p_files.irradiance / p_data.irradiance - 1.0)
+    p_m_data = p_data.probabilities[:, 2:].sum(axis=1)
+    p_m_files = p_files.probabilities[:, 2:].sum(axis=1)
+    peak_shift = np.hypot(*(p_files.cam_peak_xy - p_data.cam_peak_xy).T)
+    names = [line.name for line in package.manifest.lines]
+    agreement = {
+        "same_predicted_class": round(float(np.mean(p_files.predicted == p_data.predicted)), 6),
+        "p_ge_m_abs_diff_mean": round(float(np.mean(np.abs(p_m_files - p_m_data))), 6),
+        "p_ge_m_abs_diff_max": round(float(np.max(np.abs(p_m_files - p_m_data))), 6),
+        "irradiance_rel_diff_median_per_line": {
+            n: round(float(v), 6) for n, v in zip(names, np.median(rel_irr, axis=0))},
+        "irradiance_rel_diff_max": round(float(rel_irr.max()), 6),
+        "saliency_peak_shift_px_median": round(float(np.median(peak_shift)), 3),
+        "truth_flux_ratio_max": round(float(max(abs(b[2] / a[2] - 1) for a, b in pairs)), 9),
+    }
+    return {
+        "samples": count, "seed": dataset.seed, "file_size_px": files.file_size,
+        "path": "SynthFeed FITS writer -> monitor.ingest.read_observation -> "
+                "monitor.preprocess.preprocess -> apply_scaling(model.json) -> ONNX Runtime",
+        "files": _evaluate(p_files, on_files, package, tolerance_px, bins),
+        "dataset": _evaluate(p_data, on_dataset, package, tolerance_px, bins),
+        "agreement": agreement,
+    }

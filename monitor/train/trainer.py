@@ -1,0 +1,319 @@
+"""The training loop: Szenicer's two steps, then epochs with early stopping.
+
+1. **Linear model.** The network's ``stats_head`` (per-channel mean and std of
+   the scaled image -> the 14 lines in target space) is fitted by ridge least
+   squares on the whole training split, then frozen: it *is* the linear-only
+   baseline of the evaluation, and the CNN learns the residual.
+2. **CNN.** AdamW with a linear warm-up and a cosine decay over the configured
+   epochs; loss = class weight x cross-entropy + irradiance weight x Huber
+   loss of the line errors measured in dex / ``irradiance_scale_dex`` (so
+   quadratic below ~2 % and linear above). After every epoch rank 0 scores the
+   validation split; training stops after ``patience`` epochs without a gain
+   of ``min_delta`` in validation loss, or when the wall-time budget is spent,
+   and the best epoch's weights are kept.
+
+Determinism: the initial weights come from ``seed``, each epoch's order from
+``(seed, epoch)``, augmentation from ``(seed, epoch, rank)``; on one machine
+with the same thread count a run repeats.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from monitor.models.network import NetworkConfig, SolarResNet, build_network
+from monitor.train.augment import Augmenter
+from monitor.train.data import Split
+from monitor.train.distributed import DistContext
+from monitor.train.metrics import irradiance_errors, threshold_scores
+from monitor.train.normalize import Normalization
+from monitor.train.progress import progress
+from monitor.train.settings import TrainConfig
+from monitor.train.splits import class_weights, epoch_order
+
+__all__ = ["EpochRecord", "TrainResult", "Trainer", "network_config"]
+
+log = logging.getLogger(__name__)
+
+
+def network_config(config: TrainConfig, num_classes: int = 4, num_lines: int = 14
+                   ) -> NetworkConfig:
+    """The :class:`NetworkConfig` a training config asks for."""
+    m = config.model
+    return NetworkConfig(in_channels=len(m.channels), num_classes=num_classes,
+                         num_lines=num_lines, widths=tuple(m.widths), blocks=tuple(m.blocks),
+                         stem_stride=m.stem_stride, stage_strides=tuple(m.stage_strides))
+
+
+@dataclass
+class EpochRecord:
+    """One epoch of the training curve."""
+
+    epoch: int
+    train_loss: float
+    train_class_loss: float
+    train_irradiance_loss: float
+    val_loss: float
+    val_class_loss: float
+    val_irradiance_loss: float
+    val_tss_m: float
+    val_irradiance_median: float
+    val_irradiance_worst: float
+    lr: float
+    seconds: float
+    samples: int
+
+
+@dataclass
+class TrainResult:
+    """What training produced (on rank 0; other ranks get the same model)."""
+
+    model: SolarResNet
+    history: list[EpochRecord]
+    best_epoch: int
+    stop_reason: str
+    seconds: float
+    samples_seen: int
+    linear_fit: dict[str, Any] = field(default_factory=dict)
+
+    def history_dicts(self) -> list[dict[str, Any]]:
+        """The curve as JSON-ready rows."""
+        return [asdict(r) for r in self.history]
+
+
+class Trainer:
+    """Train one network on cached splits.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    norm : Normalization
+        Input scaling and targets fitted on ``train``.
+    train, val : Split
+    ctx : DistContext
+        Process group (a default one when alone).
+    line_names : sequence of str
+        For logged validation errors.
+    """
+
+    def __init__(self, config: TrainConfig, norm: Normalization, train: Split, val: Split,
+                 ctx: DistContext, line_names: list[str]) -> None:
+        self.config = config
+        self.norm = norm
+        self.train = train
+        self.val = val
+        self.ctx = ctx
+        self.line_names = line_names
+        self.device = torch.device(config.training.device if not ctx.distributed or
+                                   not config.training.device.startswith("cuda")
+                                   else f"cuda:{ctx.local_rank}")
+        self.augmenter = Augmenter(config.augment, config.model.channels, config.model.size,
+                                   norm.offset, seed=config.seed)
+        counts = train.class_counts(4)
+        self.class_weight = torch.tensor(class_weights(counts, config.training.class_weighting),
+                                         dtype=torch.float32, device=self.device)
+        self.line_std = torch.tensor(norm.line_std, dtype=torch.float32, device=self.device)
+        self.z_train = torch.tensor(norm.targets(train.irradiance), dtype=torch.float32)
+        self.z_val = torch.tensor(norm.targets(val.irradiance), dtype=torch.float32)
+
+    # -- batches -----------------------------------------------------------------------
+
+    def _inputs(self, split: Split, rows: np.ndarray, generator: torch.Generator | None
+                ) -> torch.Tensor:
+        log_images = self.norm.log_batch(split.images[np.sort(rows)])
+        order = torch.from_numpy(np.argsort(np.argsort(rows)))
+        log_images = log_images[order]
+        if generator is not None:
+            log_images = self.augmenter(log_images, generator)
+        return self.norm.network_input(log_images).to(self.device)
+
+    def _loss(self, logits: torch.Tensor, irradiance: torch.Tensor, classes: torch.Tensor,
+              z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        t = self.config.training
+        ce = F.cross_entropy(logits, classes, weight=self.class_weight)
+        err = (irradiance - z) * self.line_std / t.irradiance_scale_dex
+        irr = F.huber_loss(err, torch.zeros_like(err), delta=1.0)
+        return t.class_loss_weight * ce + t.irradiance_loss_weight * irr, ce, irr
+
+    # -- step 1: the linear model -----------------------------------------------------
+
+    def fit_linear_head(self, model: SolarResNet, ridge: float = 1e-4) -> dict[str, Any]:
+        """Least-squares fit of ``stats_head`` on every training image, then freeze it."""
+        n = len(self.train)
+        rows = np.arange(self.ctx.rank, n, self.ctx.world_size)
+        features = 2 * len(self.config.model.channels) + 1
+        xtx = torch.zeros(features, features, dtype=torch.float64)
+        xty = torch.zeros(features, self.z_train.shape[1], dtype=torch.float64)
+        model.eval()
+        with torch.no_grad():
+            for start in range(0, len(rows), 64):
+                chunk = rows[start:start + 64]
+                x = self._inputs(self.train, chunk, None)
+                stats = model.image_stats(x).double().cpu()
+                a = torch.cat([stats, torch.ones(len(chunk), 1, dtype=torch.float64)], 1)
+                xtx += a.T @ a
+                xty += a.T @ self.z_train[chunk].double()
+        self.ctx.all_reduce_sum(xtx)
+        self.ctx.all_reduce_sum(xty)
+        # Ridge on the weights only (not the bias), scaled to the data.
+        reg = ridge * torch.trace(xtx) / features * torch.eye(features, dtype=torch.float64)
+        reg[-1, -1] = 0.0
+        solution = torch.linalg.solve(xtx + reg, xty)
+        with torch.no_grad():
+            model.stats_head.weight.copy_(solution[:-1].T.float())
+            model.stats_head.bias.copy_(solution[-1].float())
+        for p in model.stats_head.parameters():
+            p.requires_grad_(False)
+        return {"samples": n, "ridge": ridge, "features": features - 1}
+
+    # -- step 2: the CNN --------------------------------------------------------------
+
+    def build_model(self) -> SolarResNet:
+        """The network with the configured shape and seed."""
+        return build_network(network_config(self.config, 4, len(self.line_names)),
+                             seed=self.config.seed).to(self.device)
+
+    def run(self, model: SolarResNet | None = None) -> TrainResult:
+        """Fit the linear model, then train the CNN; returns the best epoch's model."""
+        cfg = self.config
+        t_cfg = cfg.training
+        ctx = self.ctx
+        model = model or self.build_model()
+        linear_fit = self.fit_linear_head(model)
+        net: torch.nn.Module = model
+        if ctx.distributed:
+            net = torch.nn.parallel.DistributedDataParallel(model)
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimiser = torch.optim.AdamW(params, lr=t_cfg.lr, weight_decay=t_cfg.weight_decay)
+        n = len(self.train)
+        per_rank_batch = max(1, t_cfg.batch_size // ctx.world_size)
+        per_rank = n // ctx.world_size
+        steps_per_epoch = max(1, per_rank // per_rank_batch)
+        total_steps = steps_per_epoch * t_cfg.epochs
+        warmup = round(t_cfg.warmup_epochs * steps_per_epoch)
+
+        budget_s = t_cfg.max_minutes * 60.0 if t_cfg.max_minutes > 0 else math.inf
+        start = time.monotonic()
+
+        def lr_at(step: int) -> float:
+            if step < warmup:
+                return t_cfg.lr * (step + 1) / warmup
+            # With a wall-time budget the cosine runs on whichever is further along, steps
+            # or time, so a run cut short by the budget still ends annealed, not at a high
+            # learning rate. Without one, the schedule depends on steps only (repeatable).
+            p = (step - warmup) / max(1, total_steps - warmup)
+            if budget_s < math.inf:
+                p = max(p, (time.monotonic() - start) / budget_s)
+            return t_cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(p, 1.0)))
+
+        history: list[EpochRecord] = []
+        best_loss = math.inf
+        best_epoch = -1
+        best_state = copy.deepcopy(model.state_dict())
+        stale = 0
+        step = 0
+        seen = 0
+        stop_reason = "epochs"
+        for epoch in range(t_cfg.epochs):
+            t0 = time.monotonic()
+            order = epoch_order(self.train.class_index, t_cfg.sampler,
+                                np.random.default_rng([cfg.seed, 11, epoch]))
+            mine = order[ctx.rank::ctx.world_size][:per_rank]
+            generator = torch.Generator().manual_seed(int(cfg.seed * 1_000_003 + epoch * 101
+                                                          + ctx.rank))
+            net.train()
+            sums = np.zeros(3)
+            bar = progress(steps_per_epoch, f"epoch {epoch + 1}/{t_cfg.epochs}",
+                           enabled=t_cfg.progress and ctx.is_main)
+            out_of_time = False
+            for b in range(steps_per_epoch):
+                rows = mine[b * per_rank_batch:(b + 1) * per_rank_batch]
+                x = self._inputs(self.train, rows, generator)
+                classes = torch.from_numpy(self.train.class_index[rows]).to(self.device)
+                z = self.z_train[rows].to(self.device)
+                for group in optimiser.param_groups:
+                    group["lr"] = lr_at(step)
+                logits, irradiance, _ = net(x)
+                loss, ce, irr = self._loss(logits, irradiance, classes, z)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                step += 1
+                seen += len(rows) * ctx.world_size
+                sums += [loss.item(), ce.item(), irr.item()]
+                bar.update(1)
+                bar.set_postfix(loss=float(sums[0] / (b + 1)))
+                if time.monotonic() - start > budget_s:
+                    out_of_time = True
+                    break
+            bar.close()
+            done_steps = b + 1
+            record = None
+            improved = False
+            if ctx.is_main:
+                val = self.validate(model)
+                record = EpochRecord(
+                    epoch=epoch + 1, train_loss=float(sums[0] / done_steps),
+                    train_class_loss=float(sums[1] / done_steps),
+                    train_irradiance_loss=float(sums[2] / done_steps), **val,
+                    lr=lr_at(step - 1), seconds=time.monotonic() - t0, samples=seen)
+                history.append(record)
+                improved = record.val_loss < best_loss - t_cfg.min_delta
+                if improved:
+                    best_loss, best_epoch = record.val_loss, epoch + 1
+                    best_state = copy.deepcopy(model.state_dict())
+                log.info("epoch done", extra={"kv": {k: round(v, 5) if isinstance(v, float)
+                                                     else v for k, v in asdict(record).items()}})
+            improved = ctx.broadcast_flag(improved)
+            stale = 0 if improved else stale + 1
+            if ctx.broadcast_flag(out_of_time):
+                stop_reason = "time budget"
+                break
+            if stale >= t_cfg.patience:
+                stop_reason = f"early stopping ({t_cfg.patience} epochs without gain)"
+                break
+        model.load_state_dict(best_state)
+        if ctx.distributed:
+            # Rank 0's best weights everywhere (ranks only diverge in BN buffers).
+            for tensor in model.state_dict().values():
+                torch.distributed.broadcast(tensor, src=0)
+        model.eval()
+        return TrainResult(model=model, history=history, best_epoch=best_epoch,
+                           stop_reason=stop_reason, seconds=time.monotonic() - start,
+                           samples_seen=seen, linear_fit=linear_fit)
+
+    def validate(self, model: SolarResNet) -> dict[str, float]:
+        """Validation loss and the scores the curve shows."""
+        model.eval()
+        n = len(self.val)
+        probs, irr_z, sums = [], [], np.zeros(3)
+        with torch.no_grad():
+            for start in range(0, n, 64):
+                rows = np.arange(start, min(n, start + 64))
+                x = self._inputs(self.val, rows, None)
+                logits, irradiance, _ = model(x)
+                classes = torch.from_numpy(self.val.class_index[rows]).to(self.device)
+                loss, ce, irr = self._loss(logits, irradiance, classes,
+                                           self.z_val[rows].to(self.device))
+                sums += np.array([loss.item(), ce.item(), irr.item()]) * len(rows)
+                probs.append(torch.softmax(logits, 1).cpu().numpy())
+                irr_z.append(irradiance.cpu().numpy())
+        model.train()
+        prob = np.concatenate(probs)
+        errors = irradiance_errors(self.norm.irradiance(np.concatenate(irr_z)),
+                                   self.val.irradiance, self.line_names)
+        tss = threshold_scores(self.val.class_index, prob, 2).tss
+        return {"val_loss": float(sums[0] / n), "val_class_loss": float(sums[1] / n),
+                "val_irradiance_loss": float(sums[2] / n),
+                "val_tss_m": float(tss),
+                "val_irradiance_median": float(errors["median"]),  # type: ignore[arg-type]
+                "val_irradiance_worst": float(errors["worst_line"])}  # type: ignore[arg-type]

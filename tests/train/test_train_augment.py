@@ -1,0 +1,88 @@
+"""Augmentation keeps solar geometry: north stays up, nothing is mirrored, labels stay true."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from monitor.grid import ModelGrid
+from monitor.train.augment import Augmenter, noise_coefficients, rotate_about_centre
+from monitor.train.settings import AugmentSettings
+
+SIZE = 64
+CHANNELS = (94, 131, 171, 193, 211, 304, 335)
+
+
+def _blob(x: float, y: float) -> torch.Tensor:
+    """A log-space image: faint disk level 1 plus a bright blob at grid (x, y)."""
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
+    img = 1.0 + 3.0 * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / 4.0)
+    return torch.tensor(np.broadcast_to(img, (1, len(CHANNELS), SIZE, SIZE)).copy(),
+                        dtype=torch.float32)
+
+
+def _peak(t: torch.Tensor) -> tuple[float, float]:
+    plane = t[0, 0].numpy()
+    w = np.clip(plane - 2.0, 0, None)
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
+    return float((w * xx).sum() / w.sum()), float((w * yy).sum() / w.sum())
+
+
+def test_north_stays_up_under_full_augmentation() -> None:
+    grid = ModelGrid(SIZE)
+    c, r = grid.center, grid.radius_px
+    # A source near the north pole (row index grows to the north) and one on the east limb.
+    settings = AugmentSettings(probability=1.0, rotation_deg=3.0, noise_exposure_min=0.3)
+    aug = Augmenter(settings, CHANNELS, SIZE, offset=1.0)
+    gen = torch.Generator().manual_seed(0)
+    for trial in range(20):
+        out = aug(_blob(c, c + 0.8 * r), gen)
+        x, y = _peak(out)
+        angle_from_north = math.degrees(math.atan2(x - c, y - c))
+        assert y > c + 0.7 * r, trial                       # still north, never flipped south
+        assert abs(angle_from_north) <= 3.0 + 1.0, trial   # roll within the configured limit
+
+
+def test_no_east_west_mirror_and_rotation_is_counter_clockwise() -> None:
+    grid = ModelGrid(SIZE)
+    c, r = grid.center, grid.radius_px
+    east = _blob(c - 0.8 * r, c)                  # x grows to the west: this is the east limb
+    turned = rotate_about_centre(east, torch.tensor([math.radians(10.0)]))
+    x, y = _peak(turned)
+    # Counter-clockwise (as displayed north up) moves the east limb point south.
+    assert x < c and y < c - 0.05 * r
+    assert 7.0 <= math.degrees(math.atan2(c - y, c - x)) <= 13.0
+
+
+def test_noise_keeps_the_mean_and_scales_with_the_exposure_cut() -> None:
+    base = torch.full((1, len(CHANNELS), SIZE, SIZE), math.log10(1.0 + 200.0))
+    gen = torch.Generator().manual_seed(1)
+    weak = Augmenter(AugmentSettings(probability=1.0, rotation_deg=0.0, noise_exposure_min=0.9),
+                     CHANNELS, SIZE, 1.0)(base, gen)
+    strong = Augmenter(AugmentSettings(probability=1.0, rotation_deg=0.0,
+                                       noise_exposure_min=0.05), CHANNELS, SIZE, 1.0)(base, gen)
+    lin_w = 10 ** weak.double() - 1
+    lin_s = 10 ** strong.double() - 1
+    assert abs(float(lin_s.mean()) / 200.0 - 1) < 0.01         # unbiased
+    assert float(lin_s.std()) > 2 * float(lin_w.std()) > 0    # more noise for shorter exposures
+    kappa = noise_coefficients(CHANNELS, SIZE)
+    # The noise level is the photon noise of a 200 DN/s pixel: never more than 1/f - 1 = 19x.
+    assert float(lin_s[0, 0].std()) < math.sqrt(200.0 * kappa[0] * 19.0) * 1.2
+
+
+def test_disabled_or_zero_probability_is_the_identity() -> None:
+    t = _blob(30, 40)
+    gen = torch.Generator().manual_seed(2)
+    assert Augmenter(AugmentSettings(enabled=False), CHANNELS, SIZE, 1.0)(t, gen) is t
+    assert Augmenter(AugmentSettings(probability=0.0), CHANNELS, SIZE, 1.0)(t, gen) is t
+
+
+def test_augmentation_is_deterministic_per_generator_seed() -> None:
+    t = _blob(20, 44).repeat(4, 1, 1, 1)
+    aug = Augmenter(AugmentSettings(probability=0.5, brightness_sigma=0.02), CHANNELS, SIZE, 1.0)
+    a = aug(t, torch.Generator().manual_seed(5))
+    b = aug(t, torch.Generator().manual_seed(5))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, t)

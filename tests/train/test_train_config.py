@@ -1,0 +1,72 @@
+"""Training configs: the shipped one loads, errors name their YAML path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.train.command import load_config
+from monitor.train.settings import SdomlSourceSettings, SyntheticSourceSettings, TrainConfig
+from monitor.typedyaml import ConfigError, build, parse_yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _build(text: str) -> TrainConfig:
+    data, marks = parse_yaml(text, "train.yaml")
+    return build(TrainConfig, data, "train.yaml", marks)
+
+
+def test_shipped_default_config_loads() -> None:
+    config, text = load_config(REPO / "config" / "train-default.yaml")
+    assert isinstance(config, TrainConfig)
+    assert isinstance(config.data, SyntheticSourceSettings)
+    assert config.model.size == 256 and len(config.model.channels) == 7
+    assert "train_seed" in text
+
+
+def test_errors_name_the_yaml_path_and_line() -> None:
+    text = ("training:\n"
+            "  lr: 0\n"
+            "  class_weighting: inverse\n"
+            "augment:\n"
+            "  rotation_deg: 45\n"
+            "model:\n"
+            "  stage_strides: [2, 2, 2, 3]\n"
+            "data:\n"
+            "  kind: synthetic\n"
+            "  test_seed: 101\n")
+    with pytest.raises(ConfigError) as info:
+        _build(text)
+    rendered = info.value.render()
+    paths = {issue.path for issue in info.value.issues}
+    assert {"training.lr", "training.class_weighting", "augment.rotation_deg",
+            "model.stage_strides", "data.test_seed"} <= paths
+    assert "train.yaml:2: training.lr" in rendered
+    assert "must differ from train_seed" in rendered
+
+
+def test_unknown_keys_and_data_kinds_are_named() -> None:
+    with pytest.raises(ConfigError) as info:
+        _build("training:\n  epoch: 3\ndata:\n  kind: hdf5\n")
+    paths = {issue.path for issue in info.value.issues}
+    assert "training.epoch" in paths
+    assert any(p.startswith("data") for p in paths)
+
+
+def test_sdoml_source_is_chosen_by_kind() -> None:
+    config = _build("data:\n  kind: sdoml\n  root: /data/sdoml\n  block_days: 14\n")
+    assert isinstance(config.data, SdomlSourceSettings)
+    assert config.data.root == Path("/data/sdoml") and config.data.block_days == 14
+    with pytest.raises(ConfigError) as info:
+        _build("data:\n  kind: sdoml\n  pattern: [train, train, test]\n")
+    assert "data.pattern" in info.value.render()
+
+
+def test_load_config_reports_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("training:\n  batch_size: 0\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert f"{path}:2: training.batch_size" in info.value.render()

@@ -28,8 +28,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-__all__ = ["AlertEngine", "AlertEvent", "AlertRule", "AlertSettings", "DEFAULT_RULES",
-           "class_signals"]
+__all__ = [
+    "DEFAULT_RULES",
+    "AlertEngine",
+    "AlertEvent",
+    "AlertRule",
+    "AlertSettings",
+    "class_signals",
+]
 
 _NAMESPACE = uuid.UUID("9b3b0a8e-55c7-4f0e-8f0c-2b0f4f1e7d11")  # sdo-monitor alerts
 
@@ -52,8 +58,8 @@ class AlertRule:
 
     def check(self) -> list[tuple[str, str]]:
         if self.clear_below > self.fire_above:
-            return [("clear_below", f"must be <= fire_above ({self.fire_above}), "
-                                    f"got {self.clear_below}")]
+            return [("clear_below", (f"must be <= fire_above ({self.fire_above}), "
+                                     f"got {self.clear_below}"))]
         return []
 
 

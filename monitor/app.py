@@ -132,7 +132,7 @@ class Daemon:
                                       cfg.http.host, cfg.http.port)
             stack.push_async_callback(runner.cleanup)
             self.http_address = tuple(runner.addresses[0][:2])  # type: ignore[assignment]
-            log.info("http listening", extra={"kv": {"address": "%s:%s" % self.http_address}})
+            log.info("http listening", extra={"kv": {"address": "{}:{}".format(*self.http_address)}})
 
             goes_task = None
             if cfg.goes.enabled:

@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    except Exception as exc:  # noqa: BLE001 - the operator gets one line, -v the traceback
+    except Exception as exc:  # the operator gets one line, -v the traceback
         log.error("failed", exc_info=args.verbose > 0,
                   extra={"kv": {"command": args.command, "error": f"{type(exc).__name__}: {exc}"}})
         return EXIT_FAILURE

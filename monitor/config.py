@@ -145,9 +145,8 @@ class KafkaSettings:
             if not self.sasl_username:
                 issues.append(("sasl_username", f"is required with {self.security_protocol}"))
             if not (self.sasl_password_env or self.sasl_password_file):
-                issues.append(("sasl_password_env",
-                               "a SASL password must come from sasl_password_env or "
-                               "sasl_password_file"))
+                issues.append(("sasl_password_env", "a SASL password must come from "
+                               "sasl_password_env or sasl_password_file"))
         if self.sasl_password_env and self.sasl_password_file:
             issues.append(("sasl_password_file", "set sasl_password_env or _file, not both"))
         return issues

@@ -16,7 +16,7 @@ EXE = Path(sys.executable).with_name("sdo-monitor")
 
 
 def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(EXE), *args], capture_output=True, text=True, timeout=timeout,
+    return subprocess.run([str(EXE), *args], capture_output=True, text=True, timeout=timeout, check=False,
                           cwd=ROOT)
 
 

@@ -13,8 +13,9 @@ from monitor.config import KafkaSettings
 from monitor.publish.kafka_client import client_options, ensure_topics
 from monitor.publish.local_broker import BrokerError, LocalBroker, find_tansu
 
-CONSUMER_GROUP_TIMINGS = dict(  # Tansu: short poll interval or the first join waits long
-    max_poll_interval_ms=5000, session_timeout_ms=6000, heartbeat_interval_ms=1000)
+# Tansu: short poll interval or the first join waits long
+CONSUMER_GROUP_TIMINGS = {"max_poll_interval_ms": 5000, "session_timeout_ms": 6000,
+                          "heartbeat_interval_ms": 1000}
 
 
 def test_produce_idempotent_and_consume_through_a_group(kafka_bootstrap: str,

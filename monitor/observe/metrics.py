@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 import monitor
 from monitor.observe.collectors import SourceStatsCollector
 
-__all__ = ["Metrics", "PREFIX", "STAGE_BUCKETS"]
+__all__ = ["PREFIX", "STAGE_BUCKETS", "Metrics"]
 
 PREFIX = "sdo_monitor"
 
@@ -46,7 +46,7 @@ class Metrics:
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
-    def __post_init__(self) -> None:  # noqa: PLR0915 - one flat list of definitions
+    def __post_init__(self) -> None: # one flat list of definitions
         r = self.registry
         p = PREFIX
         self.build_info = Info(f"{p}_build", "Version of the running daemon and its runtime.",

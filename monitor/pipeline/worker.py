@@ -23,7 +23,6 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +32,14 @@ from monitor.observe.http import Health, Readiness
 from monitor.observe.metrics import Metrics
 from monitor.pipeline.analysis import AnalysedFrame, FrameAnalyzer
 from monitor.pipeline.goes_link import GoesLink
+from monitor.pipeline.housekeeping import Housekeeper
 from monitor.pipeline.ingest_stage import StageResult, ingest_file
-from monitor.pipeline.messages import (PIPELINE_REASONS, alert_data, rejection_data,
-                                       rejection_from_ingest)
+from monitor.pipeline.messages import (
+    PIPELINE_REASONS,
+    alert_data,
+    rejection_data,
+    rejection_from_ingest,
+)
 from monitor.pipeline.view import DaemonStatusView, RecentFrames
 from monitor.publish.envelope import make_event, to_outbound
 from monitor.publish.outbox import OutboundMessage, OutboxError, OutboxFull
@@ -77,18 +81,17 @@ class PipelineWorker:
         self._busy = 0  # files + frames being worked on right now
         self._tasks: list[asyncio.Task[None]] = []
         self._source_tasks: list[asyncio.Task[None]] = []
-        self._e2e_start: OrderedDict[str, float] = OrderedDict()
+        self.e2e_start: OrderedDict[str, float] = OrderedDict()
         self.latest: dict[str, Any] | None = None
         self.overlays: OrderedDict[str, bytes] = OrderedDict()
         self.recent_alerts: deque[dict[str, Any]] = deque(maxlen=200)
         self.recent = RecentFrames()
         self.last_progress = time.monotonic()
         self.counts = {"processed": 0, "rejected": 0, "duplicate": 0, "frames": 0}
-        self._feed_seen: dict[str, float] = {}
-        self._started_wall = time.time()
+        self.feed_seen: dict[str, float] = {}
+        self.started_wall = time.time()
         self.goes: GoesLink | None = None  # set by the daemon when goes.enabled
-        self._wire_publisher_hooks()
-        metrics.sources.provider = lambda: [s.stats() for s in self.sources.values()]
+        self.housekeeper = Housekeeper(self)
 
     # -- lifecycle ------------------------------------------------------------
     async def start(self) -> None:
@@ -100,7 +103,7 @@ class PipelineWorker:
             self._tasks.append(asyncio.create_task(self._ingest_loop(), name=f"ingest:{i}"))
         for i in range(self.config.inference.max_batch):
             self._tasks.append(asyncio.create_task(self._frame_loop(), name=f"analyse:{i}"))
-        self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        self._tasks.append(asyncio.create_task(self.housekeeper.run(), name="housekeeping"))
 
     async def drain_and_stop(self, timeout_s: float) -> None:
         """Stop intake, give in-flight work ``timeout_s``, then cancel the rest."""
@@ -123,9 +126,16 @@ class PipelineWorker:
         return await self._publish(messages)
 
     def heartbeat_ok(self) -> bool:
-        """The pipeline moves: idle, or something finished recently."""
-        idle = self._busy == 0 and self.arrivals.empty() and not self.frames
-        return idle or time.monotonic() - self.last_progress < 120.0
+        return self.housekeeper.heartbeat_ok()
+
+    def health(self) -> Health:
+        return self.housekeeper.health()
+
+    def readiness(self) -> Readiness:
+        return self.housekeeper.readiness()
+
+    def stale_feeds(self) -> list[str]:
+        return self.housekeeper.stale_feeds()
 
     def settled(self) -> int:
         """Files that reached a final outcome in this run (or earlier, for replays)."""
@@ -139,7 +149,7 @@ class PipelineWorker:
 
     async def flush_frames(self) -> None:
         """Close every open frame now (end of a replay)."""
-        await self._settle(self.assembler.flush())
+        await self.settle(self.assembler.flush())
 
     def status_line(self) -> str:
         c = self.counts
@@ -161,7 +171,7 @@ class PipelineWorker:
             await source.run(emit)
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - one broken feed must not stop the others
+        except Exception:  # one broken feed must not stop the others
             log.exception("source failed", extra={"kv": {"feed": source.name}})
 
     # -- per file -----------------------------------------------------------------
@@ -173,7 +183,7 @@ class PipelineWorker:
                 await self._ingest_one(arrival)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - a bug on one file must not stop the daemon
+            except Exception:  # a bug on one file must not stop the daemon
                 log.exception("ingest failed", extra={"kv": {"path": str(arrival.path)}})
             finally:
                 self._busy -= 1
@@ -181,7 +191,7 @@ class PipelineWorker:
 
     async def _ingest_one(self, arrival: FileArrival) -> None:
         path = str(arrival.path)
-        self._feed_seen[arrival.feed] = time.time()
+        self.feed_seen[arrival.feed] = time.time()
         try:
             st = os.stat(path, follow_symlinks=False)
         except OSError as exc:
@@ -233,9 +243,9 @@ class PipelineWorker:
         self.metrics.channel_last_observation.labels(arrival.feed, str(obs.wavelength)).set(
             obs.t_obs.timestamp())
         item = ChannelItem(arrival.feed, obs.wavelength, obs.t_obs, result, arrival.arrived_at)
-        await self._settle(self.assembler.add(item, time.monotonic()))
+        await self.settle(self.assembler.add(item, time.monotonic()))
 
-    async def _settle(self, result: AssemblyResult[StageResult]) -> None:
+    async def settle(self, result: AssemblyResult[StageResult]) -> None:
         for frame in result.ready:
             await self._enqueue(frame, [])
         for frame in result.partial:
@@ -284,7 +294,7 @@ class PipelineWorker:
                 await self._analyse(frame, flags)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("frame analysis failed", extra={"kv": {"frame": frame.frame_id}})
             finally:
                 self._busy -= 1
@@ -304,9 +314,9 @@ class PipelineWorker:
         if not await self._publish(messages):
             return  # stays 'received' in the ledger and on disk; retried after restart
         start = min(i.arrived_at for i in frame.channels.values())
-        self._e2e_start[messages[0].message_id] = start
-        while len(self._e2e_start) > 10_000:
-            self._e2e_start.popitem(last=False)
+        self.e2e_start[messages[0].message_id] = start
+        while len(self.e2e_start) > 10_000:
+            self.e2e_start.popitem(last=False)
         self._record(done)
         if self.goes is not None:
             self.goes.observe(done.frame, done.alerts)
@@ -412,66 +422,9 @@ class PipelineWorker:
             return
         try:
             await source.done(arrival, outcome)  # type: ignore[arg-type]
-        except Exception:  # noqa: BLE001 - e.g. the move failed; the ledger already knows
+        except Exception:  # e.g. the move failed; the ledger already knows
             log.exception("source could not settle a file", extra={"kv": {
                 "path": str(arrival.path), "outcome": outcome}})
-
-    # -- housekeeping ---------------------------------------------------------------------
-    def _wire_publisher_hooks(self) -> None:
-        m = self.metrics
-
-        def on_ack(topic: str, count: int, latency_s: float) -> None:
-            m.published.labels(topic).inc(count)
-            m.stage_seconds["publish"].observe(latency_s)
-
-        def on_delivered(messages: Sequence[OutboundMessage], acked_at: float) -> None:
-            for message in messages:
-                start = self._e2e_start.pop(message.message_id, None)
-                if start is not None:
-                    m.stage_seconds["end_to_end"].observe(max(0.0, acked_at - start))
-
-        def on_outbox(pending: int, pending_bytes: int, oldest_age_s: float) -> None:
-            m.outbox_pending.set(pending)
-            m.outbox_bytes.set(pending_bytes)
-            m.outbox_oldest_age.set(oldest_age_s)
-
-        self.publisher.on_ack = on_ack
-        self.publisher.on_delivered = on_delivered
-        self.publisher.on_error = lambda kind: m.publish_errors.labels(kind).inc()
-        self.publisher.on_outbox = on_outbox
-
-    async def _housekeeping(self) -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            await self._settle(self.assembler.expire(time.monotonic()))
-            health = self.publisher.health()
-            self.metrics.producer_generation.set(health.producer_generation)
-            self.metrics.outbox_oldest_age.set(health.oldest_age_s)
-            status = self.backend.status()
-            self.metrics.backend_degraded.set(1 if status.degraded else 0)
-            self.metrics.degraded.set(1 if status.degraded or self.stale_feeds() else 0)
-            self.metrics.engine_build.set({"not_needed": 0, "building": 1, "ready": 2,
-                                           "done": 2, "failed": 3}[status.engine_build])
-            self.metrics.backend_info.info({"backend": status.active,
-                                            "precision": status.precision,
-                                            "target": status.target})
-            for feed in self.config.feeds:
-                self.metrics.feed_stale.labels(feed.name).set(feed.name in self.stale_feeds())
-            self.metrics.queue_depth.labels("arrivals").set(self.arrivals.qsize())
-            self.metrics.queue_depth.labels("assembly").set(self.assembler.open_frames)
-            if self.goes is not None:
-                self.goes.export_scores()
-
-    def stale_feeds(self) -> list[str]:
-        """Feeds that delivered nothing for ``stale_after_cadences`` cadences (>= 60 s)."""
-        now = time.time()
-        stale = []
-        for feed in self.config.feeds:
-            limit = max(60.0, feed.cadence_s * self.config.service.stale_after_cadences)
-            last = self._feed_seen.get(feed.name, self._started_wall)
-            if now - last > limit:
-                stale.append(feed.name)
-        return stale
 
     def _save_alert_state(self) -> None:
         tmp = self.alert_state_path.with_suffix(".tmp")
@@ -480,26 +433,3 @@ class PipelineWorker:
             os.replace(tmp, self.alert_state_path)
         except OSError as exc:
             log.error("cannot save alert state", extra={"kv": {"error": str(exc)}})
-
-    def health(self) -> Health:
-        ok = self.heartbeat_ok()
-        ago = time.monotonic() - self.last_progress
-        return Health(ok, f"last progress {ago:.1f} s ago")
-
-    def readiness(self) -> Readiness:
-        reasons, degraded = [], []
-        status = self.backend.status()
-        if status.degraded:
-            degraded.append(f"inference: {status.detail}")
-        pub = self.publisher.health()
-        if not pub.connected:
-            degraded.append(f"kafka not acknowledging ({pub.pending} messages in the outbox)")
-        for feed in self.stale_feeds():
-            degraded.append(f"feed {feed} is stale")
-        if not pub.running:
-            reasons.append("publisher stopped")
-        return Readiness(not reasons, reasons, degraded)
-
-    @staticmethod
-    def utc(ts: float) -> str:
-        return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat()

@@ -15,14 +15,13 @@ from datetime import datetime
 from pathlib import Path
 
 import aiohttp
+from support import daemon_config, read_topic
 
 from monitor.app import Daemon
 from monitor.goes.settings import GoesSettings, SwpcFeedSettings
 from monitor.goes.testing.swpc_server import SwpcServer
 from monitor.publish.envelope import validate_event
 from monitor.synth import SynthFeed
-
-from support import daemon_config, read_topic
 
 
 def test_goes_feed_detects_the_flare_and_scores_frames(tmp_path: Path, kafka_bootstrap: str,
@@ -41,7 +40,7 @@ def test_goes_feed_detects_the_flare_and_scores_frames(tmp_path: Path, kafka_boo
     async def main() -> tuple[list[dict], str]:
         async with SwpcServer() as server:
             for m in minutes:
-                t = datetime.fromisoformat(m["t_rec"].replace("Z", "+00:00")).timestamp()
+                t = datetime.fromisoformat(m["t_rec"]).timestamp()
                 server.add_minute(t, m["goes_xrsb_flux"])
             goes = GoesSettings(enabled=True, feed=SwpcFeedSettings(
                 url=server.url("6-hour"), poll_interval_s=0.5))

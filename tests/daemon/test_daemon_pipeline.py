@@ -7,13 +7,12 @@ import shutil
 from pathlib import Path
 
 import aiohttp
+from support import daemon_config, read_topic
 
 from monitor.app import Daemon
 from monitor.publish.envelope import validate_event
 from monitor.state import ProcessedFileLedger
 from monitor.synth import SynthFeed
-
-from support import daemon_config, read_topic
 
 
 def test_spool_to_kafka_with_a_rejected_file(tmp_path: Path, kafka_bootstrap: str,

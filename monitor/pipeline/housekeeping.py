@@ -1,0 +1,114 @@
+"""The daemon's periodic duties and its own health: metrics from snapshots,
+frame windows that expire, stale feeds, liveness and readiness.
+
+Kept apart from :mod:`monitor.pipeline.worker` (which moves the data) so that
+each reads in one sitting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from monitor.observe.http import Health, Readiness
+from monitor.publish.outbox import OutboundMessage
+
+if TYPE_CHECKING:
+    from monitor.pipeline.worker import PipelineWorker
+
+__all__ = ["Housekeeper"]
+
+_ENGINE_BUILD_STATE = {"not_needed": 0, "building": 1, "ready": 2, "done": 2, "failed": 3}
+
+
+class Housekeeper:
+    """Periodic work and health reports for one :class:`PipelineWorker`."""
+
+    #: A pipeline with work waiting that finished nothing for this long is hung.
+    STUCK_AFTER_S = 120.0
+
+    def __init__(self, worker: PipelineWorker) -> None:
+        self.worker = worker
+        self._wire_publisher_hooks()
+
+    def _wire_publisher_hooks(self) -> None:
+        w, m = self.worker, self.worker.metrics
+
+        def on_ack(topic: str, count: int, latency_s: float) -> None:
+            m.published.labels(topic).inc(count)
+            m.stage_seconds["publish"].observe(latency_s)
+
+        def on_delivered(messages: Sequence[OutboundMessage], acked_at: float) -> None:
+            for message in messages:
+                start = w.e2e_start.pop(message.message_id, None)
+                if start is not None:
+                    m.stage_seconds["end_to_end"].observe(max(0.0, acked_at - start))
+
+        def on_outbox(pending: int, pending_bytes: int, oldest_age_s: float) -> None:
+            m.outbox_pending.set(pending)
+            m.outbox_bytes.set(pending_bytes)
+            m.outbox_oldest_age.set(oldest_age_s)
+
+        w.publisher.on_ack = on_ack
+        w.publisher.on_delivered = on_delivered
+        w.publisher.on_error = lambda kind: m.publish_errors.labels(kind).inc()
+        w.publisher.on_outbox = on_outbox
+        m.sources.provider = lambda: [s.stats() for s in w.sources.values()]
+
+    async def run(self) -> None:
+        """Every second: expire frame windows, refresh gauges, export scores."""
+        w, m = self.worker, self.worker.metrics
+        while True:
+            await asyncio.sleep(1.0)
+            await w.settle(w.assembler.expire(time.monotonic()))
+            health = w.publisher.health()
+            m.producer_generation.set(health.producer_generation)
+            m.outbox_oldest_age.set(health.oldest_age_s)
+            status = w.backend.status()
+            stale = self.stale_feeds()
+            m.backend_degraded.set(1 if status.degraded else 0)
+            m.degraded.set(1 if status.degraded or stale else 0)
+            m.engine_build.set(_ENGINE_BUILD_STATE[status.engine_build])
+            m.backend_info.info({"backend": status.active, "precision": status.precision,
+                                 "target": status.target})
+            for feed in w.config.feeds:
+                m.feed_stale.labels(feed.name).set(feed.name in stale)
+            m.queue_depth.labels("arrivals").set(w.arrivals.qsize())
+            m.queue_depth.labels("assembly").set(w.assembler.open_frames)
+            if w.goes is not None:
+                w.goes.export_scores()
+
+    def stale_feeds(self) -> list[str]:
+        """Feeds that delivered nothing for ``stale_after_cadences`` cadences (>= 60 s)."""
+        w = self.worker
+        now = time.time()
+        factor = w.config.service.stale_after_cadences
+        return [feed.name for feed in w.config.feeds
+                if now - w.feed_seen.get(feed.name, w.started_wall)
+                > max(60.0, feed.cadence_s * factor)]
+
+    def heartbeat_ok(self) -> bool:
+        """The pipeline moves: idle, or something finished recently."""
+        w = self.worker
+        return w.idle() or time.monotonic() - w.last_progress < self.STUCK_AFTER_S
+
+    def health(self) -> Health:
+        ago = time.monotonic() - self.worker.last_progress
+        return Health(self.heartbeat_ok(), f"last progress {ago:.1f} s ago")
+
+    def readiness(self) -> Readiness:
+        w = self.worker
+        reasons: list[str] = []
+        degraded: list[str] = []
+        status = w.backend.status()
+        if status.degraded:
+            degraded.append(f"inference: {status.detail}")
+        pub = w.publisher.health()
+        if not pub.connected:
+            degraded.append(f"kafka not acknowledging ({pub.pending} messages in the outbox)")
+        degraded += [f"feed {feed} is stale" for feed in self.stale_feeds()]
+        if not pub.running:
+            reasons.append("publisher stopped")
+        return Readiness(not reasons, reasons, degraded)

@@ -64,13 +64,13 @@ def test_broker_down_at_start_outbox_grows_then_drains(tmp_path: Path, untrained
     daemon = spawn("run", "-c", str(cfg), log=log)
     try:
         wait_ready(daemon, log)  # serving without any broker
-        copy_frames(files, spool, range(5))
-        wait_for(lambda: _processed(state) == 5 * 7, 120, what="5 frames analysed, no broker")
+        copy_frames(files, spool, range(3))
+        wait_for(lambda: _processed(state) == 3 * 7, 120, what="3 frames analysed, no broker")
         # every frame's frame + saliency messages are held, none was dropped
-        assert outbox_pending(state) >= 2 * 5
+        assert outbox_pending(state) >= 2 * 3
         assert daemon.poll() is None
         broker.start()
-        events = read_frames(broker.bootstrap, f"{prefix}.frames", 5, 120)
+        events = read_frames(broker.bootstrap, f"{prefix}.frames", 3, 120)
         wait_for(lambda: outbox_pending(state) == 0, 60, what="outbox drained")
         _stop(daemon, log)
     finally:
@@ -78,8 +78,8 @@ def test_broker_down_at_start_outbox_grows_then_drains(tmp_path: Path, untrained
         broker.close()
     expected = ledger_frame_ids(state)
     report = delivery_report(events, expected)
-    record_outcome("broker down at start-up", "broker absent for the first 5 frames", report)
-    assert len(expected) == 5
+    record_outcome("broker down at start-up", "broker absent for the first 3 frames", report)
+    assert len(expected) == 3
     assert report["lost"] == 0 and report["unexpected"] == 0 and report["unstable_ids"] == 0
     assert integrity(state / "ledger.sqlite3") == "ok"
     assert "Traceback" not in log.read_text()
@@ -100,26 +100,26 @@ def test_frozen_broker_loses_nothing(tmp_path: Path, untrained_package: Path,
     pid = broker_pid(broker)
     try:
         wait_ready(daemon, log)
-        copy_frames(files, spool, range(3))
+        copy_frames(files, spool, range(2))
         assert len({e["data"]["frame_id"] for e in
-                    read_frames(broker.bootstrap, f"{prefix}.frames", 3, 120)}) == 3
+                    read_frames(broker.bootstrap, f"{prefix}.frames", 2, 120)}) == 2
         os.kill(pid, signal.SIGSTOP)  # frozen: connections stay open, nothing answers
         try:
-            copy_frames(files, spool, range(3, 7))
-            wait_for(lambda: _processed(state) == 7 * 7, 120,
-                     what="4 frames analysed while the broker is frozen")
+            copy_frames(files, spool, range(2, 5))
+            wait_for(lambda: _processed(state) == 5 * 7, 120,
+                     what="3 frames analysed while the broker is frozen")
             assert outbox_pending(state) > 0  # nothing can have been acknowledged
             assert daemon.poll() is None
         finally:
             os.kill(pid, signal.SIGCONT)
         # a slow broker: frozen 1.5 s out of every 2 s while more frames arrive
-        copy_frames(files, spool, range(7, 10))
-        for _ in range(6):
+        copy_frames(files, spool, range(5, 7))
+        for _ in range(4):
             os.kill(pid, signal.SIGSTOP)
             time.sleep(1.5)
             os.kill(pid, signal.SIGCONT)
             time.sleep(0.5)
-        events = read_frames(broker.bootstrap, f"{prefix}.frames", 10, 120)
+        events = read_frames(broker.bootstrap, f"{prefix}.frames", 7, 120)
         wait_for(lambda: outbox_pending(state) == 0, 60, what="outbox drained")
         _stop(daemon, log)
     finally:
@@ -129,9 +129,9 @@ def test_frozen_broker_loses_nothing(tmp_path: Path, untrained_package: Path,
         broker.close()
     expected = ledger_frame_ids(state)
     report = delivery_report(events, expected)
-    record_outcome("frozen / slow broker", "SIGSTOP during 4 frames, then 6 x 1.5 s stutter",
+    record_outcome("frozen / slow broker", "SIGSTOP during 3 frames, then 4 x 1.5 s stutter",
                    report)
-    assert len(expected) == 10
+    assert len(expected) == 7
     assert report["lost"] == 0 and report["unexpected"] == 0 and report["unstable_ids"] == 0
 
 
@@ -152,18 +152,18 @@ def test_missing_topics_without_create_wait_in_outbox(tmp_path: Path, kafka_boot
     topics = list(topic_names(prefix).values())
     try:
         wait_ready(daemon, log)
-        copy_frames(files, spool, range(3))
-        wait_for(lambda: _processed(state) == 3 * 7, 120, what="3 frames analysed")
+        copy_frames(files, spool, range(2))
+        wait_for(lambda: _processed(state) == 2 * 7, 120, what="2 frames analysed")
         wait_for(lambda: "kafka.create_topics is false" in log.read_text(), 60,
                  what="a clear error naming the missing topic and the setting")
-        assert outbox_pending(state) >= 2 * 3
+        assert outbox_pending(state) >= 2 * 2
         admin = KafkaAdminClient(**options)
         try:
             assert not set(topics) & set(admin.list_topics())  # nothing auto-created
         finally:
             admin.close()
         ensure_topics(options, topics, 2, 1)  # the cluster's owners provision them
-        events = read_frames(kafka_bootstrap, f"{prefix}.frames", 3, 120)
+        events = read_frames(kafka_bootstrap, f"{prefix}.frames", 2, 120)
         wait_for(lambda: outbox_pending(state) == 0, 60, what="outbox drained")
         _stop(daemon, log)
     finally:
@@ -172,9 +172,9 @@ def test_missing_topics_without_create_wait_in_outbox(tmp_path: Path, kafka_boot
     assert f"topic {prefix}.frames does not exist" in text
     expected = ledger_frame_ids(state)
     report = delivery_report(events, expected)
-    record_outcome("topics missing, create_topics: false", "topics created after 3 frames",
+    record_outcome("topics missing, create_topics: false", "topics created after 2 frames",
                    report)
-    assert len(expected) == 3
+    assert len(expected) == 2
     assert report["lost"] == 0 and report["unexpected"] == 0 and report["unstable_ids"] == 0
 
 

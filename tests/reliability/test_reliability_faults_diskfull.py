@@ -99,20 +99,20 @@ def test_disk_full_state_dir_then_space_returns(tmp_path: Path, small_state_dir:
     daemon = spawn("run", "-c", str(cfg), log=log)
     try:
         wait_ready(daemon, log)
-        copy_frames(files, spool, range(2))
-        read_frames(kafka_bootstrap, f"{prefix}.frames", 2, 120)
+        copy_frames(files, spool, range(1))
+        read_frames(kafka_bootstrap, f"{prefix}.frames", 1, 120)
         ballast = fill(state)
-        during = copy_frames(files, spool, range(2, 5))
+        during = copy_frames(files, spool, range(1, 3))
         wait_for(lambda: "disk is full" in log.read_text(errors="replace"), 60,
                  what="a disk-full error in the log")
-        time.sleep(5)  # let it try every file of the three frames
+        time.sleep(3)  # let it try every file of the two frames
         assert daemon.poll() is None  # still serving
         for db in ("ledger.sqlite3", "outbox.sqlite3"):
             assert integrity(state / db) == "ok"
         full_status = _status(state, during)
 
         ballast.unlink()  # space returns
-        after = copy_frames(files, spool, range(5, 8))
+        after = copy_frames(files, spool, range(3, 5))
         wait_for(lambda: set(_status(state, after).values()) == {"processed"}, 120,
                  what="files arriving after the space returned analysed without a restart")
         retried = _status(state, during)
@@ -122,9 +122,9 @@ def test_disk_full_state_dir_then_space_returns(tmp_path: Path, small_state_dir:
         restart = spawn("run", "-c", str(cfg), log=log)
         try:
             wait_ready(restart, log)
-            wait_for(lambda: ledger_counts(state).get("processed", 0) == 8 * 7, 120,
+            wait_for(lambda: ledger_counts(state).get("processed", 0) == 5 * 7, 120,
                      what="every file processed after the restart")
-            events = read_frames(kafka_bootstrap, f"{prefix}.frames", 8, 120)
+            events = read_frames(kafka_bootstrap, f"{prefix}.frames", 5, 120)
             wait_for(lambda: outbox_pending(state) == 0, 60, what="outbox drained")
             restart.send_signal(signal.SIGTERM)
             assert restart.wait(timeout=60) == 0
@@ -136,11 +136,11 @@ def test_disk_full_state_dir_then_space_returns(tmp_path: Path, small_state_dir:
         assert integrity(state / db) == "ok"
     expected = ledger_frame_ids(state)
     report = delivery_report(events, expected)
-    record_outcome("state dir full (tmpfs ENOSPC)", "ballast filled the state tmpfs for 3 "
+    record_outcome("state dir full (tmpfs ENOSPC)", "ballast filled the state tmpfs for 2 "
                    "frames, removed, restart", report)
-    assert len(expected) == 8
+    assert len(expected) == 5
     assert report["lost"] == 0 and report["unexpected"] == 0 and report["unstable_ids"] == 0
-    # what the full disk did to the three frames, kept for the report
+    # what the full disk did to the two frames, kept for the report
     print("during full:", full_status, "after space returned:", retried)
 
 
@@ -170,7 +170,7 @@ def test_files_hit_by_disk_full_are_retried_without_restart(
         wait_for(lambda: "disk is full" in log.read_text(errors="replace"), 60,
                  what="a disk-full error in the log")
         ballast.unlink()
-        wait_for(lambda: set(_status(state, during).values()) == {"processed"}, 30,
+        wait_for(lambda: set(_status(state, during).values()) == {"processed"}, 15,
                  what="the frame that hit the full disk analysed once space returned")
     finally:
         kill(daemon)

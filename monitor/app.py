@@ -35,6 +35,7 @@ from monitor.observe.http import build_app, start_http
 from monitor.observe.metrics import Metrics
 from monitor.observe.sdnotify import SystemdNotifier
 from monitor.pipeline.analysis import FrameAnalyzer
+from monitor.pipeline.ingest_stage import exit_with_daemon
 from monitor.pipeline.worker import PipelineWorker
 from monitor.publish.kafka_client import client_options
 from monitor.publish.producer import KafkaPublisher
@@ -185,7 +186,8 @@ class Daemon:
         if self.config.service.ingest_executor == "thread":
             return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest")
         # forkserver: never fork a process that runs Kafka and aiohttp threads
-        return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver"))
+        return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver"),
+                                   initializer=exit_with_daemon, initargs=(os.getpid(),))
 
     def _on_batch(self, event: BatchEvent) -> None:
         self.metrics.batch_size.observe(event.frames)

@@ -18,7 +18,30 @@ from monitor.grid import ModelGrid
 from monitor.ingest import IngestSettings, Observation, Rejection, read_observation
 from monitor.preprocess import PreprocessError, PreprocessSettings, preprocess_detailed
 
-__all__ = ["StageResult", "ingest_file"]
+__all__ = ["StageResult", "exit_with_daemon", "ingest_file"]
+
+
+def exit_with_daemon(daemon_pid: int, period_s: float = 2.0) -> None:
+    """Pool initializer: end this worker when the daemon process is gone.
+
+    A SIGKILLed daemon cannot shut its process pool down, and pool workers
+    would otherwise linger forever outside systemd (which kills the whole
+    cgroup anyway).
+    """
+    import os
+    import threading
+
+    def watch() -> None:
+        while True:
+            time.sleep(period_s)
+            try:
+                os.kill(daemon_pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                pass  # a process of that pid exists (not ours to signal): keep waiting
+
+    threading.Thread(target=watch, name="exit-with-daemon", daemon=True).start()
 
 
 @dataclass(frozen=True)

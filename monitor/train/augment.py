@@ -31,12 +31,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from monitor.train.settings import AugmentSettings
 
-__all__ = ["Augmenter", "noise_coefficients"]
+__all__ = ["Augmenter", "noise_coefficients", "rotate_about_centre", "rotate_points"]
 
 
 def noise_coefficients(channels: Sequence[int], size: int) -> list[float]:
@@ -109,13 +110,23 @@ class Augmenter:
 
     def __call__(self, t: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Augmented copy of the log-space batch ``t`` (float32, CPU)."""
+        return self.with_angles(t, generator)[0]
+
+    def with_angles(self, t: torch.Tensor, generator: torch.Generator
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Augmented batch and each sample's roll in radians (0 where not rotated).
+
+        The angles let the caller turn known positions (flare kernels) with the image:
+        see :func:`rotate_points`.
+        """
         s = self.settings
-        if not s.enabled or s.probability <= 0:
-            return t
         b, c = t.shape[:2]
+        angles = torch.zeros(b)
+        if not s.enabled or s.probability <= 0:
+            return t, angles
         chosen = torch.rand(b, generator=generator) < s.probability
         if not bool(chosen.any()):
-            return t
+            return t, angles
         rows = torch.nonzero(chosen).flatten()
         sub = t[rows]
         n = sub.shape[0]
@@ -133,9 +144,19 @@ class Augmenter:
         if s.rotation_deg > 0:
             angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(s.rotation_deg)
             sub = rotate_about_centre(sub, angle)
+            angles[rows] = angle
         out = t.clone()
         out[rows] = sub
-        return out
+        return out, angles
+
+
+def rotate_points(x: np.ndarray, y: np.ndarray, angle_rad: np.ndarray, size: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Grid positions after :func:`rotate_about_centre` by ``angle_rad`` (same convention)."""
+    c = (size - 1) / 2.0
+    cos, sin = np.cos(angle_rad), np.sin(angle_rad)
+    dx, dy = np.asarray(x) - c, np.asarray(y) - c
+    return c + cos * dx - sin * dy, c + sin * dx + cos * dy
 
 
 def rotate_about_centre(images: torch.Tensor, angle_rad: torch.Tensor) -> torch.Tensor:

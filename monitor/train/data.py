@@ -41,6 +41,7 @@ __all__ = [
     "QUANT_LO",
     "Split",
     "SplitBuilder",
+    "StackedImages",
     "cached_split",
     "concat_splits",
     "dequantize",
@@ -272,9 +273,38 @@ def _load(directory: Path, builder: SplitBuilder) -> Split:
                      z["kernels"], z["times"], builder.offset)
 
 
+class StackedImages:
+    """Several image arrays (memmaps) seen as one along the first axis, without copying."""
+
+    def __init__(self, parts: Sequence[np.ndarray]) -> None:
+        self.parts = list(parts)
+        self.starts = np.cumsum([0] + [len(p) for p in self.parts])
+        self.shape = (int(self.starts[-1]), *self.parts[0].shape[1:])
+        self.dtype = self.parts[0].dtype
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: Any) -> np.ndarray:
+        index = np.arange(self.shape[0])[rows]
+        if np.ndim(index) == 0:
+            part = int(np.searchsorted(self.starts, index, side="right") - 1)
+            return np.asarray(self.parts[part][index - self.starts[part]])
+        out = np.empty((len(index), *self.shape[1:]), self.dtype)
+        part = np.searchsorted(self.starts, index, side="right") - 1
+        for p in np.unique(part):
+            sel = part == p
+            out[sel] = self.parts[p][np.sort(index[sel] - self.starts[p])][
+                np.argsort(np.argsort(index[sel]))]
+        return out
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return np.asarray(self[:], dtype=dtype)
+
+
 def concat_splits(name: str, parts: Sequence[Split]) -> Split:
-    """Concatenate splits (images copied into memory)."""
-    return Split(name, np.concatenate([np.asarray(p.images) for p in parts]),
+    """Concatenate splits; images stay memory-mapped (:class:`StackedImages`)."""
+    return Split(name, StackedImages([p.images for p in parts]),  # type: ignore[arg-type]
                  np.concatenate([p.class_index for p in parts]),
                  np.concatenate([p.goes_flux for p in parts]),
                  np.concatenate([p.irradiance for p in parts]),

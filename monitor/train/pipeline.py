@@ -31,7 +31,7 @@ import torch
 from monitor.models.defaults import EVE_LINES
 from monitor.models.package import ModelPackage, write_package
 from monitor.models.spec import CHECKPOINT_SPEC_KEY, manifest_from_spec
-from monitor.train.data import Split, cached_split
+from monitor.train.data import Split, cached_split, concat_splits
 from monitor.train.distributed import DistContext, init_distributed
 from monitor.train.evaluate import evaluate_predictions, predict
 from monitor.train.normalize import Normalization, fit_normalization
@@ -103,10 +103,17 @@ def _data_summary(config: TrainConfig, splits: dict[str, Split]) -> dict[str, An
 
 
 def _load_splits(config: TrainConfig, ctx: DistContext) -> dict[str, Split]:
+    extra: dict[str, Any] = {}
     if isinstance(config.data, SyntheticSourceSettings):
-        from monitor.train.sources import synthetic_builders
+        from monitor.train.sources import synthetic_builders, twin_builder
 
         builders = synthetic_builders(config)
+        source = config.data
+        if source.file_train_samples:
+            # The twin of training sample i is the same Sun seen through files.
+            extra["train-files"] = twin_builder(config, "train-files", source.train_seed,
+                                                source.file_train_samples, source.file_size)
+            builders["train-files"] = extra["train-files"]
     else:
         from monitor.train.sdoml import sdoml_builders
 
@@ -125,7 +132,10 @@ def _load_splits(config: TrainConfig, ctx: DistContext) -> dict[str, Split]:
             cached_split(builder, config.cache_path, workers=workers, progress=tick)
             bar.close()
     ctx.barrier()
-    return {name: cached_split(b, config.cache_path, workers=1) for name, b in builders.items()}
+    splits = {name: cached_split(b, config.cache_path, workers=1) for name, b in builders.items()}
+    if "train-files" in splits:
+        splits["train"] = concat_splits("train", [splits["train"], splits.pop("train-files")])
+    return splits
 
 
 def _save_checkpoint(result: TrainResult, spec: dict[str, Any], path: Path) -> None:
@@ -220,6 +230,7 @@ def _training_summary(result: TrainResult, ctx: DistContext, threads: int,
             "total_seconds": round(time.monotonic() - t_start, 1),
             "machine": machine_description(), "threads_per_process": threads,
             "processes": ctx.world_size, "linear_fit": result.linear_fit,
+            "irradiance_head_refit": result.head_refit,
             "history": [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in h.items()}
                         for h in result.history_dicts()]}
 

@@ -52,6 +52,11 @@ class SyntheticSourceSettings:
                                                "through ingest and preprocessing"})
     file_test_samples: int = field(
         default=48, metadata={"ge": 0, "doc": "file-path test observations (0 = skip)"})
+    file_train_samples: int = field(
+        default=0, metadata={"ge": 0, "doc": "extra training samples seen through the file "
+                                             "path: training Suns (train_seed) written as "
+                                             "file_size px FITS and read back like the daemon "
+                                             "does (saturation, rounding, resampling)"})
     file_size: int = field(default=1024, metadata={"choices": (512, 1024, 2048, 4096),
                                                    "doc": "pixel size of those FITS files"})
     class_mix: tuple[float, ...] = field(
@@ -172,12 +177,24 @@ class TrainingSettings:
     irradiance_scale_dex: float = field(
         default=0.01, metadata={"gt": 0, "doc": "EVE errors are measured in units of this "
                                                 "many dex (0.01 dex = 2.3 %), Huber beyond 1"})
+    saliency_loss_weight: float = field(
+        default=0.3, metadata={"ge": 0, "doc": "weight of the localisation term: the true "
+                                               "class's CAM of a flare frame is pulled onto the "
+                                               "flare's loop-top kernel (0 = off)"})
     class_weighting: Literal["none", "sqrt", "balanced"] = field(
         default="sqrt", metadata={"doc": "cross-entropy class weights from training counts: "
                                          "none, 1/sqrt(count) or 1/count"})
     sampler: Literal["natural", "balanced"] = field(
         default="natural", metadata={"doc": "balanced = draw each class equally often per "
                                             "epoch (weighted sampling with replacement)"})
+    refit_irradiance_head: bool = field(
+        default=True, metadata={"doc": "after training, refit the CNN's irradiance head in "
+                                       "closed form (Huber IRLS) on the pooled features of "
+                                       "the training split"})
+    ema_decay: float = field(
+        default=0.99, metadata={"ge": 0, "lt": 1, "doc": "exponential moving average of the "
+                                                         "weights per step, validated and kept "
+                                                         "(0 = off: the last iterate)"})
     patience: int = field(default=6, metadata={"ge": 1, "doc": "early stopping: epochs "
                                                                "without validation gain"})
     min_delta: float = field(default=1e-3, metadata={"ge": 0, "doc": "smallest gain that "

@@ -11,6 +11,20 @@
    validation split; training stops after ``patience`` epochs without a gain
    of ``min_delta`` in validation loss, or when the wall-time budget is spent,
    and the best epoch's weights are kept.
+3. **Closed-form last layer.** After the epochs the irradiance head is
+   refitted on the pooled features of the whole training split
+   (:mod:`~monitor.train.heads`), removing the SGD noise of the last layer.
+4. **Saliency that points at the flare.** With a GAP + linear head nothing
+   forces the class-activation map onto the flare: a network is free to
+   collect class evidence from the limb or the whole disk (measured: a
+   model trained without this term put the peak of its M/X map on the flare
+   in 4 % of correctly classified flare frames). For frames with a known
+   flare (synthetic truth; optional catalogue positions in SDOML data) a
+   spatial cross-entropy -- softmax of the true class's CAM over the
+   feature cells against a Gaussian (0.6 cells) around the loop-top
+   kernel -- is added with weight ``saliency_loss_weight``. The CAM stays
+   exactly the forward-pass quantity the daemon computes; the pointing game
+   is then measured on held-out frames.
 
 Determinism: the initial weights come from ``seed``, each epoch's order from
 ``(seed, epoch)``, augmentation from ``(seed, epoch, rank)``; on one machine
@@ -23,6 +37,7 @@ import copy
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -31,9 +46,10 @@ import torch
 import torch.nn.functional as F
 
 from monitor.models.network import NetworkConfig, SolarResNet, build_network
-from monitor.train.augment import Augmenter
+from monitor.train.augment import Augmenter, rotate_points
 from monitor.train.data import Split
 from monitor.train.distributed import DistContext
+from monitor.train.heads import gather_rows, huber_lstsq
 from monitor.train.metrics import irradiance_errors, threshold_scores
 from monitor.train.normalize import Normalization
 from monitor.train.progress import progress
@@ -84,6 +100,7 @@ class TrainResult:
     seconds: float
     samples_seen: int
     linear_fit: dict[str, Any] = field(default_factory=dict)
+    head_refit: dict[str, Any] = field(default_factory=dict)
 
     def history_dicts(self) -> list[dict[str, Any]]:
         """The curve as JSON-ready rows."""
@@ -128,13 +145,38 @@ class Trainer:
     # -- batches -----------------------------------------------------------------------
 
     def _inputs(self, split: Split, rows: np.ndarray, generator: torch.Generator | None
-                ) -> torch.Tensor:
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scaled batch (augmented when ``generator`` is given) and each sample's roll."""
         log_images = self.norm.log_batch(split.images[np.sort(rows)])
         order = torch.from_numpy(np.argsort(np.argsort(rows)))
         log_images = log_images[order]
+        angles = torch.zeros(len(rows))
         if generator is not None:
-            log_images = self.augmenter(log_images, generator)
-        return self.norm.network_input(log_images).to(self.device)
+            log_images, angles = self.augmenter.with_angles(log_images, generator)
+        return self.norm.network_input(log_images).to(self.device), angles
+
+    def _saliency_loss(self, model: SolarResNet, features: torch.Tensor, classes: torch.Tensor,
+                       kernels: np.ndarray, angles: torch.Tensor) -> torch.Tensor:
+        """Spatial cross-entropy pulling the true class's CAM onto the flare (see module doc)."""
+        top = kernels[:, 0, :]                 # the loop top: the hot source of the flare
+        valid = (classes.cpu().numpy() >= 1) & np.isfinite(top[:, 0]) & (top[:, 4] > 0.5)
+        if not valid.any():
+            return features.new_zeros(())
+        size = self.config.model.size
+        x, y = rotate_points(top[valid, 0], top[valid, 1], angles.numpy()[valid], size)
+        stride = model.config.feature_stride
+        h, w = features.shape[-2:]
+        # Feature cell (i, j) summarises pixels j*s .. j*s + s - 1: centre j*s + (s-1)/2.
+        u = torch.tensor((x - (stride - 1) / 2) / stride, dtype=torch.float32).view(-1, 1, 1)
+        v = torch.tensor((y - (stride - 1) / 2) / stride, dtype=torch.float32).view(-1, 1, 1)
+        jj = torch.arange(w, dtype=torch.float32).view(1, 1, w)
+        ii = torch.arange(h, dtype=torch.float32).view(1, h, 1)
+        target = torch.exp(-((jj - u) ** 2 + (ii - v) ** 2) / (2 * 0.6 ** 2))
+        target = (target / target.sum(dim=(1, 2), keepdim=True)).flatten(1).to(features.device)
+        idx = torch.from_numpy(np.flatnonzero(valid)).to(features.device)
+        weight = model.class_head.weight[classes[idx]]                     # (n, F)
+        cam = torch.einsum("nf,nfhw->nhw", weight, features[idx].float()).flatten(1)
+        return -(target * torch.log_softmax(cam, dim=1)).sum(dim=1).mean()
 
     def _loss(self, logits: torch.Tensor, irradiance: torch.Tensor, classes: torch.Tensor,
               z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -146,34 +188,51 @@ class Trainer:
 
     # -- step 1: the linear model -----------------------------------------------------
 
-    def fit_linear_head(self, model: SolarResNet, ridge: float = 1e-4) -> dict[str, Any]:
-        """Least-squares fit of ``stats_head`` on every training image, then freeze it."""
-        n = len(self.train)
-        rows = np.arange(self.ctx.rank, n, self.ctx.world_size)
-        features = 2 * len(self.config.model.channels) + 1
-        xtx = torch.zeros(features, features, dtype=torch.float64)
-        xty = torch.zeros(features, self.z_train.shape[1], dtype=torch.float64)
-        model.eval()
+    def _batched(self, rows: np.ndarray, fn: Callable[[torch.Tensor], torch.Tensor]
+                 ) -> np.ndarray:
+        out = []
         with torch.no_grad():
             for start in range(0, len(rows), 64):
-                chunk = rows[start:start + 64]
-                x = self._inputs(self.train, chunk, None)
-                stats = model.image_stats(x).double().cpu()
-                a = torch.cat([stats, torch.ones(len(chunk), 1, dtype=torch.float64)], 1)
-                xtx += a.T @ a
-                xty += a.T @ self.z_train[chunk].double()
-        self.ctx.all_reduce_sum(xtx)
-        self.ctx.all_reduce_sum(xty)
-        # Ridge on the weights only (not the bias), scaled to the data.
-        reg = ridge * torch.trace(xtx) / features * torch.eye(features, dtype=torch.float64)
-        reg[-1, -1] = 0.0
-        solution = torch.linalg.solve(xtx + reg, xty)
+                x, _ = self._inputs(self.train, rows[start:start + 64], None)
+                out.append(fn(x).double().cpu().numpy())
+        return np.concatenate(out)
+
+    def fit_linear_head(self, model: SolarResNet) -> dict[str, Any]:
+        """Robust fit of ``stats_head`` on every training image, then freeze it."""
+        model.eval()
+        channels = len(self.config.model.channels)
+        stats = gather_rows(len(self.train), 2 * channels, self.ctx,
+                            lambda rows: self._batched(rows, model.image_stats))
+        a = np.c_[stats, np.ones(len(stats))]
+        delta = self.config.training.irradiance_scale_dex
+        w = huber_lstsq(a, self.z_train.double().numpy(), np.asarray(self.norm.line_std), delta)
         with torch.no_grad():
-            model.stats_head.weight.copy_(solution[:-1].T.float())
-            model.stats_head.bias.copy_(solution[-1].float())
+            model.stats_head.weight.copy_(torch.from_numpy(w[:-1].T).float())
+            model.stats_head.bias.copy_(torch.from_numpy(w[-1]).float())
         for p in model.stats_head.parameters():
             p.requires_grad_(False)
-        return {"samples": n, "ridge": ridge, "features": features - 1}
+        return {"samples": len(self.train), "features": 2 * channels,
+                "loss": f"Huber, knee {delta} dex (IRLS)"}
+
+    def refit_irradiance_head(self, model: SolarResNet) -> dict[str, Any]:
+        """Refit ``irradiance_head`` on the pooled features of every training image."""
+        model.eval()
+        width = model.config.feature_channels + self.z_train.shape[1]
+
+        def pooled_and_linear(x: torch.Tensor) -> torch.Tensor:
+            pooled = torch.flatten(model.pool(model.backbone(x)), 1)
+            return torch.cat([pooled, model.linear_irradiance(x)], 1)
+
+        data = gather_rows(len(self.train), width, self.ctx,
+                           lambda rows: self._batched(rows, pooled_and_linear))
+        pooled, linear = data[:, :model.config.feature_channels], data[:, -self.z_train.shape[1]:]
+        a = np.c_[pooled, np.ones(len(pooled))]
+        w = huber_lstsq(a, self.z_train.double().numpy() - linear,
+                        np.asarray(self.norm.line_std), self.config.training.irradiance_scale_dex)
+        with torch.no_grad():
+            model.irradiance_head.weight.copy_(torch.from_numpy(w[:-1].T).float())
+            model.irradiance_head.bias.copy_(torch.from_numpy(w[-1]).float())
+        return {"samples": len(self.train), "features": model.config.feature_channels}
 
     # -- step 2: the CNN --------------------------------------------------------------
 
@@ -215,6 +274,10 @@ class Trainer:
                 p = max(p, (time.monotonic() - start) / budget_s)
             return t_cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(p, 1.0)))
 
+        # An exponential moving average of the weights (and BN statistics) is what gets
+        # validated and kept: with a few epochs on a CPU budget it is markedly steadier
+        # than the last iterate.
+        ema = copy.deepcopy(model) if t_cfg.ema_decay > 0 else model
         history: list[EpochRecord] = []
         best_loss = math.inf
         best_epoch = -1
@@ -237,16 +300,22 @@ class Trainer:
             out_of_time = False
             for b in range(steps_per_epoch):
                 rows = mine[b * per_rank_batch:(b + 1) * per_rank_batch]
-                x = self._inputs(self.train, rows, generator)
+                x, angles = self._inputs(self.train, rows, generator)
                 classes = torch.from_numpy(self.train.class_index[rows]).to(self.device)
                 z = self.z_train[rows].to(self.device)
                 for group in optimiser.param_groups:
                     group["lr"] = lr_at(step)
-                logits, irradiance, _ = net(x)
+                logits, irradiance, features = net(x)
                 loss, ce, irr = self._loss(logits, irradiance, classes, z)
+                if t_cfg.saliency_loss_weight > 0:
+                    sal = self._saliency_loss(model, features, classes,
+                                              self.train.kernels[rows], angles)
+                    loss = loss + t_cfg.saliency_loss_weight * sal
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
+                if ema is not model:
+                    _ema_update(ema, model, min(t_cfg.ema_decay, (1 + step) / (10 + step)))
                 step += 1
                 seen += len(rows) * ctx.world_size
                 sums += [loss.item(), ce.item(), irr.item()]
@@ -260,7 +329,7 @@ class Trainer:
             record = None
             improved = False
             if ctx.is_main:
-                val = self.validate(model)
+                val = self.validate(ema)
                 record = EpochRecord(
                     epoch=epoch + 1, train_loss=float(sums[0] / done_steps),
                     train_class_loss=float(sums[1] / done_steps),
@@ -270,7 +339,7 @@ class Trainer:
                 improved = record.val_loss < best_loss - t_cfg.min_delta
                 if improved:
                     best_loss, best_epoch = record.val_loss, epoch + 1
-                    best_state = copy.deepcopy(model.state_dict())
+                    best_state = copy.deepcopy(ema.state_dict())
                 log.info("epoch done", extra={"kv": {k: round(v, 5) if isinstance(v, float)
                                                      else v for k, v in asdict(record).items()}})
             improved = ctx.broadcast_flag(improved)
@@ -287,9 +356,19 @@ class Trainer:
             for tensor in model.state_dict().values():
                 torch.distributed.broadcast(tensor, src=0)
         model.eval()
+        head_refit: dict[str, Any] = {}
+        if t_cfg.refit_irradiance_head:
+            before = self.validate(model) if ctx.is_main else {}
+            head_refit = self.refit_irradiance_head(model)
+            if ctx.is_main:
+                after = self.validate(model)
+                head_refit.update({f"val_{k}_{when}": round(v[f"val_irradiance_{k}"], 6)
+                                   for when, v in (("before", before), ("after", after))
+                                   for k in ("median", "worst")})
+                log.info("irradiance head refitted", extra={"kv": head_refit})
         return TrainResult(model=model, history=history, best_epoch=best_epoch,
                            stop_reason=stop_reason, seconds=time.monotonic() - start,
-                           samples_seen=seen, linear_fit=linear_fit)
+                           samples_seen=seen, linear_fit=linear_fit, head_refit=head_refit)
 
     def validate(self, model: SolarResNet) -> dict[str, float]:
         """Validation loss and the scores the curve shows."""
@@ -299,7 +378,7 @@ class Trainer:
         with torch.no_grad():
             for start in range(0, n, 64):
                 rows = np.arange(start, min(n, start + 64))
-                x = self._inputs(self.val, rows, None)
+                x, _ = self._inputs(self.val, rows, None)
                 logits, irradiance, _ = model(x)
                 classes = torch.from_numpy(self.val.class_index[rows]).to(self.device)
                 loss, ce, irr = self._loss(logits, irradiance, classes,
@@ -307,7 +386,6 @@ class Trainer:
                 sums += np.array([loss.item(), ce.item(), irr.item()]) * len(rows)
                 probs.append(torch.softmax(logits, 1).cpu().numpy())
                 irr_z.append(irradiance.cpu().numpy())
-        model.train()
         prob = np.concatenate(probs)
         errors = irradiance_errors(self.norm.irradiance(np.concatenate(irr_z)),
                                    self.val.irradiance, self.line_names)
@@ -317,3 +395,14 @@ class Trainer:
                 "val_tss_m": float(tss),
                 "val_irradiance_median": float(errors["median"]),  # type: ignore[arg-type]
                 "val_irradiance_worst": float(errors["worst_line"])}  # type: ignore[arg-type]
+
+
+def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """``ema = decay * ema + (1 - decay) * model`` for float tensors; copy the rest."""
+    with torch.no_grad():
+        live = model.state_dict()
+        for name, value in ema.state_dict().items():
+            if value.dtype.is_floating_point:
+                value.mul_(decay).add_(live[name].detach(), alpha=1.0 - decay)
+            else:
+                value.copy_(live[name])

@@ -86,3 +86,20 @@ def test_augmentation_is_deterministic_per_generator_seed() -> None:
     b = aug(t, torch.Generator().manual_seed(5))
     assert torch.equal(a, b)
     assert not torch.equal(a, t)
+
+
+def test_rotate_points_follows_the_rotated_image() -> None:
+    from monitor.train.augment import rotate_points
+
+    x0, y0 = 44.0, 20.0
+    angle = math.radians(8.0)
+    turned = rotate_about_centre(_blob(x0, y0), torch.tensor([angle]))
+    x, y = _peak(turned)
+    xp, yp = rotate_points(np.array([x0]), np.array([y0]), np.array([angle]), SIZE)
+    assert abs(x - float(xp[0])) < 0.3 and abs(y - float(yp[0])) < 0.3
+    aug = Augmenter(AugmentSettings(probability=1.0, rotation_deg=5.0, noise_exposure_min=1.0),
+                    CHANNELS, SIZE, 1.0)
+    out, angles = aug.with_angles(_blob(x0, y0), torch.Generator().manual_seed(9))
+    xa, ya = _peak(out)
+    xr, yr = rotate_points(np.array([x0]), np.array([y0]), angles.numpy(), SIZE)
+    assert abs(xa - float(xr[0])) < 0.3 and abs(ya - float(yr[0])) < 0.3

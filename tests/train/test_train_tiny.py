@@ -24,11 +24,13 @@ def test_tiny_run_learns_and_packages(tmp_path: Path, tiny_cache: Path) -> None:
     # The loss goes down, and the classifier beats chance on the easy split.
     assert history[-1]["train_loss"] < 0.8 * history[0]["train_loss"]
     test = metrics["test"]
-    counts = test["class_counts"]
-    chance = max(counts.values()) / test["samples"]
-    assert test["classification"]["accuracy"] > chance + 0.1
-    # TSS is 0 for any constant or random forecast; here flares are told from quiet Suns.
-    assert test["classification"]["thresholds"][">=M"]["tss"] > 0.5
+    # TSS is 0 for any constant or random forecast; here flares are told from quiet Suns
+    # (the tiny network is not asked to tell M from X: it has seen no M).
+    assert test["classification"]["thresholds"][">=M"]["tss"] > 0.4
+    # The localisation term puts the saliency peak on the flare (a random peak would hit
+    # a 3 sigma + 8 px disc on a 64 px grid a few percent of the time).
+    assert test["pointing_game"]["frames"] >= 10
+    assert test["pointing_game"]["share"] > 0.5
     assert history[-1]["train_irradiance_loss"] < history[0]["train_irradiance_loss"]
     assert set(test["irradiance"]["model"]["per_line"]) == set(
         test["irradiance"]["linear_baseline"]["per_line"])

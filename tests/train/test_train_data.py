@@ -1,0 +1,29 @@
+"""The sample cache's log-space codes and the stacked (concatenated) splits."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from monitor.train.data import StackedImages, dequantize, quantize
+
+
+def test_quantised_log_codes_keep_count_rates_to_0_04_percent() -> None:
+    rng = np.random.default_rng(0)
+    image = np.exp(rng.uniform(np.log(0.05), np.log(5e6), (7, 32, 32))).astype(np.float32)
+    back = 10.0 ** dequantize(quantize(image, 1.0)).astype(np.float64) - 1.0
+    assert np.max(np.abs(back / image - 1)[image > 1.0]) < 4e-4
+    # Negative noise and zeros map to the floor, never to NaN.
+    low = dequantize(quantize(np.array([-5.0, 0.0, -0.999], np.float32), 1.0))
+    assert np.all(np.isfinite(low))
+    assert abs(float(low[1])) < 2e-4
+
+
+def test_stacked_images_index_like_one_array() -> None:
+    a = np.arange(10 * 3).reshape(10, 3)
+    b = 1000 + np.arange(6 * 3).reshape(6, 3)
+    stacked = StackedImages([a, b])
+    full = np.concatenate([a, b])
+    assert stacked.shape == full.shape and len(stacked) == 16
+    for rows in ([0, 11, 3, 15], np.array([12, 1, 12]), slice(2, 14), 13):
+        assert np.array_equal(stacked[rows], full[rows])
+    assert np.array_equal(np.asarray(stacked), full)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 __all__ = ["ChannelItem", "Frame", "FrameAssembler", "FrameSettings", "LateOrDuplicate",
@@ -84,7 +84,7 @@ class Frame(Generic[P]):
     def t_obs(self) -> datetime:
         """Mean observation time of the channels present."""
         stamps = [item.t_obs.timestamp() for item in self.channels.values()]
-        return datetime.fromtimestamp(sum(stamps) / len(stamps), tz=timezone.utc)
+        return datetime.fromtimestamp(sum(stamps) / len(stamps), tz=UTC)
 
     @property
     def first_arrival(self) -> float:
@@ -103,12 +103,12 @@ class LateOrDuplicate(Generic[P]):
 def frame_bucket(t_obs: datetime, cadence_s: float) -> datetime:
     """Start of the cadence bucket that ``t_obs`` falls in (UTC)."""
     ts = t_obs.timestamp()
-    return datetime.fromtimestamp(math.floor(ts / cadence_s) * cadence_s, tz=timezone.utc)
+    return datetime.fromtimestamp(math.floor(ts / cadence_s) * cadence_s, tz=UTC)
 
 
 def frame_id_for(feed: str, bucket_start: datetime) -> str:
     """The stable frame id: a UUIDv5 of feed and bucket start."""
-    stamp = bucket_start.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+    stamp = bucket_start.astimezone(UTC).isoformat(timespec="milliseconds")
     return str(uuid.uuid5(_NAMESPACE, f"{feed}|{stamp}"))
 
 
@@ -183,6 +183,10 @@ class FrameAssembler(Generic[P]):
             result.ready.append(self._close(frame_id))
         result.extend(self._evict_over_limit())
         return result
+
+    def reopen(self, frame_id: str) -> None:
+        """Accept channels of an emitted frame again (its analysis must be redone)."""
+        self._closed.pop(frame_id, None)
 
     def expire(self, now: float) -> AssemblyResult[P]:
         """Close windows older than ``wait_s`` according to the missing-channel policy."""

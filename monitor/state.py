@@ -138,6 +138,28 @@ class ProcessedFileLedger:
         if cur.rowcount != 1:
             raise KeyError(f"finish() for a file never begun: {path}")
 
+    def finish_many(self, paths: list[str], status: FileStatus, frame_id: str) -> None:
+        """Finish the files of one frame in ONE transaction.
+
+        A frame is published as a whole, so its files must be finished as a
+        whole: a crash can then leave all of them ``received`` (re-analysed
+        together after restart, same message ids) but never a split frame.
+        """
+        if status == "received":
+            raise ValueError("finish_many() needs a final status")
+        now = time.time()
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                for path in paths:
+                    self._db.execute(
+                        "UPDATE files SET status=?, frame_id=?, reason=NULL, finished_at=? "
+                        "WHERE path=?", (status, frame_id, now, path))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
     def set_identity(self, path: str, sha256: str, obs_key: str) -> None:
         """Attach content hash and observation key once ingest knows them."""
         with self._lock:

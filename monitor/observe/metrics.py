@@ -96,6 +96,9 @@ class Metrics:
                                  ["stage"], registry=r)
         self.drops = Counter(f"{p}_drops_total", "Work dropped under overload, by reason.",
                              ["stage", "reason"], registry=r)
+        self.retries = Counter(
+            f"{p}_retries_total", "Files scheduled for another attempt after a failure.",
+            ["stage"], registry=r)
         self.stage_seconds = {
             stage: Histogram(f"{p}_{stage}_seconds", f"Latency of the {stage} stage.",
                              buckets=buckets, registry=r)

@@ -62,6 +62,7 @@ class Housekeeper:
         w, m = self.worker, self.worker.metrics
         while True:
             await asyncio.sleep(1.0)
+            w.requeue_due()
             await w.settle(w.assembler.expire(time.monotonic()))
             health = w.publisher.health()
             m.producer_generation.set(health.producer_generation)

@@ -31,6 +31,7 @@ PIPELINE_REASONS = {
     "duplicate_channel": "a second file for a channel already present in the frame",
     "overload_dropped": "live mode dropped the frame to keep up with newer data",
     "channel_not_used": "the model does not use this channel",
+    "retries_exhausted": "the file could not be processed after repeated attempts",
 }
 
 

@@ -15,7 +15,6 @@ then is the ledger row finished and the source told (see monitor.state).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -79,6 +78,8 @@ class PipelineWorker:
         self._arrival_of: dict[str, FileArrival] = {}
         self._inflight_keys: dict[str, str] = {}
         self._busy = 0  # files + frames being worked on right now
+        self._retry_queue: list[tuple[float, FileArrival]] = []
+        self._attempts: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._source_tasks: list[asyncio.Task[None]] = []
         self.e2e_start: OrderedDict[str, float] = OrderedDict()
@@ -183,8 +184,9 @@ class PipelineWorker:
                 await self._ingest_one(arrival)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a bug on one file must not stop the daemon
+            except Exception:  # e.g. the ledger's disk is full: try again later
                 log.exception("ingest failed", extra={"kv": {"path": str(arrival.path)}})
+                await self._retry_later(arrival, "ingest")
             finally:
                 self._busy -= 1
                 self.last_progress = time.monotonic()
@@ -296,6 +298,7 @@ class PipelineWorker:
                 raise
             except Exception:
                 log.exception("frame analysis failed", extra={"kv": {"frame": frame.frame_id}})
+                await self._retry_frame(frame, "analysis")
             finally:
                 self._busy -= 1
                 self.last_progress = time.monotonic()
@@ -312,7 +315,8 @@ class PipelineWorker:
         done = await self.analyzer.analyse(frame, f"{status.active}-{status.precision}", flags)
         messages = self._frame_messages(done)
         if not await self._publish(messages):
-            return  # stays 'received' in the ledger and on disk; retried after restart
+            await self._retry_frame(frame, "publish")
+            return
         start = min(i.arrived_at for i in frame.channels.values())
         self.e2e_start[messages[0].message_id] = start
         while len(self.e2e_start) > 10_000:
@@ -320,8 +324,7 @@ class PipelineWorker:
         self._record(done)
         if self.goes is not None:
             self.goes.observe(done.frame, done.alerts)
-        for item in list(frame.channels.values()):
-            await self._finish(item.payload, "processed", frame_id=frame.frame_id)
+        await self._finish_frame(frame)
         self.metrics.frames.labels(frame.feed, "partial" if frame.missing else "complete").inc()
         self.counts["frames"] += 1
         if done.alerts:
@@ -378,14 +381,21 @@ class PipelineWorker:
                       outcome: str = "rejected") -> None:
         event = make_event("input.rejected", data, source=self.source_uri)
         if not await self._publish([to_outbound(event, self.config.kafka.topic_prefix)]):
+            await self._retry_later(arrival, "publish")
             return
         self.metrics.rejections.labels(arrival.feed, data["reason"]).inc()
         log.info("file rejected", extra={"kv": {"path": data["path"], "reason": data["reason"],
                                                 "detail": data["detail"][:200]}})
         path = str(arrival.path)
-        with contextlib.suppress(KeyError):
+        try:
             await asyncio.to_thread(self.ledger.finish, path, outcome,  # type: ignore[arg-type]
                                     reason=data["reason"], sha256=data.get("sha256"))
+        except KeyError:
+            pass  # never begun (refused before the ledger saw it)
+        except Exception:  # the ledger cannot write (disk full): decide again later
+            log.exception("ledger write failed", extra={"kv": {"path": path}})
+            await self._retry_later(arrival, "ledger")
+            return
         self._arrival_of.pop(path, None)
         await self._done(arrival, outcome)
 
@@ -402,13 +412,69 @@ class PipelineWorker:
                 size_bytes=obs.size_bytes if obs else None,
                 sha256=obs.content_sha256 if obs else None))
 
-    async def _finish(self, result: StageResult, outcome: str, frame_id: str) -> None:
-        arrival = self._arrival_of.pop(result.path, None)
-        self._forget(result)
-        await asyncio.to_thread(self.ledger.finish, result.path, outcome,  # type: ignore[arg-type]
-                                frame_id=frame_id)
-        if arrival is not None:
-            await self._done(arrival, outcome)
+    async def _finish_frame(self, frame: Frame[StageResult]) -> None:
+        """Mark every file of a published frame processed, atomically."""
+        paths = [item.payload.path for item in frame.channels.values()]
+        # shielded: a stop that cancels us now must not leave the frame half-finished
+        try:
+            await asyncio.shield(asyncio.to_thread(
+                self.ledger.finish_many, paths, "processed", frame.frame_id))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the ledger cannot write: the frame will be redone, same ids
+            log.exception("ledger write failed", extra={"kv": {"frame": frame.frame_id}})
+            await self._retry_frame(frame, "ledger")
+            return
+        for item in frame.channels.values():
+            self._forget(item.payload)
+            arrival = self._arrival_of.pop(item.payload.path, None)
+            self._attempts.pop(item.payload.path, None)
+            if arrival is not None:
+                await self._done(arrival, "processed")
+
+    # -- retries ------------------------------------------------------------------------
+    MAX_ATTEMPTS = 8
+
+    async def _retry_later(self, arrival: FileArrival, stage: str) -> None:
+        """Hand a file back to the intake after a backoff (failures of our own making,
+        such as a full disk, must not wait for a restart)."""
+        path = str(arrival.path)
+        attempts = self._attempts.get(path, 0) + 1
+        self._attempts[path] = attempts
+        self.metrics.retries.labels(stage).inc()
+        if attempts > self.MAX_ATTEMPTS and stage == "analysis":
+            self._attempts.pop(path, None)
+            await self._reject(arrival, rejection_data(
+                path=path, feed=arrival.feed, reason="retries_exhausted",
+                detail=f"{PIPELINE_REASONS['retries_exhausted']} ({stage})"))
+            return
+        delay = min(60.0, 2.0 ** min(attempts, 6))
+        self._retry_queue.append((time.monotonic() + delay, arrival))
+        log.warning("file will be retried", extra={"kv": {
+            "path": path, "stage": stage, "attempt": attempts, "in_s": delay}})
+
+    async def _retry_frame(self, frame: Frame[StageResult], stage: str) -> None:
+        self.assembler.reopen(frame.frame_id)
+        for item in list(frame.channels.values()):
+            self._forget(item.payload)
+            arrival = self._arrival_of.pop(item.payload.path, None)
+            if arrival is not None:
+                await self._retry_later(arrival, stage)
+
+    def requeue_due(self) -> None:
+        """Move retries whose backoff has passed back into the intake queue."""
+        now = time.monotonic()
+        waiting = []
+        for due, arrival in self._retry_queue:
+            if due <= now and not self.arrivals.full():
+                self.arrivals.put_nowait(arrival)
+            else:
+                waiting.append((due, arrival))
+        self._retry_queue = waiting
+
+    @property
+    def retries_pending(self) -> int:
+        return len(self._retry_queue)
 
     def _forget(self, result: StageResult) -> None:
         if result.observation is not None:

@@ -14,7 +14,6 @@ import sqlite3
 import time
 from pathlib import Path
 
-import pytest
 from support import (
     copy_frames,
     delivery_report,
@@ -114,17 +113,12 @@ def _settled(state: Path) -> int:
     return sum(counts.get(k, 0) for k in ("processed", "rejected", "duplicate"))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "daemon bug: PipelineWorker._analyse (monitor/pipeline/worker.py) publishes a frame, then "
-    "finishes its files one ledger transaction each (await self._finish per file). A stop "
-    "whose drain timeout cancels the task there (or a ledger error) leaves the frame split: "
-    "some files 'processed', the rest 'received'. After the restart the received files are "
-    "re-ingested alone, their frame never completes and they are rejected as "
-    "incomplete_frame although the frame was published. Fix: finish all files of a frame in "
-    "one ledger transaction, shielded from cancellation."))
 def test_stop_between_publish_and_ledger_finish_keeps_frames_whole(
         tmp_path: Path, kafka_bootstrap: str, untrained_package: Path,
         m_flare_files: Path) -> None:
+    """A stop between publishing a frame and finishing its files in the ledger must not
+    split the frame: otherwise the unfinished files come back alone after the restart and
+    are rejected as an incomplete frame although the frame was published."""
     files = frames_in_time_order(m_flare_files)
     spool, state = tmp_path / "spool", tmp_path / "state"
     spool.mkdir()

@@ -255,6 +255,24 @@ function renderAlerts(alerts) {
     el("td", {}, (a.location && a.location.noaa_location) || "–"), el("td", {}, a.message))));
 }
 
+function renderGoes(goes) {
+  const section = document.getElementById("goes-section");
+  section.hidden = !goes;
+  if (!goes) return;
+  const fmt = (v) => (v === null || v === undefined ? "–" : v.toFixed(2));
+  const latest = goes.latest;
+  document.getElementById("goes-latest").textContent = latest
+    ? `XRS-B ${latest.flux_w_m2.toExponential(2)} W/m² at ${utc(latest.time)}` : "no GOES data yet";
+  replaceRows(document.getElementById("goes-scores"), goes.scores.map((r) => el("tr", {},
+    el("td", {}, `≥${r.threshold}`), el("td", {}, r.window), el("td", {}, fmt(r.tss)),
+    el("td", {}, fmt(r.hss)), el("td", {}, String(r.hits)), el("td", {}, String(r.misses)),
+    el("td", {}, String(r.false_alarms)), el("td", {}, String(r.correct_negatives)))));
+  const events = goes.recent_events.map((e) => (typeof e === "string" ? e : JSON.stringify(e)));
+  document.getElementById("goes-events").textContent =
+    `${goes.pending_predictions} predictions waiting for GOES data` +
+    (events.length ? ` · recent X-ray events: ${events.slice(-3).join("; ")}` : "");
+}
+
 // -- refresh loop --------------------------------------------------------------
 async function refresh() {
   const error = document.getElementById("error");
@@ -268,6 +286,7 @@ async function refresh() {
     renderChannels(channels.channels, status.time);
     renderHistory(history);
     renderAlerts(alerts);
+    renderGoes(status.goes);
     await renderLatest(latest);
     error.hidden = true;
     document.getElementById("token-dialog").hidden = true;

@@ -34,14 +34,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from pipeline_daemon import DaemonRun, run_daemon
 from pipeline_support import (
-    DaemonRun,
     ProcTree,
     cache_frames,
     machine_info,
     model_package,
     parse_metrics,
-    run_daemon,
 )
 
 TARGET_GROWTH = 0.05

@@ -155,7 +155,7 @@ def run_daemon(run: DaemonRun) -> dict[str, Any]:
     staging = run.workdir / "staging"
     spool.mkdir()
     staging.mkdir()
-    for frame in run.frames:  # hard links: no copying, same file system as the cache?
+    for frame in run.frames:  # hard links (no copying) where the cache shares the file system
         for path in frame:
             target = (staging if run.mode == "realtime" else spool) / Path(path).name
             try:

@@ -61,7 +61,7 @@ def test_restart_forgets_everything(unique_topic: str) -> None:
 
 def test_stop_leaves_no_process_and_frees_the_port() -> None:
     broker = LocalBroker().start()
-    pid = broker._proc.pid if broker._proc else None
+    pid = broker.pid
     assert pid is not None
     broker.close()
     assert not broker.running

@@ -37,6 +37,9 @@ STAGE_BUCKETS: dict[str, tuple[float, ...]] = {
     "saliency": (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0),
     "publish": (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0),
     "end_to_end": (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0),
+    # from the frame's last file (the earliest it could be analysed): AIA spreads
+    # one frame's channels over ~10 s, so end_to_end cannot show a 0.5 s target
+    "last_file_to_ack": (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0),
 }
 
 

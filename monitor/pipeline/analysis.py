@@ -3,7 +3,9 @@
 The inference itself runs on the batcher's single worker (it owns the
 device); saliency and the overlay run on one more worker thread because the
 explainer caches per-frame WCS objects that are not thread-safe and would
-otherwise stall the event loop for ~10-40 ms per frame.
+otherwise stall the event loop for ~10-40 ms per frame. The overlay PNG is
+for people, not for Kafka: it is drawn after the frame's messages are in the
+outbox (:meth:`FrameAnalyzer.render_overlay`), off the latency path.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class AnalysedFrame:
     alerts: list[AlertEvent]
     overlay_png: bytes | None
     timings_s: dict[str, float] = field(default_factory=dict)
+    #: What the overlay needs, until it is drawn: (scaled model input, summary).
+    overlay_inputs: tuple[np.ndarray, Any] | None = None
 
 
 class FrameAnalyzer:
@@ -109,7 +113,7 @@ class FrameAnalyzer:
         observations = [item.payload.observation for item in frame.channels.values()
                         if item.payload.observation is not None]
         t1 = time.perf_counter()
-        summary, overlay = await loop.run_in_executor(
+        summary, summary_obj = await loop.run_in_executor(
             self._explainer, self._explain, out.features[0], out.logits[0], irradiance,
             observations, x)
         timings["saliency"] = time.perf_counter() - t1
@@ -131,15 +135,33 @@ class FrameAnalyzer:
                           latencies_s=timings, flags=flags)
         sal = None
         if summary is not None:
-            url = f"/api/v1/saliency/{frame.frame_id}.png" if overlay is not None else None
+            drawn = self.saliency.overlay and bool(summary["targets"])
+            url = f"/api/v1/saliency/{frame.frame_id}.png" if drawn else None
             sal = saliency_data(frame_id=frame.frame_id, t_obs=t_obs, package=self.package,
                                 summary=summary, overlay_url=url)
-        return AnalysedFrame(frame.frame_id, frame.feed, t_obs, data, sal, events, overlay,
-                             timings)
+        inputs = (x, summary_obj) if sal is not None and sal["overlay_url"] else None
+        return AnalysedFrame(frame.frame_id, frame.feed, t_obs, data, sal, events, None,
+                             timings, inputs)
+
+    async def render_overlay(self, done: AnalysedFrame) -> bytes | None:
+        """Draw the frame's saliency overlay PNG (on the explainer thread)."""
+        if done.overlay_inputs is None:
+            return None
+        x, summary = done.overlay_inputs
+        done.overlay_inputs = None  # the model input is large; keep it no longer than needed
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._explainer, self._draw, x, summary)
+
+    def _draw(self, x: np.ndarray, summary: Any) -> bytes:
+        index = overlay_channel_index(self.channels, self.saliency.overlay_channel)
+        return render_overlay(x[index], summary, size_px=self.saliency.overlay_size_px,
+                              alpha=self.saliency.overlay_alpha,
+                              threshold_fraction=self.saliency.threshold_fraction,
+                              channel_label=f"AIA {self.channels[index]} Å", scale="linear")
 
     def _explain(self, features: np.ndarray, logits: np.ndarray, irradiance: np.ndarray,
                  observations: list[Any], x: np.ndarray) -> tuple[dict[str, Any] | None,
-                                                                  bytes | None]:
+                                                                  Any]:
         if not self.saliency.enabled or not observations:
             return None, None
         ref = observations[0]
@@ -151,15 +173,7 @@ class FrameAnalyzer:
             size=self.grid.size)
         summary = explain_outputs(features, logits, self.heads, geometry, self.saliency,
                                   irradiance_w_m2=irradiance)
-        overlay = None
-        if self.saliency.overlay and summary.targets:
-            index = overlay_channel_index(self.channels, self.saliency.overlay_channel)
-            overlay = render_overlay(x[index], summary, size_px=self.saliency.overlay_size_px,
-                                     alpha=self.saliency.overlay_alpha,
-                                     threshold_fraction=self.saliency.threshold_fraction,
-                                     channel_label=f"AIA {self.channels[index]} Å",
-                                     scale="linear")
-        return summary.to_dict(), overlay
+        return summary.to_dict(), summary
 
 
 def alert_payloads(events: list[AlertEvent]) -> list[dict[str, Any]]:

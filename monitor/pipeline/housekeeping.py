@@ -42,9 +42,11 @@ class Housekeeper:
 
         def on_delivered(messages: Sequence[OutboundMessage], acked_at: float) -> None:
             for message in messages:
-                start = w.e2e_start.pop(message.message_id, None)
-                if start is not None:
-                    m.stage_seconds["end_to_end"].observe(max(0.0, acked_at - start))
+                span = w.e2e_start.pop(message.message_id, None)
+                if span is not None:
+                    first, last = span
+                    m.stage_seconds["end_to_end"].observe(max(0.0, acked_at - first))
+                    m.stage_seconds["last_file_to_ack"].observe(max(0.0, acked_at - last))
 
         def on_outbox(pending: int, pending_bytes: int, oldest_age_s: float) -> None:
             m.outbox_pending.set(pending)

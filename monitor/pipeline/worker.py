@@ -82,7 +82,8 @@ class PipelineWorker:
         self._attempts: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._source_tasks: list[asyncio.Task[None]] = []
-        self.e2e_start: OrderedDict[str, float] = OrderedDict()
+        # frame message id -> (first, last) file arrival, for the latency histograms
+        self.e2e_start: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self.latest: dict[str, Any] | None = None
         self.overlays: OrderedDict[str, bytes] = OrderedDict()
         self.recent_alerts: deque[dict[str, Any]] = deque(maxlen=200)
@@ -99,7 +100,9 @@ class PipelineWorker:
         for source in self.sources.values():
             self._source_tasks.append(asyncio.create_task(
                 self._run_source(source), name=f"source:{source.name}"))
-        n_ingest = self.config.service.ingest_workers or os.cpu_count() or 1
+        # twice the pool size: while one file's ledger bookkeeping runs on the
+        # event loop, the pool worker already decodes the next file
+        n_ingest = 2 * (self.config.service.ingest_workers or os.cpu_count() or 1)
         for i in range(n_ingest):
             self._tasks.append(asyncio.create_task(self._ingest_loop(), name=f"ingest:{i}"))
         for i in range(self.config.inference.max_batch):
@@ -317,14 +320,16 @@ class PipelineWorker:
         if not await self._publish(messages):
             await self._retry_frame(frame, "publish")
             return
-        start = min(i.arrived_at for i in frame.channels.values())
-        self.e2e_start[messages[0].message_id] = start
+        arrivals = [i.arrived_at for i in frame.channels.values()]
+        self.e2e_start[messages[0].message_id] = (min(arrivals), max(arrivals))
         while len(self.e2e_start) > 10_000:
             self.e2e_start.popitem(last=False)
         self._record(done)
         if self.goes is not None:
             self.goes.observe(done.frame, done.alerts)
         await self._finish_frame(frame)
+        if done.overlay_inputs is not None:
+            await self._store_overlay(done)
         self.metrics.frames.labels(frame.feed, "partial" if frame.missing else "complete").inc()
         self.counts["frames"] += 1
         if done.alerts:
@@ -352,16 +357,30 @@ class PipelineWorker:
             self.metrics.class_probability.labels(feed, name).set(p)
         for line in done.frame["irradiance"]:
             self.metrics.irradiance.labels(feed, line["line"]).set(line["value_w_m2"])
-        if done.overlay_png is not None and self.config.service.overlays_kept:
-            self.overlays[done.frame_id] = done.overlay_png
-            while len(self.overlays) > self.config.service.overlays_kept:
-                self.overlays.popitem(last=False)
         for alert in done.alerts:
             self.metrics.alerts.labels(alert.rule, alert.state).inc()
             self.metrics.alerts_active.labels(alert.rule).set(alert.state == "firing")
             self.recent_alerts.appendleft(alert_data(alert))
             log.warning("alert", extra={"kv": {"rule": alert.rule, "state": alert.state,
                                                "message": alert.message}})
+
+    async def _store_overlay(self, done: AnalysedFrame) -> None:
+        if not self.config.service.overlays_kept:
+            done.overlay_inputs = None
+            return
+        t0 = time.perf_counter()
+        try:
+            png = await self.analyzer.render_overlay(done)
+        except Exception:  # a picture for people; the published result stands
+            log.exception("overlay failed", extra={"kv": {"frame": done.frame_id}})
+            self.metrics.saliency_errors.labels("overlay").inc()
+            return
+        self.metrics.overlay_seconds.observe(time.perf_counter() - t0)
+        if png is not None:
+            done.overlay_png = png
+            self.overlays[done.frame_id] = png
+            while len(self.overlays) > self.config.service.overlays_kept:
+                self.overlays.popitem(last=False)
 
     # -- outcomes ---------------------------------------------------------------------
     async def _publish(self, messages: list[OutboundMessage]) -> bool:

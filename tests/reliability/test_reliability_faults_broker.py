@@ -179,7 +179,6 @@ def test_missing_topics_without_create_wait_in_outbox(tmp_path: Path, kafka_boot
 
 
 def broker_pid(broker: LocalBroker) -> int:
-    """The broker's process id (LocalBroker has no public accessor yet)."""
-    proc = getattr(broker, "_proc", None)
-    assert proc is not None, "broker not running"
-    return int(proc.pid)
+    """The running broker's process id."""
+    assert broker.pid is not None, "broker not running"
+    return broker.pid

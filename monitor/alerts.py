@@ -121,6 +121,7 @@ class _RuleState:
     evidence: list[str] = field(default_factory=list)
     peak: float = 0.0
     location: dict[str, Any] | None = None
+    last_t_obs: str | None = None
 
 
 class AlertEngine:
@@ -148,6 +149,10 @@ class AlertEngine:
             if value is None:
                 continue
             state = self._state.setdefault(f"{rule.name}|{feed}", _RuleState())
+            if state.last_t_obs is not None and t_obs <= datetime.fromisoformat(
+                    state.last_t_obs):
+                continue  # a late or repeated frame must not move the state backwards
+            state.last_t_obs = t_obs.isoformat()
             event = self._step(rule, state, feed, frame_id, t_obs, value, location)
             if event is not None:
                 events.append(event)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from monitor.alerts import AlertEngine, AlertRule, class_signals
 from monitor.config import parse_config
 
-T0 = datetime(2011, 6, 7, 6, 0, tzinfo=timezone.utc)
+T0 = datetime(2011, 6, 7, 6, 0, tzinfo=UTC)
 RULE = AlertRule("m", "p_ge_M", fire_above=0.5, clear_below=0.3, min_frames=2,
                  clear_frames=2, cooldown_s=600, noaa_scale="R1")
 
@@ -34,7 +34,7 @@ def test_alert_carries_peak_and_its_location() -> None:
     engine = AlertEngine((RULE,))
     fired = []
     for i, p in enumerate([0.6, 0.9, 0.7]):
-        fired += engine.observe("aia", f"f{i}", T0 + timedelta(seconds=12 * i),
+        fired += engine.observe("aia", f"f{i}", _t(i),
                                 {"p_ge_M": p}, {"noaa_location": f"S0{i}E10"})
     ev = fired[0]
     assert ev.peak_probability == 0.9 and ev.location == {"noaa_location": "S01E10"}
@@ -53,27 +53,40 @@ def test_cooldown_is_in_observation_time() -> None:
     assert again == [(61, "firing")]
 
 
+def _t(i: int) -> datetime:
+    return T0 + timedelta(seconds=12 * i)
+
+
 def test_alert_id_is_stable_across_a_restart_with_saved_state() -> None:
     a = AlertEngine((RULE,))
     ids_a = [e.alert_id for i, p in enumerate([0.9, 0.9])
-             for e in a.observe("aia", f"f{i}", T0, {"p_ge_M": p})]
+             for e in a.observe("aia", f"f{i}", _t(i), {"p_ge_M": p})]
     b = AlertEngine((RULE,))
-    b.observe("aia", "f0", T0, {"p_ge_M": 0.9})
+    b.observe("aia", "f0", _t(0), {"p_ge_M": 0.9})
     saved = json.loads(json.dumps(b.snapshot()))
     c = AlertEngine((RULE,))
     c.restore(saved)
-    ids_c = [e.alert_id for e in c.observe("aia", "f1", T0, {"p_ge_M": 0.9})]
+    ids_c = [e.alert_id for e in c.observe("aia", "f1", _t(1), {"p_ge_M": 0.9})]
     assert ids_a == ids_c and len(ids_a) == 1
     # the resolved message of that alert has the same id
-    resolved = [e for i in range(3) for e in c.observe("aia", f"g{i}", T0, {"p_ge_M": 0.0})]
+    resolved = [e for i in range(3)
+                for e in c.observe("aia", f"g{i}", _t(2 + i), {"p_ge_M": 0.0})]
     assert resolved[0].alert_id == ids_a[0] and resolved[0].state == "resolved"
+
+
+def test_late_or_repeated_frames_do_not_move_the_state() -> None:
+    engine = AlertEngine((RULE,))
+    engine.observe("aia", "f5", _t(5), {"p_ge_M": 0.9})
+    assert engine.observe("aia", "f4", _t(4), {"p_ge_M": 0.9}) == []  # late: ignored
+    assert engine.observe("aia", "f5", _t(5), {"p_ge_M": 0.9}) == []  # repeated: ignored
+    assert len(engine.observe("aia", "f6", _t(6), {"p_ge_M": 0.9})) == 1
 
 
 def test_feeds_are_independent() -> None:
     engine = AlertEngine((RULE,))
-    engine.observe("a", "x0", T0, {"p_ge_M": 0.9})
-    assert engine.observe("b", "y0", T0, {"p_ge_M": 0.9}) == []
-    assert len(engine.observe("a", "x1", T0, {"p_ge_M": 0.9})) == 1
+    engine.observe("a", "x0", _t(0), {"p_ge_M": 0.9})
+    assert engine.observe("b", "y0", _t(0), {"p_ge_M": 0.9}) == []
+    assert len(engine.observe("a", "x1", _t(1), {"p_ge_M": 0.9})) == 1
 
 
 def test_class_signals_are_cumulative() -> None:

@@ -50,6 +50,9 @@ class AnalysedFrame:
     timings_s: dict[str, float] = field(default_factory=dict)
     #: What the overlay needs, until it is drawn: (scaled model input, summary).
     overlay_inputs: tuple[np.ndarray, Any] | None = None
+    #: Alert rule inputs: cumulative class probabilities and the top saliency region.
+    signals: dict[str, float] = field(default_factory=dict)
+    location: dict[str, Any] | None = None
 
 
 class FrameAnalyzer:
@@ -122,9 +125,8 @@ class FrameAnalyzer:
         if summary is not None:
             regions = summary["targets"][0]["regions"] if summary["targets"] else []
             location = regions[0] if regions else None
-        events = self.alerts.observe(frame.feed, frame.frame_id, t_obs,
-                                     class_signals(dict(zip(self.package.manifest.classes.classes,
-                                                            probabilities.tolist()))), location)
+        signals = class_signals(dict(zip(self.package.manifest.classes.classes,
+                                         probabilities.tolist())))
         for item in frame.channels.values():
             for stage in ("ingest", "preprocess"):
                 timings[stage] = max(timings.get(stage, 0.0),
@@ -140,8 +142,13 @@ class FrameAnalyzer:
             sal = saliency_data(frame_id=frame.frame_id, t_obs=t_obs, package=self.package,
                                 summary=summary, overlay_url=url)
         inputs = (x, summary_obj) if sal is not None and sal["overlay_url"] else None
-        return AnalysedFrame(frame.frame_id, frame.feed, t_obs, data, sal, events, None,
-                             timings, inputs)
+        return AnalysedFrame(frame.frame_id, frame.feed, t_obs, data, sal, [], None,
+                             timings, inputs, signals, location)
+
+    def evaluate_alerts(self, done: AnalysedFrame) -> None:
+        """Run the alert rules on an analysed frame (call in observation order)."""
+        done.alerts = self.alerts.observe(done.feed, done.frame_id, done.t_obs, done.signals,
+                                          done.location)
 
     async def render_overlay(self, done: AnalysedFrame) -> bytes | None:
         """Draw the frame's saliency overlay PNG (on the explainer thread)."""

@@ -78,6 +78,13 @@ class PipelineWorker:
         self._arrival_of: dict[str, FileArrival] = {}
         self._inflight_keys: dict[str, str] = {}
         self._busy = 0  # files + frames being worked on right now
+        # Frames are analysed concurrently (so the batcher can batch), but alert
+        # rules and publishing take turns in dequeue order: hysteresis and
+        # "consecutive frames" mean nothing out of time order.
+        self._tickets = 0
+        self._turn = 0
+        self._turn_changed = asyncio.Condition()
+        self._skipped: set[int] = set()
         self._retry_queue: list[tuple[float, FileArrival]] = []
         self._attempts: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -292,21 +299,40 @@ class PipelineWorker:
             async with self._frames_changed:
                 await self._frames_changed.wait_for(lambda: bool(self.frames))
                 frame, flags = self.frames.popleft()
+                ticket, self._tickets = self._tickets, self._tickets + 1
                 self.metrics.queue_depth.labels("frames").set(len(self.frames))
                 self._frames_changed.notify_all()
             self._busy += 1
             try:
-                await self._analyse(frame, flags)
+                await self._analyse(frame, flags, ticket)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("frame analysis failed", extra={"kv": {"frame": frame.frame_id}})
                 await self._retry_frame(frame, "analysis")
             finally:
+                await self._end_turn(ticket)
                 self._busy -= 1
                 self.last_progress = time.monotonic()
 
-    async def _analyse(self, frame: Frame[StageResult], flags: list[str]) -> None:
+    async def _wait_turn(self, ticket: int) -> None:
+        async with self._turn_changed:
+            await self._turn_changed.wait_for(lambda: self._turn >= ticket)
+
+    async def _end_turn(self, ticket: int) -> None:
+        async with self._turn_changed:
+            if ticket < self._turn:
+                return  # already ended
+            if self._turn == ticket:
+                self._turn += 1
+            else:  # failed before its turn: let the turn skip over it when it comes
+                self._skipped.add(ticket)
+            while self._turn in self._skipped:
+                self._skipped.discard(self._turn)
+                self._turn += 1
+            self._turn_changed.notify_all()
+
+    async def _analyse(self, frame: Frame[StageResult], flags: list[str], ticket: int) -> None:
         status = self.backend.status()
         if status.degraded:
             flags = [*flags, "degraded_backend"]
@@ -316,8 +342,12 @@ class PipelineWorker:
                for i in frame.channels.values()):
             flags = [*flags, "quality_warning"]
         done = await self.analyzer.analyse(frame, f"{status.active}-{status.precision}", flags)
+        await self._wait_turn(ticket)
+        self.analyzer.evaluate_alerts(done)
         messages = self._frame_messages(done)
-        if not await self._publish(messages):
+        published = await self._publish(messages)
+        await self._end_turn(ticket)  # the rest need not wait for order
+        if not published:
             await self._retry_frame(frame, "publish")
             return
         arrivals = [i.arrived_at for i in frame.channels.values()]

@@ -192,7 +192,10 @@ def _drawn(builder: SplitBuilder, workers: int) -> Iterator[tuple[int, np.ndarra
         for i in indices:
             yield _encode(builder, i)
         return
-    ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+    # spawn, not fork: a forked child inherits thread pools whose threads do not exist in
+    # it (monitor.preprocess caches a ThreadPoolExecutor per thread count; once the parent
+    # has drawn a file-path sample, a forked worker blocks forever on its first resample).
+    ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(workers, initializer=_worker_init, initargs=(builder,)) as pool:
         yield from pool.imap_unordered(_worker_draw, indices, chunksize=4)
 

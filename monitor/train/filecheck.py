@@ -39,21 +39,33 @@ def _pair_init(draws: tuple[SyntheticDraw, TwinDraw]) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-def _pair(index: int) -> tuple[int, SampleTuple, SampleTuple]:
+Pair = tuple[int, SampleTuple, SampleTuple | None, str | None]
+
+
+def _draw_pair(dataset: SyntheticDraw, files: TwinDraw, index: int) -> Pair:
+    try:
+        return index, dataset(index), files(index), None
+    except RuntimeError as exc:   # ingest refused a file, as the daemon would
+        return index, dataset(index), None, str(exc)
+
+
+def _pair(index: int) -> Pair:
     assert _PAIR_DRAWS is not None
-    dataset, files = _PAIR_DRAWS
-    return index, dataset(index), files(index)
+    return _draw_pair(*_PAIR_DRAWS, index)
 
 
 def draw_pairs(dataset: SyntheticDraw, files: TwinDraw, count: int, workers: int = 1
-               ) -> list[tuple[SampleTuple, SampleTuple]]:
-    """``count`` (dataset sample, file-path sample) pairs of the same Suns, in index order."""
+               ) -> list[Pair]:
+    """``count`` (index, dataset sample, file-path sample or None, rejection) of the same Suns.
+
+    A frame whose files ingest rejects has ``None`` and the rejection message.
+    """
     if workers <= 1 or count < 4:
-        return [(dataset(i), files(i)) for i in range(count)]
-    ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+        return [_draw_pair(dataset, files, i) for i in range(count)]
+    # spawn: see monitor.train.data._drawn (fork-inherited thread pools deadlock).
+    ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(workers, initializer=_pair_init, initargs=((dataset, files),)) as pool:
-        out = sorted(pool.imap_unordered(_pair, range(count)), key=lambda r: r[0])
-    return [(a, b) for _, a, b in out]
+        return sorted(pool.imap_unordered(_pair, range(count)), key=lambda r: r[0])
 
 
 def run_package(package: ModelPackage, images_dn_s: Sequence[np.ndarray],
@@ -117,7 +129,12 @@ def evaluate_files(package: ModelPackage, dataset: SyntheticDraw, files: TwinDra
         ``files`` and ``dataset`` (full evaluations), ``agreement`` (per-frame
         differences between the paths) and the settings used.
     """
-    pairs = draw_pairs(dataset, files, count, workers)
+    drawn = draw_pairs(dataset, files, count, workers)
+    rejected = [{"index": i, "reason": why} for i, _, b, why in drawn if b is None]
+    pairs = [(a, b) for _, a, b, _ in drawn if b is not None]
+    if rejected:
+        log.warning("file-path check: ingest rejected frames", extra={"kv": {
+            "rejected": len(rejected), "of": count, "first": rejected[0]["reason"][-120:]}})
     on_dataset = [a for a, _ in pairs]
     on_files = [b for _, b in pairs]
     p_data = run_package(package, [s[0] for s in on_dataset])
@@ -138,7 +155,8 @@ def evaluate_files(package: ModelPackage, dataset: SyntheticDraw, files: TwinDra
         "truth_flux_ratio_max": round(float(max(abs(b[2] / a[2] - 1) for a, b in pairs)), 9),
     }
     return {
-        "samples": count, "seed": dataset.seed, "file_size_px": files.file_size,
+        "samples": len(pairs), "drawn": count, "rejected_by_ingest": rejected,
+        "seed": dataset.seed, "file_size_px": files.file_size,
         "path": "SynthFeed FITS writer -> monitor.ingest.read_observation -> "
                 "monitor.preprocess.preprocess -> apply_scaling(model.json) -> ONNX Runtime",
         "files": _evaluate(p_files, on_files, package, tolerance_px, bins),

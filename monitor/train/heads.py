@@ -14,6 +14,13 @@ the knee at ``delta_dex`` -- minimised by iteratively reweighted least squares
   every training image with the linear part held fixed: this removes the SGD
   noise left in the last layer (measured: worst line 9.1 -> 7.5 % on a test
   split for a short run).
+
+Each line's ridge is chosen on the validation split (:func:`select_ridge`): a
+line the inputs cannot improve is shrunk towards its mean instead of fitting
+noise, which also keeps the weights small and the outputs steady under small
+shifts of the inputs (the first default model's unregularised linear model
+had weights of norm up to 360 on collinear statistics, and turned a 0.1 dex
+shift of the 335 A mean into a factor 850 in Fe XVI).
 """
 
 from __future__ import annotations
@@ -25,7 +32,10 @@ import torch
 
 from monitor.train.distributed import DistContext
 
-__all__ = ["gather_rows", "huber_lstsq"]
+__all__ = ["RIDGES", "gather_rows", "huber_lstsq", "select_ridge"]
+
+#: Ridge weights tried per line (relative to the mean diagonal of the Gram matrix).
+RIDGES: tuple[float, ...] = (1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 
 def huber_lstsq(a: np.ndarray, y: np.ndarray, scale: np.ndarray, delta_dex: float,
@@ -77,3 +87,35 @@ def gather_rows(n: int, width: int, ctx: DistContext,
         out[torch.from_numpy(rows)] = torch.from_numpy(np.asarray(fill(rows), dtype=np.float64))
     ctx.all_reduce_sum(out)
     return out.numpy()
+
+
+def select_ridge(a: np.ndarray, y: np.ndarray, a_val: np.ndarray, y_val: np.ndarray,
+                 scale: np.ndarray, delta_dex: float, ridges: tuple[float, ...] = RIDGES
+                 ) -> tuple[np.ndarray, list[float]]:
+    """:func:`huber_lstsq` with each line's ridge chosen on a validation set.
+
+    Per line, the ridge with the smallest validation median absolute error (in
+    dex) wins. Large ridges shrink the weights towards a constant: a line the
+    inputs cannot improve falls back to (nearly) its mean instead of fitting
+    noise, and small shifts of the inputs (another rendering path, another
+    instrument state) move the output less.
+
+    Returns
+    -------
+    weights : numpy.ndarray
+        ``(P, L)``.
+    chosen : list of float
+        The ridge of each line.
+    """
+    best = np.zeros((a.shape[1], y.shape[1]))
+    best_err = np.full(y.shape[1], np.inf)
+    chosen = [ridges[0]] * y.shape[1]
+    for ridge in ridges:
+        w = huber_lstsq(a, y, scale, delta_dex, ridge=ridge)
+        err = np.median(np.abs(a_val @ w - y_val), axis=0) * np.asarray(scale)
+        better = err < best_err
+        best[:, better] = w[:, better]
+        best_err[better] = err[better]
+        for line in np.flatnonzero(better):
+            chosen[int(line)] = ridge
+    return best, chosen

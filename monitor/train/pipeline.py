@@ -46,7 +46,7 @@ from monitor.train.report import (
 from monitor.train.settings import SdomlSourceSettings, SyntheticSourceSettings, TrainConfig
 from monitor.train.trainer import Trainer, TrainResult
 
-__all__ = ["EXTRA_FILES", "export_spec", "machine_description", "run_training"]
+__all__ = ["EXTRA_FILES", "export_spec", "machine_description", "rewrite_documents", "run_training"]
 
 log = logging.getLogger(__name__)
 
@@ -267,3 +267,34 @@ def _write_report(config: TrainConfig, result: TrainResult, metrics: dict[str, A
     for name in EXTRA_FILES:
         shutil.copyfile(out / name, package.path / name)
         os.chmod(package.path / name, 0o644)
+
+
+def rewrite_documents(package_dir: Path, out_dir: Path, config_text: str) -> ModelPackage:
+    """Re-render a trained package's card, report, PNGs and target table from its metrics.
+
+    For when the report code changes after a (long) training run: the weights,
+    the ONNX graph and the measured numbers stay as they are; ``model.json``
+    gets new hashes for the rewritten files.
+    """
+    from monitor.models.package import load_package
+
+    package = load_package(package_dir)
+    metrics = json.loads((package.path / "metrics.json").read_text())
+    metrics["targets"], metrics["targets_met"] = targets_table(metrics["test"])
+    manifest = package.manifest
+    card = model_card(manifest.name, manifest.version, metrics, config_text)
+    out = write_package(package.path, package.build_torch_model(), manifest, metrics=metrics,
+                        model_card=card, overwrite=True)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    plot_training_curve(metrics["training"]["history"], Path(out_dir) / "train_curve.png")
+    plot_reliability(metrics["test"]["calibration"], Path(out_dir) / "train_reliability.png",
+                     title=f"reliability, {metrics['test']['samples']} held-out samples")
+    (Path(out_dir) / "TRAINING_REPORT.md").write_text(
+        report_markdown(metrics, f"Training report: {manifest.name} {manifest.version}") + "\n",
+        encoding="utf-8")
+    (Path(out_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n",
+                                                encoding="utf-8")
+    for name in EXTRA_FILES:
+        shutil.copyfile(Path(out_dir) / name, out.path / name)
+        os.chmod(out.path / name, 0o644)
+    return out

@@ -77,10 +77,12 @@ class TwinDraw(SyntheticDraw):
 
     Kernel positions come from the files' truth (helioprojective) mapped onto
     the model grid through the frame's own geometry, i.e. what the daemon's
-    saliency summary would be compared with.
+    saliency summary would be compared with. When ingest rejects a file the
+    call raises ``RuntimeError``, or with ``fallback`` returns the dataset sample.
     """
 
     file_size: int = 1024
+    fallback: bool = False
 
     def __call__(self, index: int) -> SampleTuple:
         from monitor.train.twin import dataset_scene, read_frame, write_twin_files
@@ -89,7 +91,14 @@ class TwinDraw(SyntheticDraw):
         tmp = Path(tempfile.mkdtemp(prefix="sdo-twin-"))
         try:
             frame = write_twin_files(draw, tmp, self.channels, size=self.file_size)
-            image, geometry = read_frame(frame.paths, self.channels, self.size)
+            try:
+                image, geometry = read_frame(frame.paths, self.channels, self.size)
+            except RuntimeError:
+                if not self.fallback:
+                    raise
+                # The daemon would drop this frame (e.g. 94 A rejected as dark at a short
+                # AEC exposure): for a training set keep the dataset rendering instead.
+                return super().__call__(index)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         truth = frame.truth
@@ -139,6 +148,6 @@ def twin_builder(config: TrainConfig, name: str, seed: int, count: int,
     base = _draw_for(source, config, seed)
     draw = TwinDraw(size=base.size, channels=base.channels, seed=seed,
                     class_mix=base.class_mix, max_regions=base.max_regions, noise=base.noise,
-                    file_size=file_size)
+                    file_size=file_size, fallback=True)
     return SplitBuilder(name, count, _key(draw, "synthetic-files"), draw,
                         config.model.input_offset)

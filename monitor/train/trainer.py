@@ -1,9 +1,10 @@
 """The training loop: Szenicer's two steps, then epochs with early stopping.
 
 1. **Linear model.** The network's ``stats_head`` (per-channel mean and std of
-   the scaled image -> the 14 lines in target space) is fitted by ridge least
-   squares on the whole training split, then frozen: it *is* the linear-only
-   baseline of the evaluation, and the CNN learns the residual.
+   the scaled image -> the 14 lines in target space) is fitted in closed form
+   on the whole training split (Huber loss in dex, per-line ridge chosen on
+   the validation split, :mod:`~monitor.train.heads`), then frozen: it *is*
+   the linear-only baseline of the evaluation, and the CNN learns the residual.
 2. **CNN.** AdamW with a linear warm-up and a cosine decay over the configured
    epochs; loss = class weight x cross-entropy + irradiance weight x Huber
    loss of the line errors measured in dex / ``irradiance_scale_dex`` (so
@@ -14,21 +15,9 @@
 3. **Closed-form last layer.** After the epochs the irradiance head is
    refitted on the pooled features of the whole training split
    (:mod:`~monitor.train.heads`), removing the SGD noise of the last layer.
-4. **Saliency that points at the flare.** With a GAP + linear head nothing
-   forces the class-activation map onto the flare: a network is free to
-   collect class evidence from the limb or the whole disk (measured: a
-   model trained without this term put the peak of its M/X map on the flare
-   in 4 % of correctly classified flare frames). For frames with a known
-   flare (synthetic truth; optional catalogue positions in SDOML data) a
-   spatial cross-entropy -- softmax of the true class's CAM over the
-   feature cells against a Gaussian (0.6 cells) around the loop-top
-   kernel -- is added with weight ``saliency_loss_weight``. The CAM stays
-   exactly the forward-pass quantity the daemon computes; the pointing game
-   is then measured on held-out frames.
-
-Determinism: the initial weights come from ``seed``, each epoch's order from
-``(seed, epoch)``, augmentation from ``(seed, epoch, rank)``; on one machine
-with the same thread count a run repeats.
+4. **Saliency that points at the flare**: for frames with a known flare a
+   localisation term (:mod:`~monitor.train.localize`, weight
+   ``saliency_loss_weight``) pulls the true class's CAM onto the flare.
 """
 
 from __future__ import annotations
@@ -46,10 +35,11 @@ import torch
 import torch.nn.functional as F
 
 from monitor.models.network import NetworkConfig, SolarResNet, build_network
-from monitor.train.augment import Augmenter, rotate_points
+from monitor.train.augment import Augmenter
 from monitor.train.data import Split
 from monitor.train.distributed import DistContext
-from monitor.train.heads import gather_rows, huber_lstsq
+from monitor.train.heads import gather_rows, select_ridge
+from monitor.train.localize import localisation_loss
 from monitor.train.metrics import irradiance_errors, threshold_scores
 from monitor.train.normalize import Normalization
 from monitor.train.progress import progress
@@ -155,29 +145,6 @@ class Trainer:
             log_images, angles = self.augmenter.with_angles(log_images, generator)
         return self.norm.network_input(log_images).to(self.device), angles
 
-    def _saliency_loss(self, model: SolarResNet, features: torch.Tensor, classes: torch.Tensor,
-                       kernels: np.ndarray, angles: torch.Tensor) -> torch.Tensor:
-        """Spatial cross-entropy pulling the true class's CAM onto the flare (see module doc)."""
-        top = kernels[:, 0, :]                 # the loop top: the hot source of the flare
-        valid = (classes.cpu().numpy() >= 1) & np.isfinite(top[:, 0]) & (top[:, 4] > 0.5)
-        if not valid.any():
-            return features.new_zeros(())
-        size = self.config.model.size
-        x, y = rotate_points(top[valid, 0], top[valid, 1], angles.numpy()[valid], size)
-        stride = model.config.feature_stride
-        h, w = features.shape[-2:]
-        # Feature cell (i, j) summarises pixels j*s .. j*s + s - 1: centre j*s + (s-1)/2.
-        u = torch.tensor((x - (stride - 1) / 2) / stride, dtype=torch.float32).view(-1, 1, 1)
-        v = torch.tensor((y - (stride - 1) / 2) / stride, dtype=torch.float32).view(-1, 1, 1)
-        jj = torch.arange(w, dtype=torch.float32).view(1, 1, w)
-        ii = torch.arange(h, dtype=torch.float32).view(1, h, 1)
-        target = torch.exp(-((jj - u) ** 2 + (ii - v) ** 2) / (2 * 0.6 ** 2))
-        target = (target / target.sum(dim=(1, 2), keepdim=True)).flatten(1).to(features.device)
-        idx = torch.from_numpy(np.flatnonzero(valid)).to(features.device)
-        weight = model.class_head.weight[classes[idx]]                     # (n, F)
-        cam = torch.einsum("nf,nfhw->nhw", weight, features[idx].float()).flatten(1)
-        return -(target * torch.log_softmax(cam, dim=1)).sum(dim=1).mean()
-
     def _loss(self, logits: torch.Tensor, irradiance: torch.Tensor, classes: torch.Tensor,
               z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         t = self.config.training
@@ -188,51 +155,66 @@ class Trainer:
 
     # -- step 1: the linear model -----------------------------------------------------
 
-    def _batched(self, rows: np.ndarray, fn: Callable[[torch.Tensor], torch.Tensor]
-                 ) -> np.ndarray:
+    def _batched(self, rows: np.ndarray, fn: Callable[[torch.Tensor], torch.Tensor],
+                 split: Split | None = None) -> np.ndarray:
         out = []
         with torch.no_grad():
             for start in range(0, len(rows), 64):
-                x, _ = self._inputs(self.train, rows[start:start + 64], None)
+                x, _ = self._inputs(split or self.train, rows[start:start + 64], None)
                 out.append(fn(x).double().cpu().numpy())
         return np.concatenate(out)
+
+    def _fit_with_validation(self, fn: Callable[[torch.Tensor], torch.Tensor], width: int,
+                             offset: int = 0) -> tuple[np.ndarray, list[float]]:
+        """Ridge-selected Huber fit of the targets on ``fn``'s features.
+
+        ``fn(x)`` gives ``width`` columns per image; columns from ``offset`` on are a
+        fixed part of the prediction (subtracted from the targets), the first
+        ``offset`` (all when 0) are the design.
+        """
+        train = gather_rows(len(self.train), width, self.ctx,
+                            lambda rows: self._batched(rows, fn))
+        val = self._batched(np.arange(len(self.val)), fn, self.val)
+        z_train = self.z_train.double().numpy()
+        z_val = self.z_val.double().numpy()
+        if offset:
+            z_train, z_val = z_train - train[:, offset:], z_val - val[:, offset:]
+            train, val = train[:, :offset], val[:, :offset]
+        return select_ridge(np.c_[train, np.ones(len(train))], z_train,
+                            np.c_[val, np.ones(len(val))], z_val,
+                            np.asarray(self.norm.line_std),
+                            self.config.training.irradiance_scale_dex)
 
     def fit_linear_head(self, model: SolarResNet) -> dict[str, Any]:
         """Robust fit of ``stats_head`` on every training image, then freeze it."""
         model.eval()
         channels = len(self.config.model.channels)
-        stats = gather_rows(len(self.train), 2 * channels, self.ctx,
-                            lambda rows: self._batched(rows, model.image_stats))
-        a = np.c_[stats, np.ones(len(stats))]
-        delta = self.config.training.irradiance_scale_dex
-        w = huber_lstsq(a, self.z_train.double().numpy(), np.asarray(self.norm.line_std), delta)
+        w, ridges = self._fit_with_validation(model.image_stats, 2 * channels)
         with torch.no_grad():
             model.stats_head.weight.copy_(torch.from_numpy(w[:-1].T).float())
             model.stats_head.bias.copy_(torch.from_numpy(w[-1]).float())
         for p in model.stats_head.parameters():
             p.requires_grad_(False)
         return {"samples": len(self.train), "features": 2 * channels,
-                "loss": f"Huber, knee {delta} dex (IRLS)"}
+                "loss": f"Huber, knee {self.config.training.irradiance_scale_dex} dex (IRLS)",
+                "ridge_per_line": ridges}
 
     def refit_irradiance_head(self, model: SolarResNet) -> dict[str, Any]:
         """Refit ``irradiance_head`` on the pooled features of every training image."""
         model.eval()
-        width = model.config.feature_channels + self.z_train.shape[1]
+        f = model.config.feature_channels
 
         def pooled_and_linear(x: torch.Tensor) -> torch.Tensor:
             pooled = torch.flatten(model.pool(model.backbone(x)), 1)
             return torch.cat([pooled, model.linear_irradiance(x)], 1)
 
-        data = gather_rows(len(self.train), width, self.ctx,
-                           lambda rows: self._batched(rows, pooled_and_linear))
-        pooled, linear = data[:, :model.config.feature_channels], data[:, -self.z_train.shape[1]:]
-        a = np.c_[pooled, np.ones(len(pooled))]
-        w = huber_lstsq(a, self.z_train.double().numpy() - linear,
-                        np.asarray(self.norm.line_std), self.config.training.irradiance_scale_dex)
+        # The design is the pooled features; the linear part stays fixed (targets minus it).
+        w_full, ridges = self._fit_with_validation(pooled_and_linear,
+                                                   f + self.z_train.shape[1], offset=f)
         with torch.no_grad():
-            model.irradiance_head.weight.copy_(torch.from_numpy(w[:-1].T).float())
-            model.irradiance_head.bias.copy_(torch.from_numpy(w[-1]).float())
-        return {"samples": len(self.train), "features": model.config.feature_channels}
+            model.irradiance_head.weight.copy_(torch.from_numpy(w_full[:-1].T).float())
+            model.irradiance_head.bias.copy_(torch.from_numpy(w_full[-1]).float())
+        return {"samples": len(self.train), "features": f, "ridge_per_line": ridges}
 
     # -- step 2: the CNN --------------------------------------------------------------
 
@@ -308,8 +290,9 @@ class Trainer:
                 logits, irradiance, features = net(x)
                 loss, ce, irr = self._loss(logits, irradiance, classes, z)
                 if t_cfg.saliency_loss_weight > 0:
-                    sal = self._saliency_loss(model, features, classes,
-                                              self.train.kernels[rows], angles)
+                    sal = localisation_loss(model.class_head.weight, features, classes,
+                                            self.train.kernels[rows], angles.numpy(),
+                                            cfg.model.size, model.config.feature_stride)
                     loss = loss + t_cfg.saliency_loss_weight * sal
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()

@@ -27,3 +27,19 @@ def test_stacked_images_index_like_one_array() -> None:
     for rows in ([0, 11, 3, 15], np.array([12, 1, 12]), slice(2, 14), 13):
         assert np.array_equal(stacked[rows], full[rows])
     assert np.array_equal(np.asarray(stacked), full)
+
+
+def test_select_ridge_shrinks_lines_the_inputs_cannot_explain() -> None:
+    from monitor.train.heads import select_ridge
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 20))
+    xv = rng.normal(size=(200, 20))
+    # Line 0 is explained by the first column, line 1 is pure noise.
+    y = np.c_[2.0 * x[:, 0] + 0.01 * rng.normal(size=400), rng.normal(size=400)]
+    yv = np.c_[2.0 * xv[:, 0] + 0.01 * rng.normal(size=200), rng.normal(size=200)]
+    a, av = np.c_[x, np.ones(400)], np.c_[xv, np.ones(200)]
+    w, ridges = select_ridge(a, y, av, yv, np.ones(2), delta_dex=0.05)
+    assert abs(w[0, 0] - 2.0) < 0.01 and ridges[0] <= 1e-2
+    assert ridges[1] > ridges[0]
+    assert np.abs(w[:-1, 1]).max() < np.abs(w[:-1, 0]).max() / 10

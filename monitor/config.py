@@ -71,6 +71,9 @@ class ServiceSettings:
     stale_after_cadences: float = field(
         default=10.0, metadata={"gt": 1, "doc": "a feed is stale after this many cadences "
                                                 "without a new file (at least 60 s)"})
+    max_future_s: float = field(
+        default=3600.0, metadata={"gt": 0, "doc": "refuse files whose T_OBS is further ahead "
+                                                 "of this host's clock"})
     overlays_kept: int = field(
         default=64, metadata={"ge": 0, "doc": "saliency PNGs kept in memory for the API"})
 

@@ -32,6 +32,8 @@ PIPELINE_REASONS = {
     "overload_dropped": "live mode dropped the frame to keep up with newer data",
     "channel_not_used": "the model does not use this channel",
     "retries_exhausted": "the file could not be processed after repeated attempts",
+    "t_obs_in_future": "the observation time lies ahead of this host's clock by more than "
+                       "service.max_future_s (a broken clock upstream, or ours)",
 }
 
 

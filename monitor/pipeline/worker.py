@@ -242,6 +242,14 @@ class PipelineWorker:
                 detail=f"{PIPELINE_REASONS['duplicate']}: {other}", size_bytes=obs.size_bytes,
                 sha256=sha), outcome="duplicate")
             return
+        ahead = obs.t_obs.timestamp() - time.time()
+        if ahead > self.config.service.max_future_s:
+            await self._reject(arrival, rejection_data(
+                path=path, feed=arrival.feed, reason="t_obs_in_future",
+                detail=f"T_OBS {obs.t_obs.isoformat()} is {ahead:.0f} s ahead: "
+                       f"{PIPELINE_REASONS['t_obs_in_future']}",
+                size_bytes=obs.size_bytes, sha256=sha))
+            return
         if obs.wavelength not in self.analyzer.channels:
             await self._reject(arrival, rejection_data(
                 path=path, feed=arrival.feed, reason="channel_not_used",

@@ -17,3 +17,13 @@ def m_flare_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
                      truth_path=out.parent / "truth.jsonl")
     assert len(list(feed.run())) == 16 * 7
     return out
+
+
+@pytest.fixture(scope="session")
+def m_flare_files_long(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """30 frames (210 files) of the M-flare scenario at 512 px (room for ten kills)."""
+    out = tmp_path_factory.mktemp("m_flare_long") / "files"
+    feed = SynthFeed("m_flare", out, size=512, speed=0, seed=12, duration_s=1740,
+                     truth_path=out.parent / "truth.jsonl")
+    assert len(list(feed.run())) == 30 * 7
+    return out

@@ -42,6 +42,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "monitor.commands.demo",
     "monitor.commands.check_config",
     "monitor.synth.command",
+    "monitor.train.command",
     "monitor.models.command",
     "monitor.inference.command",
     "monitor.goes.command",

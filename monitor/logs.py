@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 __all__ = ["JsonFormatter", "KeyValueFormatter", "setup_logging"]
@@ -27,7 +27,7 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
 
 
 def _timestamp(record: logging.LogRecord) -> str:
-    return datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(
+    return datetime.fromtimestamp(record.created, tz=UTC).isoformat(
         timespec="milliseconds").replace("+00:00", "Z")
 
 

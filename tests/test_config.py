@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitor.commands.demo import demo_config
-from monitor.config import (Config, ConfigError, load_config, parse_config, read_secret)
+from monitor.config import Config, ConfigError, load_config, parse_config, read_secret
 from monitor.sources.settings import SpoolFeedSettings
 
 ROOT = Path(__file__).resolve().parents[1]

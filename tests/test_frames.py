@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from monitor.frames import ChannelItem, FrameAssembler, FrameSettings, frame_id_for
 
 CH = (94, 131, 171, 193, 211, 304, 335)
 # Channel offsets within one 12 s AIA cycle (seconds), roughly as AIA takes them.
 OFFSET = {94: 11.1, 131: 6.6, 171: 9.4, 193: 4.8, 211: 0.6, 304: 5.1, 335: 2.6}
-T0 = datetime(2011, 6, 7, 6, 41, 12, tzinfo=timezone.utc)
+T0 = datetime(2011, 6, 7, 6, 41, 12, tzinfo=UTC)
 
 
 def item(ch: int, cycle: int = 0, feed: str = "aia") -> ChannelItem[str]:

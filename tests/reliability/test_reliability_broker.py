@@ -11,10 +11,10 @@ import signal
 import time
 from pathlib import Path
 
+from support import kill, read_topic, spawn, write_config
+
 from monitor.publish.local_broker import LocalBroker
 from monitor.state import ProcessedFileLedger
-
-from support import kill, read_topic, spawn, write_config
 
 OUTAGE_S = 30
 
@@ -47,7 +47,7 @@ def test_broker_outage_with_empty_restart_loses_nothing(tmp_path: Path,
     log = tmp_path / "daemon.log"
     daemon = spawn("run", "-c", str(cfg), log=log)
     try:
-        _copy_frames(files, spool, range(0, 5))
+        _copy_frames(files, spool, range(5))
         before = read_topic(broker.bootstrap, f"{prefix}.frames", 5, 120)
         assert len({e["data"]["frame_id"] for e in before}) == 5, log.read_text()[-3000:]
 

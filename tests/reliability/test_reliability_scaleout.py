@@ -15,12 +15,11 @@ from pathlib import Path
 
 from astropy.io import fits
 from kafka import KafkaProducer
+from support import kill, read_topic, spawn, write_config
 
 from monitor.config import KafkaSettings
 from monitor.publish.kafka_client import client_options, ensure_topics
 from monitor.sources import make_notification
-
-from support import kill, read_topic, spawn, write_config
 
 
 def read_t_obs_and_wavelength(path: Path) -> tuple[str, int]:

@@ -1,0 +1,60 @@
+"""The product's promise on the shipped model: an M flare in the spool becomes one
+firing and one resolved R1 alert on Kafka, located where the flare is."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import shutil
+from pathlib import Path
+
+from monitor.app import Daemon
+from monitor.inference.settings import InferenceSettings
+from monitor.models.package import default_package_path
+from monitor.publish.envelope import validate_event
+from monitor.synth import SynthFeed
+
+from support import daemon_config, read_topic
+
+
+def test_m_flare_gives_one_firing_then_one_resolved_alert(tmp_path: Path, kafka_bootstrap: str,
+                                                          untrained_package: Path) -> None:
+    staging, spool = tmp_path / "staging", tmp_path / "spool"
+    written = list(SynthFeed("m_flare", staging, size=512, speed=0, seed=21,
+                             truth_path=tmp_path / "truth.jsonl").run())
+    spool.mkdir()
+    for f in written:
+        shutil.move(str(f.path), spool / f.path.name)
+    n_frames = len(written) // 7
+    prefix = "e2ealert"
+    base = daemon_config(tmp_path, spool, untrained_package, prefix)
+    inference = dataclasses.replace(base.inference, model_package=None)  # the shipped model
+    assert isinstance(inference, InferenceSettings) and default_package_path().is_dir()
+    config = dataclasses.replace(base, inference=inference)
+
+    async def main() -> tuple[list[dict], list[dict], list[dict]]:
+        stop = asyncio.Event()
+        daemon = Daemon(config, [kafka_bootstrap])
+        task = asyncio.create_task(daemon.run(stop))
+        await daemon.wait_ready(120)
+        frames = await asyncio.to_thread(read_topic, kafka_bootstrap, f"{prefix}.frames",
+                                         n_frames, 240)
+        saliency = await asyncio.to_thread(read_topic, kafka_bootstrap, f"{prefix}.saliency",
+                                           n_frames, 60)
+        alerts = await asyncio.to_thread(read_topic, kafka_bootstrap, f"{prefix}.alerts", 2, 30)
+        stop.set()
+        assert await asyncio.wait_for(task, 60) == 0
+        return frames, saliency, alerts
+
+    frames, saliency, alerts = asyncio.run(main())
+    assert len(frames) == n_frames and len(saliency) == n_frames
+    for event in frames + saliency + alerts:
+        validate_event(event)
+    r1 = [a["data"] for a in alerts if a["data"]["rule"] == "flare_m_class"]
+    assert [a["state"] for a in r1] == ["firing", "resolved"], [a["message"] for a in r1]
+    assert r1[0]["alert_id"] == r1[1]["alert_id"]
+    assert r1[0]["noaa_scale"] == "R1"
+    # located on the flaring region: AR1 of the scenario is at S15 W25
+    where = r1[0]["location"]
+    assert where is not None and where["on_disk"]
+    assert abs(where["hgs_lat_deg"] - (-15)) < 8 and abs(where["hgs_lon_deg"] - 25) < 10, where

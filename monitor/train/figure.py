@@ -2,11 +2,11 @@
 
 Run::
 
-    python -m monitor.train.figure --out docs/img/train_saliency.png
+    python -m monitor.train.figure --out docs/img/train_saliency.png --index 1
 
 It takes held-out synthetic Suns (seed 404, the file-path test seed of the
-default config, never used in training), finds the first one with an M or X
-flare on the disk, writes it as 1024 px level-1 FITS files, and follows the
+default config, never used in training), finds the first one from ``--index``
+on whose GOES class is M or X with a visible flare, writes it as 1024 px level-1 FITS files, and follows the
 daemon's path: ``read_observation`` -> ``preprocess`` -> the package's scaling
 -> ONNX Runtime -> ``explain_outputs`` (saliency summary) -> ``render_overlay``.
 It prints a markdown table of the summary's top region next to the flare's
@@ -41,7 +41,7 @@ def _true_position(frame: Any, geometry: Any) -> dict[str, Any]:
 
 
 def flare_figure(package_dir: Path | None, out_png: Path, *, seed: int = 404,
-                 start_index: int = 0, size: int = 1024) -> dict[str, Any]:
+                 start_index: int = 0, size: int = 1024, png_px: int = 384) -> dict[str, Any]:
     """Make the figure; returns the reported and true positions."""
     from monitor.inference.ort_backend import OnnxRuntimeBackend
     from monitor.models import default_package_path, load_package
@@ -77,7 +77,7 @@ def flare_figure(package_dir: Path | None, out_png: Path, *, seed: int = 404,
     summary = explain_outputs(out.features[0], out.logits[0], HeadWeights.from_package(package),
                               geometry, settings)
     channel = channels.index(131) if 131 in channels else 0
-    png = render_overlay(image[channel], summary, size_px=512, channel_label="AIA 131 A")
+    png = render_overlay(image[channel], summary, size_px=png_px, channel_label="AIA 131 A")
     out_png.parent.mkdir(parents=True, exist_ok=True)
     out_png.write_bytes(png)
     region = summary.targets[0].regions[0].to_dict() if summary.targets[0].regions else None
@@ -118,8 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/img/train_saliency.png"))
     parser.add_argument("--seed", type=int, default=404)
     parser.add_argument("--index", type=int, default=0, help="first sample index to try")
+    parser.add_argument("--png-px", type=int, default=384, help="PNG width and height")
     args = parser.parse_args(argv)
-    result = flare_figure(args.package, args.out, seed=args.seed, start_index=args.index)
+    result = flare_figure(args.package, args.out, seed=args.seed, start_index=args.index,
+                          png_px=args.png_px)
     sys.stdout.write(json.dumps({k: result[k] for k in ("seed", "index", "probabilities",
                                                          "explained", "offset_arcsec")
                                  if k in result}) + "\n" + _table(result) + "\n")

@@ -88,7 +88,10 @@ def _data_summary(config: TrainConfig, splits: dict[str, Split]) -> dict[str, An
     summary: dict[str, Any] = {"source": source.kind,
                                **{f"{k}_samples": len(v) for k, v in splits.items()}}
     if isinstance(source, SyntheticSourceSettings):
-        summary.update(train_seed=source.train_seed, val_seed=source.val_seed,
+        # "train" may hold file-path twins of training Suns too: count the Suns once.
+        summary.update(train_samples=source.train_samples,
+                       file_train_samples=source.file_train_samples,
+                       file_size_px=source.file_size, train_seed=source.train_seed, val_seed=source.val_seed,
                        test_seed=source.test_seed, file_test_seed=source.file_test_seed,
                        class_mix=list(source.class_mix), max_regions=source.max_regions,
                        data="synthetic Sun (monitor.synth SyntheticDataset), seeds "
@@ -269,17 +272,20 @@ def _write_report(config: TrainConfig, result: TrainResult, metrics: dict[str, A
         os.chmod(package.path / name, 0o644)
 
 
-def rewrite_documents(package_dir: Path, out_dir: Path, config_text: str) -> ModelPackage:
+def rewrite_documents(package_dir: Path, out_dir: Path, config_text: str,
+                      extra_metrics: dict[str, Any] | None = None) -> ModelPackage:
     """Re-render a trained package's card, report, PNGs and target table from its metrics.
 
-    For when the report code changes after a (long) training run: the weights,
-    the ONNX graph and the measured numbers stay as they are; ``model.json``
-    gets new hashes for the rewritten files.
+    For when the report code changes after a (long) training run, or an
+    evaluation is added afterwards (``extra_metrics``, merged at the top level
+    of ``metrics.json``): the weights, the ONNX graph and the measured numbers
+    stay as they are; ``model.json`` gets new hashes for the rewritten files.
     """
     from monitor.models.package import load_package
 
     package = load_package(package_dir)
     metrics = json.loads((package.path / "metrics.json").read_text())
+    metrics.update(extra_metrics or {})
     metrics["targets"], metrics["targets_met"] = targets_table(metrics["test"])
     manifest = package.manifest
     card = model_card(manifest.name, manifest.version, metrics, config_text)

@@ -8,10 +8,14 @@
 * :mod:`~monitor.train.splits` -- time-block splits and class balancing;
 * :mod:`~monitor.train.augment` -- geometry-preserving augmentation;
 * :mod:`~monitor.train.trainer` -- linear model, CNN, early stopping, DDP;
+  :mod:`~monitor.train.heads` (closed-form linear parts),
+  :mod:`~monitor.train.localize` (the saliency localisation term),
+  :mod:`~monitor.train.distributed` (torchrun);
 * :mod:`~monitor.train.metrics`, :mod:`~monitor.train.evaluate`,
   :mod:`~monitor.train.filecheck` -- TSS/HSS, calibration, irradiance errors,
   the saliency pointing game, and the daemon-path check on files;
 * :mod:`~monitor.train.report` -- PNGs, markdown report, model card;
+  :mod:`~monitor.train.figure` -- the docs figure (saliency vs true flare position);
 * :mod:`~monitor.train.pipeline` -- the whole run; :mod:`~monitor.train.command`
   -- ``sdo-monitor train``.
 

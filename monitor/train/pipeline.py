@@ -106,7 +106,6 @@ def _data_summary(config: TrainConfig, splits: dict[str, Split]) -> dict[str, An
 
 
 def _load_splits(config: TrainConfig, ctx: DistContext) -> dict[str, Split]:
-    extra: dict[str, Any] = {}
     if isinstance(config.data, SyntheticSourceSettings):
         from monitor.train.sources import synthetic_builders, twin_builder
 
@@ -114,9 +113,8 @@ def _load_splits(config: TrainConfig, ctx: DistContext) -> dict[str, Split]:
         source = config.data
         if source.file_train_samples:
             # The twin of training sample i is the same Sun seen through files.
-            extra["train-files"] = twin_builder(config, "train-files", source.train_seed,
-                                                source.file_train_samples, source.file_size)
-            builders["train-files"] = extra["train-files"]
+            builders["train-files"] = twin_builder(config, "train-files", source.train_seed,
+                                                   source.file_train_samples, source.file_size)
     else:
         from monitor.train.sdoml import sdoml_builders
 

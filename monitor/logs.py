@@ -81,6 +81,28 @@ class _JournalPrefix(logging.Formatter):
         return _UNDER_SYSTEMD_PREFIX.get(record.levelno, "<6>") + self.inner.format(record)
 
 
+class _LibraryNoise(logging.Filter):
+    """kafka-python logs every lost connection at ERROR with a traceback.
+
+    During a broker outage that floods the journal with stack traces the
+    operator cannot act on; the publisher already reports the outage once, as a
+    metric and a log line of its own. Keep the library's line, one line long,
+    as a warning.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("kafka"):
+            if record.exc_info:
+                error = record.exc_info[1]
+                record.msg = f"{record.getMessage()} ({type(error).__name__}: {error})"
+                record.args = None
+                record.exc_info = None
+                record.exc_text = None
+            if record.levelno >= logging.ERROR:
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def setup_logging(level: str = "INFO", fmt: Literal["keyvalue", "json"] = "keyvalue",
                   verbose: int = 0, journald_prefix: bool | None = None) -> None:
     """Configure the root logger once for the process.
@@ -97,6 +119,7 @@ def setup_logging(level: str = "INFO", fmt: Literal["keyvalue", "json"] = "keyva
         formatter = _JournalPrefix(formatter)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    handler.addFilter(_LibraryNoise())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -41,3 +41,15 @@ def test_journald_prefix_and_verbose(capsys: pytest.CaptureFixture[str]) -> None
     assert err.startswith("<3>")  # syslog priority 3 = error
     setup_logging("WARNING", "keyvalue", verbose=1, journald_prefix=False)
     assert logging.getLogger().level == logging.DEBUG
+
+
+def test_kafka_library_tracebacks_become_one_warning_line(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    setup_logging("INFO", "keyvalue", journald_prefix=False)
+    try:
+        raise ConnectionResetError(104, "Connection reset by peer")
+    except ConnectionResetError:
+        logging.getLogger("kafka.net.transport").error("socket lost", exc_info=True)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "level=warning" in err and "ConnectionResetError" in err

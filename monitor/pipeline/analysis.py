@@ -26,7 +26,7 @@ from monitor.grid import ModelGrid
 from monitor.inference import DynamicBatcher
 from monitor.models import ModelPackage
 from monitor.pipeline.ingest_stage import StageResult
-from monitor.pipeline.messages import alert_data, frame_data, saliency_data, softmax
+from monitor.pipeline.messages import frame_data, saliency_data, softmax
 from monitor.preprocess import ChannelScaling, apply_scaling
 from monitor.saliency import FrameGeometry, HeadWeights, SaliencySettings, explain_outputs
 from monitor.saliency.overlay import overlay_channel_index, render_overlay
@@ -182,7 +182,3 @@ class FrameAnalyzer:
                                   irradiance_w_m2=irradiance)
         return summary.to_dict(), summary
 
-
-def alert_payloads(events: list[AlertEvent]) -> list[dict[str, Any]]:
-    """``alert.v1`` payloads for a list of events."""
-    return [alert_data(e) for e in events]

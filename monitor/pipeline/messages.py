@@ -7,9 +7,8 @@ validates every payload built here before it reaches the outbox.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,7 @@ from monitor.ingest import Observation, Rejection
 from monitor.models import ModelPackage
 from monitor.publish.envelope import rfc3339
 
-__all__ = ["PIPELINE_REASONS", "alert_data", "frame_data", "goes_class_from_flux", "model_ref",
+__all__ = ["PIPELINE_REASONS", "alert_data", "frame_data", "model_ref",
            "rejection_data", "rejection_from_ingest", "saliency_data", "softmax"]
 
 #: Pipeline-level reasons (the ingest layer has its own closed set).
@@ -48,16 +47,6 @@ def model_ref(package: ModelPackage) -> dict[str, str]:
     """The ``model`` object of frame and saliency messages."""
     return {"name": package.manifest.name, "version": package.manifest.version,
             "sha256": package.sha256}
-
-
-def goes_class_from_flux(flux_w_m2: float) -> str | None:
-    """GOES letter class with one decimal (``M2.3``) from an XRS-B flux."""
-    if not math.isfinite(flux_w_m2) or flux_w_m2 <= 0:
-        return None
-    for letter, base in (("X", 1e-4), ("M", 1e-5), ("C", 1e-6), ("B", 1e-7), ("A", 1e-8)):
-        if flux_w_m2 >= base:
-            return f"{letter}{flux_w_m2 / base:.1f}"
-    return None
 
 
 def _input(observation: Observation) -> dict[str, Any]:
@@ -133,6 +122,3 @@ def rejection_from_ingest(rejection: Rejection, feed: str) -> dict[str, Any]:
                           detail=rejection.message, size_bytes=rejection.size_bytes,
                           sha256=getattr(rejection, "sha256", None))
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

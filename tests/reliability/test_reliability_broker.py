@@ -6,35 +6,29 @@ message reaches Kafka after recovery; duplicates carry identical ids.
 
 from __future__ import annotations
 
-import shutil
 import signal
 import time
 from pathlib import Path
 
-from support import kill, read_topic, spawn, write_config
+from support import (
+    copy_frames,
+    frames_in_time_order,
+    kill,
+    ledger_counts,
+    read_topic,
+    spawn,
+    write_config,
+)
 
 from monitor.publish.local_broker import LocalBroker
-from monitor.state import ProcessedFileLedger
 
 OUTAGE_S = 30
-
-
-def _copy_frames(files: list[Path], spool: Path, frames: range) -> None:
-    for path in files[frames.start * 7:frames.stop * 7]:
-        tmp = spool / f".{path.name}.part"  # rename into place, as real writers do
-        shutil.copy(path, tmp)
-        tmp.rename(spool / path.name)
-
-
-def _processed(ledger: Path) -> int:
-    return ProcessedFileLedger(ledger).counts().get("processed", 0) if ledger.exists() else 0
 
 
 def test_broker_outage_with_empty_restart_loses_nothing(tmp_path: Path,
                                                         untrained_package: Path,
                                                         m_flare_files: Path) -> None:
-    files = sorted(m_flare_files.glob("*.fits"), key=lambda p: p.name.split("_")[-1])
-    files = sorted(files, key=lambda p: p.name.split("_", 1)[1])  # by time, then channel
+    files = frames_in_time_order(m_flare_files)
     spool = tmp_path / "spool"
     spool.mkdir()
     state = tmp_path / "state"
@@ -47,22 +41,21 @@ def test_broker_outage_with_empty_restart_loses_nothing(tmp_path: Path,
     log = tmp_path / "daemon.log"
     daemon = spawn("run", "-c", str(cfg), log=log)
     try:
-        _copy_frames(files, spool, range(5))
+        copy_frames(files, spool, range(5))
         before = read_topic(broker.bootstrap, f"{prefix}.frames", 5, 120)
         assert len({e["data"]["frame_id"] for e in before}) == 5, log.read_text()[-3000:]
 
         broker.stop()
-        _copy_frames(files, spool, range(5, 11))
-        ledger = state / "ledger.sqlite3"
+        copy_frames(files, spool, range(5, 11))
         deadline = time.monotonic() + OUTAGE_S
         while time.monotonic() < deadline:
             time.sleep(1)
         # the daemon went on analysing while Kafka was away
-        assert _processed(ledger) == 11 * 7, log.read_text()[-3000:]
+        assert ledger_counts(state).get("processed", 0) == 11 * 7, log.read_text()[-3000:]
         assert daemon.poll() is None
 
         broker.start()  # same port, empty storage: topics and producer ids are gone
-        _copy_frames(files, spool, range(11, 16))
+        copy_frames(files, spool, range(11, 16))
         after = read_topic(broker.bootstrap, f"{prefix}.frames", 11, 120)
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=60) == 0

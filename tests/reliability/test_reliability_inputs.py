@@ -9,20 +9,15 @@ import shutil
 from pathlib import Path
 
 from astropy.io import fits
+from support import daemon_config, frames_in_time_order, read_topic
 
 from monitor.app import Daemon
-
-from support import daemon_config, read_topic
-
-
-def _frames_in_time_order(files: Path) -> list[Path]:
-    return sorted(files.glob("*.fits"), key=lambda p: p.name.split("_", 1)[1])
 
 
 def test_hostile_inputs_are_rejected_with_reasons(tmp_path: Path, kafka_bootstrap: str,
                                                   untrained_package: Path,
                                                   m_flare_files: Path) -> None:
-    good = _frames_in_time_order(m_flare_files)[:14]  # two complete frames
+    good = frames_in_time_order(m_flare_files)[:14]  # two complete frames
     spool, outside = tmp_path / "spool", tmp_path / "outside"
     spool.mkdir()
     outside.mkdir()

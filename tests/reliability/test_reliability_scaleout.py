@@ -15,7 +15,7 @@ from pathlib import Path
 
 from astropy.io import fits
 from kafka import KafkaProducer
-from support import kill, read_topic, spawn, write_config
+from support import frames_in_time_order, kill, read_topic, spawn, write_config
 
 from monitor.config import KafkaSettings
 from monitor.publish.kafka_client import client_options, ensure_topics
@@ -56,7 +56,7 @@ def test_two_instances_split_the_work_and_survive_a_kill(tmp_path: Path, kafka_b
         cfg.write_text(text)
         logs[name] = tmp_path / f"{name}.log"
         procs[name] = spawn("run", "-c", str(cfg), log=logs[name])
-    files = sorted(m_flare_files.glob("*.fits"), key=lambda p: p.name.split("_", 1)[1])
+    files = frames_in_time_order(m_flare_files)
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not all(

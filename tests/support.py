@@ -53,7 +53,7 @@ def read_topic(bootstrap: str, topic: str, expect: int, timeout_s: float = 60) -
 
 
 def write_config(path: Path, *, state: Path, bootstrap: str, prefix: str, package: Path,
-                 feeds: str = "", mode: str = "live", extra: str = "") -> Path:
+                 feeds: str = "", mode: str = "live", extra: str = "", http_port: int = 0) -> Path:
     path.write_text(f"""
 service:
   state_dir: {state}
@@ -62,7 +62,7 @@ service:
   ingest_executor: thread
   ingest_workers: 2
   drain_timeout_s: 5
-http: {{host: 127.0.0.1, port: 0}}
+http: {{host: 127.0.0.1, port: {http_port}}}
 kafka:
   bootstrap_servers: [{bootstrap}]
   topic_prefix: {prefix}
@@ -192,15 +192,37 @@ def delivery_report(events: list[dict], expected_frame_ids: set[str]) -> dict[st
             "unstable_ids": unstable}
 
 
+#: Rows recorded by the reliability tests of this pytest session (see tests/reliability/conftest.py).
+OUTCOMES: list[dict[str, object]] = []
+SUMMARY_COLUMNS = ("expected", "delivered", "duplicates", "lost")
+
+
 def record_outcome(test: str, faults: str, report: dict[str, int]) -> None:
-    """Append one row to the reliability summary when ``SDO_MONITOR_RELIABILITY_SUMMARY`` names
-    a JSON-lines file (docs/benchmarks.md shows the table; see benchmarks/README.md)."""
+    """Record one row of the reliability summary (faults injected, frames expected, delivered,
+    duplicates, lost).
+
+    The session prints the rows as a table at the end and writes them to
+    ``var/reliability-summary.md``; ``SDO_MONITOR_RELIABILITY_SUMMARY`` names a JSON-lines file
+    to append them to as well (docs/benchmarks.md keeps the latest table).
+    """
+    row = {"test": test, "faults": faults, **report,
+           "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    OUTCOMES.append(row)
     target = os.environ.get("SDO_MONITOR_RELIABILITY_SUMMARY")
-    if not target:
-        return
-    with open(target, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps({"test": test, "faults": faults, **report,
-                             "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) + "\n")
+    if target:
+        with open(target, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+
+def outcome_table(rows: list[dict[str, object]]) -> str:
+    """The rows as a markdown table (the one kept in docs/benchmarks.md)."""
+    lines = ["| scenario | faults injected | frames expected | delivered | duplicates | lost |",
+             "|---|---|---:|---:|---:|---:|"]
+    for row in rows:
+        cells = [str(row["test"]), str(row["faults"])] + [str(row.get(c, "")) for c in
+                                                          SUMMARY_COLUMNS]
+        lines.append("| " + " | ".join(cell.replace("|", "/") for cell in cells) + " |")
+    return "\n".join(lines)
 
 
 def ledger_frame_ids(state: Path) -> set[str]:

@@ -27,3 +27,21 @@ def m_flare_files_long(tmp_path_factory: pytest.TempPathFactory) -> Path:
                      truth_path=out.parent / "truth.jsonl")
     assert len(list(feed.run())) == 30 * 7
     return out
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the reliability summary (faults, expected, delivered, duplicates, lost) and keep
+    it in ``var/reliability-summary.md`` for docs/benchmarks.md."""
+    from support import OUTCOMES, outcome_table
+
+    if not OUTCOMES:
+        return
+    table = outcome_table(OUTCOMES)
+    terminalreporter.write_sep("-", "reliability summary")
+    terminalreporter.write_line(table)
+    target = Path(str(terminalreporter.config.rootpath)) / "var" / "reliability-summary.md"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(table + "\n", encoding="utf-8")
+    except OSError as exc:  # a read-only checkout still gets the table on the terminal
+        terminalreporter.write_line(f"(not written to {target}: {exc})")

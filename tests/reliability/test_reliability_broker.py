@@ -12,10 +12,13 @@ from pathlib import Path
 
 from support import (
     copy_frames,
+    delivery_report,
     frames_in_time_order,
     kill,
     ledger_counts,
+    ledger_frame_ids,
     read_topic,
+    record_outcome,
     spawn,
     write_config,
 )
@@ -63,6 +66,9 @@ def test_broker_outage_with_empty_restart_loses_nothing(tmp_path: Path,
         kill(daemon)
         broker.close()
 
+    record_outcome("broker killed mid-stream", f"broker stopped {OUTAGE_S} s during 6 frames, "
+                   "restarted with empty storage", delivery_report(before + after,
+                                                                  ledger_frame_ids(state)))
     seen = {e["data"]["frame_id"] for e in before + after}
     assert len(seen) == 16, log.read_text()[-3000:]
     ids = {}

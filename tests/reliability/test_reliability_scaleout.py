@@ -15,7 +15,16 @@ from pathlib import Path
 
 from astropy.io import fits
 from kafka import KafkaProducer
-from support import frames_in_time_order, kill, read_topic, spawn, write_config
+from support import (
+    delivery_report,
+    frames_in_time_order,
+    kill,
+    ledger_frame_ids,
+    read_topic,
+    record_outcome,
+    spawn,
+    write_config,
+)
 
 from monitor.config import KafkaSettings
 from monitor.publish.kafka_client import client_options, ensure_topics
@@ -73,6 +82,9 @@ def test_two_instances_split_the_work_and_survive_a_kill(tmp_path: Path, kafka_b
         for proc in procs.values():
             kill(proc)
     frame_ids = {e["data"]["frame_id"] for e in frames}
+    analysed = set().union(*(ledger_frame_ids(tmp_path / n / "state") for n in ("a", "b")))
+    record_outcome("scale-out, one instance killed", "2 instances in a consumer group, one "
+                   "SIGKILLed after 8 of 16 frames", delivery_report(frames, analysed))
     assert len(frame_ids) == 16, sorted(Counter(e["source"] for e in frames).items())
     assert {e["source"] for e in first} <= {"urn:sdo-monitor:a", "urn:sdo-monitor:b"}
     assert len({e["source"] for e in frames}) == 2  # both instances did work

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from support import kill, read_topic, spawn, write_config
+from support import delivery_report, kill, read_topic, record_outcome, spawn, write_config
 
 from monitor.state import ProcessedFileLedger
 
@@ -59,6 +59,8 @@ def test_sigkill_mid_replay_then_resume(tmp_path: Path, kafka_bootstrap: str,
     assert len(frame_ids) == 30
 
     frames = read_topic(kafka_bootstrap, f"{prefix}.frames", len(frame_ids), 60)
+    record_outcome("SIGKILL mid-replay", f"{KILLS} SIGKILLs at random points of a 30-frame "
+                   "replay, then resume", delivery_report(frames, frame_ids))
     by_id = Counter(e["id"] for e in frames)
     published = {e["data"]["frame_id"] for e in frames}
     assert published == frame_ids  # every frame at least once

@@ -52,6 +52,7 @@ class DaemonRun:
     sample_s: float = 0.2
     extra_config: str = ""
     on_sample: Any = None  # called with (ProcTree, metrics text) every scrape (soak)
+    on_ready: Any = None  # called with (HTTP port, finished: Callable[[], bool]) in a thread
     timeout_s: float = 7200.0
     received: list[dict[str, Any]] = field(default_factory=list)
 
@@ -211,6 +212,11 @@ def run_daemon(run: DaemonRun) -> dict[str, Any]:
     try:
         if not ready.wait(300):
             raise RuntimeError(f"daemon not ready: {log_path.read_text()[-3000:]}")
+        side = None
+        if run.on_ready is not None:
+            side = threading.Thread(target=run.on_ready,
+                                    args=(port, lambda: proc.poll() is not None), daemon=True)
+            side.start()
         if run.profile:
             spy = subprocess.Popen([str(EXE.with_name("py-spy")), "record", "--pid",
                                     str(proc.pid), "--subprocesses", "--rate", "50",
@@ -234,6 +240,8 @@ def run_daemon(run: DaemonRun) -> dict[str, Any]:
             time.sleep(1.0)  # one more scrape after the last ack
             os.killpg(proc.pid, signal.SIGTERM)
         code = proc.wait(timeout=run.timeout_s)
+        if side is not None:
+            side.join(60)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -12,8 +12,15 @@ included) is sampled every second together with the frames analysed so far
 half = RSS at the end / RSS when half the frames were done - 1, each taken as
 the median of the samples in a window of 5 % of the frames around that point.
 
-    python benchmarks/soak.py                    # 1,000 frames (render ~5 min once, run ~?)
-    python benchmarks/soak.py --frames 10000     # the issue's soak: see docs/benchmarks.md
+    python benchmarks/soak.py                    # 1,000 frames (render ~5 min once, ~6 min run)
+    python benchmarks/soak.py --frames 10000 --distinct 1000   # the issue's soak (~1 h)
+
+``--distinct N`` renders N frames and makes the rest by copying them with the
+date shifted by whole days (T_OBS, DATE-OBS, T_REC, DATE and ORB_REC patched
+in place in the FITS header, same length, nothing else touched): every copy
+is a distinct observation to the daemon (new key, new content hash, new
+frame id), the pixels repeat. Rendering 10,000 distinct frames takes ~2 h on
+2 cores; the copies take minutes.
 
 Writes ``benchmarks/results/soak_<host>_<frames>.json`` and prints a summary.
 """
@@ -69,10 +76,51 @@ def growth(series: list[dict[str, float]], frames: int, key: str) -> dict[str, f
             "slope_mb_per_1000_frames": slope}
 
 
+def _shift_day(raw: bytes, days: int) -> bytes:
+    """``raw`` with every date of its headers moved ``days`` later (same byte length).
+
+    The synthetic frames start on 2014-04-01 (see monitor.synth); only the header
+    blocks before the compressed data are patched.
+    """
+    end = raw.index(b"ZIMAGE  =")  # the compressed image's header: its dates follow
+    end = raw.index(b"END" + b" " * 77, end) + 80
+    day = 1 + days
+    if not 1 <= day <= 30:
+        raise ValueError("day shifts stay within April 2014 (at most 29 copies)")
+    head = (raw[:end].replace(b"2014-04-01", b"2014-04-%02d" % day)
+            .replace(b"2014.04.01", b"2014.04.%02d" % day))
+    return head + raw[end:]
+
+
+def shifted_frames(base: list[list[str]], total: int, cache: Path) -> list[list[str]]:
+    """``total`` frames: ``base`` then day-shifted copies of it (made once, in ``cache``)."""
+    if total <= len(base):
+        return base[:total]
+    out = list(base)
+    first = Path(base[0][0]).parent
+    for copy in range(1, -(-total // len(base))):
+        directory = cache / f"{first.name}_day+{copy}"
+        directory.mkdir(exist_ok=True)
+        for frame in base[:total - len(out)]:
+            names = []
+            for path in frame:
+                name = Path(path).name.replace("2014-04-01", "2014-04-%02d" % (1 + copy))
+                target = directory / name
+                if not target.exists():
+                    tmp = target.with_suffix(".part")
+                    tmp.write_bytes(_shift_day(Path(path).read_bytes(), copy))
+                    tmp.rename(target)
+                names.append(str(target))
+            out.append(names)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=1000)
     parser.add_argument("--size", type=int, default=512, choices=(512, 1024))
+    parser.add_argument("--distinct", type=int, default=None,
+                        help="render this many frames, make the rest by day-shifted copies")
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--cache", type=Path,
                         default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
@@ -82,8 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     info = machine_info()
     t0 = time.monotonic()
-    frames = cache_frames(args.cache, args.frames, args.size, args.seed, 12.0,
+    distinct = min(args.distinct or args.frames, args.frames)
+    frames = cache_frames(args.cache, distinct, args.size, args.seed, 12.0,
                           scenario="active_regions")
+    frames = shifted_frames(frames, args.frames, args.cache)
     print(f"{len(frames)} frames at {args.size} px ready ({time.monotonic() - t0:.0f} s)",
           flush=True)
     package = model_package(args.package, args.cache)
@@ -128,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"soak_{info['host']}_{args.frames}.json"
     payload: dict[str, Any] = {"benchmark": "soak", "machine": info, "frames": args.frames,
+                               "distinct_frames": distinct,
                                "size_px": args.size, "package": str(package), "result": result,
                                "growth": summary, "target_growth": TARGET_GROWTH,
                                "met": verdict, "series": series[::max(1, len(series) // 600)]}

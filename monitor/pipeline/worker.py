@@ -39,6 +39,8 @@ from monitor.pipeline.messages import (
     rejection_data,
     rejection_from_ingest,
 )
+from monitor.pipeline.retries import RetrySchedule
+from monitor.pipeline.turns import TurnOrder
 from monitor.pipeline.view import DaemonStatusView, RecentFrames
 from monitor.publish.envelope import make_event, to_outbound
 from monitor.publish.outbox import OutboundMessage, OutboxError, OutboxFull
@@ -78,15 +80,8 @@ class PipelineWorker:
         self._arrival_of: dict[str, FileArrival] = {}
         self._inflight_keys: dict[str, str] = {}
         self._busy = 0  # files + frames being worked on right now
-        # Frames are analysed concurrently (so the batcher can batch), but alert
-        # rules and publishing take turns in dequeue order: hysteresis and
-        # "consecutive frames" mean nothing out of time order.
-        self._tickets = 0
-        self._turn = 0
-        self._turn_changed = asyncio.Condition()
-        self._skipped: set[int] = set()
-        self._retry_queue: list[tuple[float, FileArrival]] = []
-        self._attempts: dict[str, int] = {}
+        self._turns = TurnOrder()  # alert rules and publishing in dequeue order
+        self._retries = RetrySchedule()
         self._tasks: list[asyncio.Task[None]] = []
         self._source_tasks: list[asyncio.Task[None]] = []
         # frame message id -> (first, last) file arrival, for the latency histograms
@@ -307,7 +302,7 @@ class PipelineWorker:
             async with self._frames_changed:
                 await self._frames_changed.wait_for(lambda: bool(self.frames))
                 frame, flags = self.frames.popleft()
-                ticket, self._tickets = self._tickets, self._tickets + 1
+                ticket = self._turns.take()
                 self.metrics.queue_depth.labels("frames").set(len(self.frames))
                 self._frames_changed.notify_all()
             self._busy += 1
@@ -319,26 +314,9 @@ class PipelineWorker:
                 log.exception("frame analysis failed", extra={"kv": {"frame": frame.frame_id}})
                 await self._retry_frame(frame, "analysis")
             finally:
-                await self._end_turn(ticket)
+                await self._turns.end(ticket)
                 self._busy -= 1
                 self.last_progress = time.monotonic()
-
-    async def _wait_turn(self, ticket: int) -> None:
-        async with self._turn_changed:
-            await self._turn_changed.wait_for(lambda: self._turn >= ticket)
-
-    async def _end_turn(self, ticket: int) -> None:
-        async with self._turn_changed:
-            if ticket < self._turn:
-                return  # already ended
-            if self._turn == ticket:
-                self._turn += 1
-            else:  # failed before its turn: let the turn skip over it when it comes
-                self._skipped.add(ticket)
-            while self._turn in self._skipped:
-                self._skipped.discard(self._turn)
-                self._turn += 1
-            self._turn_changed.notify_all()
 
     async def _analyse(self, frame: Frame[StageResult], flags: list[str], ticket: int) -> None:
         status = self.backend.status()
@@ -350,11 +328,11 @@ class PipelineWorker:
                for i in frame.channels.values()):
             flags = [*flags, "quality_warning"]
         done = await self.analyzer.analyse(frame, f"{status.active}-{status.precision}", flags)
-        await self._wait_turn(ticket)
+        await self._turns.wait(ticket)
         self.analyzer.evaluate_alerts(done)
         messages = self._frame_messages(done)
         published = await self._publish(messages)
-        await self._end_turn(ticket)  # the rest need not wait for order
+        await self._turns.end(ticket)  # the rest need not wait for order
         if not published:
             await self._retry_frame(frame, "publish")
             return
@@ -485,7 +463,7 @@ class PipelineWorker:
         for item in frame.channels.values():
             self._forget(item.payload)
             arrival = self._arrival_of.pop(item.payload.path, None)
-            self._attempts.pop(item.payload.path, None)
+            self._retries.forget(item.payload.path)
             if arrival is not None:
                 await self._done(arrival, "processed")
 
@@ -496,17 +474,15 @@ class PipelineWorker:
         """Hand a file back to the intake after a backoff (failures of our own making,
         such as a full disk, must not wait for a restart)."""
         path = str(arrival.path)
-        attempts = self._attempts.get(path, 0) + 1
-        self._attempts[path] = attempts
+        attempts = self._retries.count_attempt(path)
         self.metrics.retries.labels(stage).inc()
         if attempts > self.MAX_ATTEMPTS and stage == "analysis":
-            self._attempts.pop(path, None)
+            self._retries.forget(path)
             await self._reject(arrival, rejection_data(
                 path=path, feed=arrival.feed, reason="retries_exhausted",
                 detail=f"{PIPELINE_REASONS['retries_exhausted']} ({stage})"))
             return
-        delay = min(60.0, 2.0 ** min(attempts, 6))
-        self._retry_queue.append((time.monotonic() + delay, arrival))
+        delay = self._retries.schedule(arrival, attempts)
         log.warning("file will be retried", extra={"kv": {
             "path": path, "stage": stage, "attempt": attempts, "in_s": delay}})
 
@@ -520,18 +496,16 @@ class PipelineWorker:
 
     def requeue_due(self) -> None:
         """Move retries whose backoff has passed back into the intake queue."""
-        now = time.monotonic()
-        waiting = []
-        for due, arrival in self._retry_queue:
-            if due <= now and not self.arrivals.full():
-                self.arrivals.put_nowait(arrival)
-            else:
-                waiting.append((due, arrival))
-        self._retry_queue = waiting
+        def put(arrival: FileArrival) -> bool:
+            if self.arrivals.full():
+                return False
+            self.arrivals.put_nowait(arrival)
+            return True
+        self._retries.release_due(put)
 
     @property
     def retries_pending(self) -> int:
-        return len(self._retry_queue)
+        return len(self._retries)
 
     def _forget(self, result: StageResult) -> None:
         if result.observation is not None:

@@ -6,7 +6,9 @@ ZCMPTYPE). From them it knows, without trusting astropy with a hostile file,
 how big the image would be once decompressed (the decompression-bomb guard),
 whether the bytes the header declares are really in the file (truncation,
 "header lies about size"), and whether the tile table is consistent with the
-image it claims to hold. Only then does astropy decode the one HDU selected.
+image it claims to hold. Only then is the one HDU selected decoded: row-tiled
+RICE images (AIA level 1) by :mod:`monitor.ingest.rice` (astropy's kernel
+without its per-tile overhead), anything else by astropy.
 
 AIA level-1 files are a RICE tile-compressed image in HDU 1 behind an empty
 primary HDU; uncompressed images in the primary HDU (sunpy's test file, old
@@ -25,6 +27,7 @@ from astropy.io import fits
 from monitor.ingest.header import IngestRejected
 from monitor.ingest.reasons import RejectReason
 from monitor.ingest.records import ImageData
+from monitor.ingest.rice import RiceLayout, decode_rice, rice_layout
 from monitor.ingest.settings import IngestSettings
 
 __all__ = ["FitsImageHdu", "decode_fits", "parse_header", "scan_fits"]
@@ -49,6 +52,7 @@ class FitsImageHdu:
     bitpix: int
     naxis1: int
     naxis2: int
+    rice: RiceLayout | None = None  # set when the direct RICE decoder can read it
 
 
 def _card_value(card: str) -> str | None:
@@ -220,7 +224,7 @@ def _compressed_hdu(cards: dict[str, str], index: int, header_bytes: bytes, data
                              f"{tile1}x{tile2} tiles needs {expected_rows}",
                              {"rows": rows, "expected": expected_rows})
     return FitsImageHdu(index, header_bytes, data_offset, data_size, True, compression,
-                        zbitpix, width, height)
+                        zbitpix, width, height, rice_layout(cards, data_offset, width, height))
 
 
 def parse_header(hdu: FitsImageHdu) -> fits.Header:
@@ -258,6 +262,15 @@ def _scaling(header: fits.Header, bitpix: int) -> tuple[float, float, int | None
     return bscale, bzero, blank
 
 
+def _decode_rice_or_none(buf: bytes, layout: RiceLayout) -> np.ndarray | None:
+    """The direct decoder's pixels; None sends the file to astropy, whose verdict (and
+    rejection message) on damaged tiles is the reference."""
+    try:
+        return decode_rice(buf, layout)
+    except Exception:  # noqa: BLE001 - any failure: let astropy decide
+        return None
+
+
 def decode_fits(buf: bytes, hdu: FitsImageHdu, header: fits.Header) -> ImageData:
     """Decode the pixels of the scanned HDU without applying BSCALE/BZERO/BLANK.
 
@@ -268,7 +281,8 @@ def decode_fits(buf: bytes, hdu: FitsImageHdu, header: fits.Header) -> ImageData
     """
     bscale, bzero, blank = _scaling(header, hdu.bitpix)
     shape = (hdu.naxis2, hdu.naxis1)
-    if hdu.compressed:
+    pixels = _decode_rice_or_none(buf, hdu.rice) if hdu.rice is not None else None
+    if pixels is None and hdu.compressed:
         try:
             with fits.open(io.BytesIO(buf), memmap=False, do_not_scale_image_data=True,
                            lazy_load_hdus=True) as hdul:
@@ -278,7 +292,7 @@ def decode_fits(buf: bytes, hdu: FitsImageHdu, header: fits.Header) -> ImageData
             raise IngestRejected(RejectReason.CORRUPT_DATA,
                                  f"tile decompression failed: {type(exc).__name__}: {exc}") \
                 from exc
-    else:
+    elif pixels is None:
         dtype = np.dtype(">" + _BITPIX[hdu.bitpix])
         count = hdu.naxis1 * hdu.naxis2
         raw = np.frombuffer(buf, dtype=dtype, count=count, offset=hdu.data_offset)

@@ -107,6 +107,8 @@ class Daemon:
                     alerts.restore(json.loads(alert_state.read_text()))
             analyzer = FrameAnalyzer(package, batcher, alerts, cfg.saliency)
             stack.callback(analyzer.close)
+            self.notifier.status("warming up the saliency explainer")
+            await analyzer.warm_up()
 
             publisher = KafkaPublisher(cfg.publish, cfg.kafka,
                                        state_dir / cfg.publish.outbox_file,

@@ -27,6 +27,7 @@ from monitor.models.transforms import (
     ManifestError,
     need,
     number,
+    parse_scaling,
 )
 
 __all__ = [
@@ -94,7 +95,7 @@ class InputSpec:
         return cls(
             channels=tuple(channels),
             size=need(data, "size", "input", int),
-            scaling=tuple(ChannelScaling.from_dict(s, f"input.scaling[{i}]")
+            scaling=tuple(parse_scaling(s, f"input.scaling[{i}]")
                           for i, s in enumerate(scaling)),
             name=need(data, "name", "input", str),
         )

@@ -46,6 +46,7 @@ from monitor.models.manifest import (
 )
 from monitor.models.network import NetworkConfig
 from monitor.models.onnx_export import DEFAULT_OPSET
+from monitor.models.transforms import parse_scaling
 
 __all__ = ["CHECKPOINT_SPEC_KEY", "SPEC_KEYS", "manifest_from_spec"]
 
@@ -63,14 +64,14 @@ def _scaling(spec: dict[str, Any], channels: tuple[int, ...]) -> tuple[ChannelSc
     if isinstance(given, list):
         if len(given) != len(channels):
             raise ManifestError("scaling", f"list needs {len(channels)} entries (one per channel)")
-        return tuple(ChannelScaling.from_dict(d, f"scaling[{i}]") for i, d in enumerate(given))
+        return tuple(parse_scaling(d, f"scaling[{i}]") for i, d in enumerate(given))
     if not isinstance(given, dict):
         raise ManifestError("scaling", "must be a list or a mapping wavelength -> dict")
     by_wl = {int(k): v for k, v in given.items()}
     unknown = sorted(set(by_wl) - set(channels))
     if unknown:
         raise ManifestError("scaling", f"wavelengths {unknown} are not in channels")
-    return tuple(ChannelScaling.from_dict(by_wl.get(c, default_scaling(c)), f"scaling.{c}")
+    return tuple(parse_scaling(by_wl.get(c, default_scaling(c)), f"scaling.{c}")
                  for c in channels)
 
 

@@ -2,9 +2,9 @@
 
 Two small contracts live here because other modules share them:
 
-- :class:`ChannelScaling`: the preprocessing helper's per-channel dict,
-  ``x = (clip(T(img + offset), clip_min, clip_max) - mean) / std``, stored
-  verbatim (this package validates it, ``monitor.preprocess.scaling`` applies it).
+- :func:`parse_scaling`: the preprocessing helper's per-channel dict,
+  ``x = (clip(T(img + offset), clip_min, clip_max) - mean) / std``, validated
+  into :class:`monitor.preprocess.ChannelScaling` (which applies it).
 - :class:`IrradianceLine`: one EVE line and its target transform
   ``z = (T(y) - mean) / std`` with ``y`` in W m^-2, with the inverse that turns
   network outputs into W m^-2.
@@ -21,8 +21,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from monitor.preprocess.scaling import ChannelScaling
+
 __all__ = ["TRANSFORMS", "ChannelScaling", "IrradianceLine", "ManifestError", "Transform",
-           "need", "number"]
+           "need", "number", "parse_scaling"]
 
 TRANSFORMS = ("log10", "sqrt", "linear")
 _SCALING_KEYS = ("transform", "offset", "clip_min", "clip_max", "mean", "std")
@@ -61,53 +63,34 @@ def number(value: Any, where: str, allow_none: bool = False) -> float | None:
     return float(value)
 
 
-@dataclass(frozen=True)
-class ChannelScaling:
-    """Per-channel input scaling: ``x = (clip(T(img + offset), clip_min, clip_max) - mean) / std``.
+def parse_scaling(data: Any, where: str = "scaling") -> ChannelScaling:
+    """One channel's scaling from ``model.json``, validated; errors name the JSON key.
 
-    Stored and exchanged as exactly the dict of :meth:`to_dict`; the
-    preprocessing helper applies it (this module only validates it).
+    The class is the preprocessing helper's :class:`monitor.preprocess.ChannelScaling`
+    (one class for the contract: it validates its values and applies them); this
+    adds the manifest's stricter shape rules and key paths.
     """
-
-    transform: Transform
-    offset: float
-    clip_min: float | None
-    clip_max: float | None
-    mean: float
-    std: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """The six-key dict of the preprocessing contract."""
-        return {k: getattr(self, k) for k in _SCALING_KEYS}
-
-    @classmethod
-    def from_dict(cls, data: Any, where: str = "scaling") -> ChannelScaling:
-        """Validate and build; every key of the contract is required, no others allowed."""
-        if not isinstance(data, dict):
-            raise ManifestError(where, "must be an object")
-        missing = [k for k in _SCALING_KEYS if k not in data]
-        extra = sorted(set(data) - set(_SCALING_KEYS))
-        if missing or extra:
-            raise ManifestError(where, f"keys must be exactly {list(_SCALING_KEYS)}; "
-                                       f"missing {missing}, unexpected {extra}")
-        if data["transform"] not in TRANSFORMS:
-            raise ManifestError(f"{where}.transform", f"must be one of {TRANSFORMS}")
-        std = number(data["std"], f"{where}.std")
-        assert std is not None
-        if std <= 0:
-            raise ManifestError(f"{where}.std", "must be > 0")
-        lo = number(data["clip_min"], f"{where}.clip_min", allow_none=True)
-        hi = number(data["clip_max"], f"{where}.clip_max", allow_none=True)
-        if lo is not None and hi is not None and lo >= hi:
-            raise ManifestError(where, "clip_min must be < clip_max")
-        return cls(
-            transform=data["transform"],
-            offset=float(number(data["offset"], f"{where}.offset") or 0.0),
-            clip_min=lo,
-            clip_max=hi,
-            mean=float(number(data["mean"], f"{where}.mean") or 0.0),
-            std=std,
-        )
+    if not isinstance(data, dict):
+        raise ManifestError(where, "must be an object")
+    missing = [k for k in _SCALING_KEYS if k not in data]
+    extra = sorted(set(data) - set(_SCALING_KEYS))
+    if missing or extra:
+        raise ManifestError(where, f"keys must be exactly {list(_SCALING_KEYS)}; "
+                                   f"missing {missing}, unexpected {extra}")
+    if data["transform"] not in TRANSFORMS:
+        raise ManifestError(f"{where}.transform", f"must be one of {TRANSFORMS}")
+    for key in ("offset", "mean", "std"):
+        number(data[key], f"{where}.{key}")
+    lo = number(data["clip_min"], f"{where}.clip_min", allow_none=True)
+    hi = number(data["clip_max"], f"{where}.clip_max", allow_none=True)
+    if not data["std"] > 0:
+        raise ManifestError(f"{where}.std", "must be > 0")
+    if lo is not None and hi is not None and lo >= hi:
+        raise ManifestError(where, "clip_min must be < clip_max")
+    try:
+        return ChannelScaling.from_dict(data)
+    except ValueError as exc:  # anything the class itself refuses
+        raise ManifestError(where, str(exc)) from None
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from monitor.inference import DynamicBatcher
 from monitor.models import ModelPackage
 from monitor.pipeline.ingest_stage import StageResult
 from monitor.pipeline.messages import frame_data, saliency_data, softmax
-from monitor.preprocess import ChannelScaling, apply_scaling
+from monitor.preprocess import apply_scaling
 from monitor.saliency import FrameGeometry, HeadWeights, SaliencySettings, explain_outputs
 from monitor.saliency.overlay import overlay_channel_index, render_overlay
 
@@ -77,10 +77,7 @@ class FrameAnalyzer:
         self.alerts = alerts
         self.saliency = saliency
         self.channels = tuple(package.manifest.input.channels)
-        # model.json's scaling entries are validated records; the preprocess
-        # class with the same six keys is the one that applies them.
-        self.scaling = tuple(ChannelScaling.from_dict(s.to_dict())
-                             for s in package.manifest.input.scaling)
+        self.scaling = package.manifest.input.scaling
         self.grid = ModelGrid(package.manifest.input.size)
         self.heads = HeadWeights.from_package(package)
         self._explainer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="saliency")

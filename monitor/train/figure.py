@@ -45,7 +45,7 @@ def flare_figure(package_dir: Path | None, out_png: Path, *, seed: int = 404,
     """Make the figure; returns the reported and true positions."""
     from monitor.inference.ort_backend import OnnxRuntimeBackend
     from monitor.models import default_package_path, load_package
-    from monitor.preprocess import ChannelScaling, apply_scaling
+    from monitor.preprocess import apply_scaling
     from monitor.saliency import HeadWeights, SaliencySettings, explain_outputs
     from monitor.saliency.overlay import render_overlay
     from monitor.synth import SyntheticDataset
@@ -68,7 +68,7 @@ def flare_figure(package_dir: Path | None, out_png: Path, *, seed: int = 404,
         shutil.rmtree(tmp, ignore_errors=True)
     backend = OnnxRuntimeBackend()
     backend.load(package, "cpu", "fp32", 1)
-    scalings = [ChannelScaling.from_dict(s.to_dict()) for s in package.manifest.input.scaling]
+    scalings = list(package.manifest.input.scaling)
     out = backend.infer(apply_scaling(image, scalings)[None])
     backend.close()
     z = out.logits[0] - out.logits[0].max()

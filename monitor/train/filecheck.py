@@ -79,10 +79,10 @@ def run_package(package: ModelPackage, images_dn_s: Sequence[np.ndarray],
     import torch
 
     from monitor.inference.ort_backend import OnnxRuntimeBackend
-    from monitor.preprocess import ChannelScaling, apply_scaling
+    from monitor.preprocess import apply_scaling
 
     manifest = package.manifest
-    scalings = [ChannelScaling.from_dict(s.to_dict()) for s in manifest.input.scaling]
+    scalings = list(manifest.input.scaling)
     backend = OnnxRuntimeBackend(threads=0, warmup_iterations=1)
     backend.load(package, "cpu", "fp32", max_batch=batch)
     model = package.build_torch_model()

@@ -28,6 +28,7 @@ from monitor.models.package import (
     load_package,
     sha256_file,
 )
+from monitor.models.transforms import parse_scaling
 
 
 def _rehash(pkg: Path, name: str) -> None:
@@ -157,11 +158,15 @@ def test_irradiance_inverse_gives_w_m2(small_package: ModelPackage) -> None:
 def test_channel_scaling_requires_exact_contract_keys() -> None:
     good = {"transform": "sqrt", "offset": 0.0, "clip_min": None, "clip_max": 100.0,
             "mean": 1.0, "std": 2.0}
-    assert ChannelScaling.from_dict(good).to_dict() == good
+    scaling = parse_scaling(good)
+    assert isinstance(scaling, ChannelScaling)  # the class preprocessing applies
+    assert scaling.to_dict() == good
     with pytest.raises(ManifestError, match="unexpected"):
-        ChannelScaling.from_dict({**good, "gamma": 2.2})
+        parse_scaling({**good, "gamma": 2.2})
     with pytest.raises(ManifestError, match="std"):
-        ChannelScaling.from_dict({**good, "std": 0.0})
+        parse_scaling({**good, "std": 0.0})
+    with pytest.raises(ManifestError, match=r"input.scaling\[2\]: clip_min must be < clip_max"):
+        parse_scaling({**good, "clip_min": 100.0}, "input.scaling[2]")
 
 
 def test_missing_default_package_says_how_to_get_one() -> None:

@@ -27,7 +27,7 @@ import numpy as np
 
 from monitor.grid import ModelGrid
 from monitor.synth.disk import quiet_sun_volume_dem
-from monitor.synth.geometry import ImageGeometry, observer_fast
+from monitor.synth.geometry import ImageGeometry, Observer, observer_fast
 from monitor.synth.goes import EVENT_CLASSES, event_class_index, goes_class, xrsb_response
 from monitor.synth.noise import aec_exposure, expose
 from monitor.synth.plasma import FlarePlasma
@@ -38,7 +38,7 @@ from monitor.synth.scenario import ActiveRegionSpec, FlareSpec
 from monitor.synth.sun import compose_scene, scene_truth
 from monitor.synth.truth import FlareKernel
 
-__all__ = ["Labels", "Sample", "SyntheticDataset"]
+__all__ = ["Labels", "Sample", "SceneDraw", "SyntheticDataset"]
 
 _CLASS_RANGES: dict[int, tuple[float, float]] = {
     0: (2e-8, 1e-6), 1: (1e-6, 1e-5), 2: (1e-5, 1e-4), 3: (1e-4, 1e-3)}
@@ -118,6 +118,33 @@ def _flare_for_flux(rng: np.random.Generator, target_flux: float, region: str
     return FlareSpec(region=region, peak_class=plasma.peak_class, start_s=0.0), t
 
 
+@dataclass(frozen=True)
+class SceneDraw:
+    """The random content of one dataset sample, independent of any image grid.
+
+    Attributes
+    ----------
+    seed, index : int
+        The dataset sample.
+    day_of_year : float
+        Sets the observer (B0 angle, distance).
+    observer : Observer
+        The dataset's fast observer for that day.
+    regions : list of ActiveRegionModel
+    flares : list of FlareModel
+    t_s : float
+        Seconds after the flare start (0 without a flare).
+    """
+
+    seed: int
+    index: int
+    day_of_year: float
+    observer: Observer
+    regions: list[ActiveRegionModel]
+    flares: list[FlareModel]
+    t_s: float
+
+
 class SyntheticDataset:
     """Random synthetic observations on the model grid, indexable like a torch Dataset.
 
@@ -161,10 +188,19 @@ class SyntheticDataset:
             index += self.length
         return self.sample(index)
 
-    def sample(self, index: int) -> Sample:
-        """Sample ``index`` (any non-negative integer)."""
+    def scene(self, index: int) -> SceneDraw:
+        """The random content of sample ``index`` (observer, regions, flare), unrendered.
+
+        What :mod:`monitor.train.twin` renders a second time as FITS files.
+        """
+        return self._draw(index)[0]
+
+    def _draw(self, index: int) -> tuple[SceneDraw, np.random.Generator]:
+        # The draw order is the dataset's identity (cached training splits
+        # depend on it): scene first, then the same generator renders and adds noise.
         rng = np.random.default_rng([self.seed, 2, int(index)])
-        observer = observer_fast(rng.uniform(0.0, 365.25))
+        day = float(rng.uniform(0.0, 365.25))
+        observer = observer_fast(day)
         geometry = ImageGeometry.model_grid(self.grid, observer.rsun_obs_arcsec)
         mm_per_px = geometry.cdelt_arcsec * observer.dsun_m / 206264.8 / 1e6
         step_mm = 0.5 * mm_per_px
@@ -184,6 +220,13 @@ class SyntheticDataset:
             target = math.exp(rng.uniform(math.log(low), math.log(high)))
             spec, t_s = _flare_for_flux(rng, target, specs[host].name)
             flares.append(FlareModel(spec, regions[host], rng, step_mm))
+        return SceneDraw(self.seed, int(index), day, observer, regions, flares, t_s), rng
+
+    def sample(self, index: int) -> Sample:
+        """Sample ``index`` (any non-negative integer)."""
+        draw, rng = self._draw(index)
+        observer, regions, flares, t_s = draw.observer, draw.regions, draw.flares, draw.t_s
+        geometry = ImageGeometry.model_grid(self.grid, observer.rsun_obs_arcsec)
         renderer = Renderer(geometry, observer, self.channels, rng)
         scene = compose_scene(regions, flares, t_s, observer, geometry)
         image = renderer.render(scene.components)

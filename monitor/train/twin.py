@@ -17,16 +17,13 @@ resolution), and what only the file path has -- ADC saturation (16383 DN) and
 integer rounding of the stored DN. ``tests/train/test_train_twin.py`` measures
 the agreement, ``docs/training.md`` reports it.
 
-:func:`dataset_scene` repeats ``SyntheticDataset.sample`` draw for draw (it
-uses that module's private helpers ``_random_regions``/``_flare_for_flux``);
-a test checks that its truth equals the dataset's labels exactly, so a change
-in the synthetic Sun cannot make the twin drift silently.
+:func:`dataset_scene` is ``SyntheticDataset.scene``: the very draws of
+``SyntheticDataset.sample``; a test checks that the twin's truth equals the
+dataset's labels exactly, so the two renderings cannot drift apart silently.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,13 +32,12 @@ import numpy as np
 
 from monitor.grid import ModelGrid
 from monitor.synth import SyntheticDataset
-from monitor.synth.dataset import _CLASS_RANGES, _flare_for_flux, _random_regions
+from monitor.synth.dataset import SceneDraw
 from monitor.synth.disk import quiet_sun_volume_dem
 from monitor.synth.fitsio import write_channel
-from monitor.synth.geometry import ImageGeometry, Observer, observer_at, observer_fast
+from monitor.synth.geometry import ImageGeometry, observer_at
 from monitor.synth.goes import EVENT_CLASSES, event_class_index, goes_class
 from monitor.synth.noise import aec_exposure, expose
-from monitor.synth.regions import ActiveRegionModel, FlareModel
 from monitor.synth.render import Renderer, to_int16
 from monitor.synth.responses import channel_spec
 from monitor.synth.sun import ChannelImage, Observation, compose_scene, scene_truth
@@ -53,57 +49,9 @@ __all__ = ["FileFrame", "SceneDraw", "dataset_scene", "read_frame", "write_twin_
 _TABLE_EPOCH = datetime(2014, 1, 1, tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class SceneDraw:
-    """The random content of one dataset sample, independent of any image grid.
-
-    Attributes
-    ----------
-    seed, index : int
-        The dataset sample.
-    day_of_year : float
-        Sets the observer (B0 angle, distance).
-    observer : Observer
-        The dataset's fast observer for that day.
-    regions : list of ActiveRegionModel
-    flares : list of FlareModel
-    t_s : float
-        Seconds after the flare start (0 without a flare).
-    """
-
-    seed: int
-    index: int
-    day_of_year: float
-    observer: Observer
-    regions: list[ActiveRegionModel]
-    flares: list[FlareModel]
-    t_s: float
-
-
 def dataset_scene(dataset: SyntheticDataset, index: int) -> SceneDraw:
-    """Repeat the random draws of ``dataset.sample(index)`` up to (not including) rendering."""
-    rng = np.random.default_rng([dataset.seed, 2, int(index)])
-    day = float(rng.uniform(0.0, 365.25))
-    observer = observer_fast(day)
-    geometry = ImageGeometry.model_grid(dataset.grid, observer.rsun_obs_arcsec)
-    mm_per_px = geometry.cdelt_arcsec * observer.dsun_m / 206264.8 / 1e6
-    step_mm = 0.5 * mm_per_px
-    wanted = int(rng.choice(4, p=dataset.class_mix))
-    n_regions = int(rng.integers(1 if wanted else 0, dataset.max_regions + 1))
-    specs = _random_regions(rng, n_regions)
-    flaring = bool(wanted) or (n_regions > 0 and rng.random() < 0.5)
-    host = int(rng.integers(0, n_regions)) if flaring else -1
-    if flaring:
-        specs[host] = dataclasses.replace(specs[host], lon_deg=float(rng.uniform(-85, 85)))
-    regions = [ActiveRegionModel(spec, rng, step_mm) for spec in specs]
-    flares = []
-    t_s = 0.0
-    if flaring:
-        low, high = _CLASS_RANGES[wanted]
-        target = math.exp(rng.uniform(math.log(low), math.log(high)))
-        spec, t_s = _flare_for_flux(rng, target, specs[host].name)
-        flares.append(FlareModel(spec, regions[host], rng, step_mm))
-    return SceneDraw(dataset.seed, int(index), day, observer, regions, flares, t_s)
+    """The random draws of ``dataset.sample(index)`` up to (not including) rendering."""
+    return dataset.scene(index)
 
 
 @dataclass(frozen=True)

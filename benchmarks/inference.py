@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import socket
 import statistics
 import sys
 import tempfile
@@ -39,26 +37,8 @@ from monitor.inference.torch_cpu import TorchCPUBackend, available_cores
 from monitor.models.package import ModelPackage, load_package
 from monitor.models.testing import make_random_package
 
-
-def cpu_model() -> str:
-    """CPU model name from /proc/cpuinfo (Linux), else platform.processor()."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def machine_info() -> dict[str, object]:
-    """What the numbers were measured on."""
-    import onnxruntime
-    import torch
-
-    return {"host": socket.gethostname(), "cpu": cpu_model(), "cores_available":
-            available_cores(), "python": platform.python_version(), "torch": torch.__version__,
-            "onnxruntime": onnxruntime.__version__, "platform": platform.platform()}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import machine_info
 
 
 def make_backend(name: str, threads: int) -> Backend:
@@ -107,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="JSON output (default: benchmarks/results/)")
     args = parser.parse_args(argv)
 
-    info = machine_info()
+    info = machine_info("torch", "onnxruntime")
     threads = args.threads or available_cores()
     sweeps: dict[tuple[str, int, int], list[list[float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:

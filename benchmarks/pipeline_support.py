@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import machine_info as shared_machine_info
 
 __all__ = ["CHANNELS", "EXE", "ProcTree", "cache_frames", "histogram_quantiles",
            "latency_stats", "machine_info", "model_package", "parse_metrics", "stage_means",
@@ -39,24 +40,8 @@ CHANNELS = 7
 # -- machine and process tree ---------------------------------------------------------
 
 def machine_info() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import onnxruntime
-    import torch
-
-    return {"host": socket.gethostname(), "cpu": cpu,
-            "cores_available": len(os.sched_getaffinity(0)),
-            "memory_gb": round(os.sysconf("SC_PHYS_PAGES") * _PAGE / 1e9, 1),
-            "python": platform.python_version(), "platform": platform.platform(),
-            "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
-            "load_average_start": os.getloadavg()}
+    """What the numbers were measured on (benchmarks/machine.py, plus the inference stack)."""
+    return shared_machine_info("torch", "onnxruntime", "astropy")
 
 
 def _children_map() -> dict[int, list[int]]:

@@ -31,7 +31,6 @@ import argparse
 import io
 import json
 import os
-import platform
 import socket
 import statistics
 import sys
@@ -57,35 +56,14 @@ from monitor.preprocess import (
 )
 from monitor.preprocess.reference import aiapy_available, register_reference
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import machine_info
+
 FAST_BUDGET_MS = 30.0
 MIN_SPEEDUP = 10.0
 #: Decompression time of a 4096^2 RICE file measured on this machine unloaded
 #: (issue 4); used to express contended measurements in unloaded terms.
 ISSUE_DECOMPRESS_MS = 114.0
-
-
-def cpu_model() -> str:
-    """CPU model name from /proc/cpuinfo (Linux), else platform.processor()."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def machine_info() -> dict[str, object]:
-    """What the numbers were measured on."""
-    import astropy
-    import cv2
-    import scipy
-
-    return {"host": socket.gethostname(), "cpu": cpu_model(),
-            "cores_available": len(os.sched_getaffinity(0)),
-            "python": platform.python_version(), "numpy": np.__version__,
-            "opencv": cv2.__version__, "astropy": astropy.__version__,
-            "scipy": scipy.__version__, "load_average_start": os.getloadavg()}
 
 
 def timeit(fn: Callable[[], object], repeat: int) -> dict[str, float | None]:
@@ -114,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     rows: list[tuple[str, dict[str, float | None]]] = []
-    info = machine_info()
+    info = machine_info("numpy", "astropy", "opencv-python-headless", "scipy")
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "aia.lev1.171A_2024-05-14T17-00-01.35Z.image_lev1.fits"

@@ -104,7 +104,7 @@ def shifted_frames(base: list[list[str]], total: int, cache: Path) -> list[list[
         for frame in base[:total - len(out)]:
             names = []
             for path in frame:
-                name = Path(path).name.replace("2014-04-01", "2014-04-%02d" % (1 + copy))
+                name = Path(path).name.replace("2014-04-01", f"2014-04-{1 + copy:02d}")
                 target = directory / name
                 if not target.exists():
                     tmp = target.with_suffix(".part")

@@ -32,16 +32,8 @@ sys.path.insert(0, str(ROOT))
 from monitor.synth import SyntheticDataset, SyntheticSun, load_scenario
 from monitor.synth.fitsio import write_channel
 
-
-def cpu_model() -> str:
-    """CPU model name from /proc/cpuinfo (Linux), else platform.processor()."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import cpu_model
 
 
 def bench_files(size: int, repeats: int, scenario: str) -> dict[str, object]:

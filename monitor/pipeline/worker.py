@@ -329,9 +329,14 @@ class PipelineWorker:
             flags = [*flags, "quality_warning"]
         done = await self.analyzer.analyse(frame, f"{status.active}-{status.precision}", flags)
         await self._turns.wait(ticket)
+        alerts_before = self.analyzer.alerts.snapshot()
         self.analyzer.evaluate_alerts(done)
         messages = self._frame_messages(done)
         published = await self._publish(messages)
+        if not published:
+            # The transitions this frame decided were never stored: undo them, so the
+            # retry (or the next frame) decides and publishes them again.
+            self.analyzer.alerts.restore(alerts_before)
         await self._turns.end(ticket)  # the rest need not wait for order
         if not published:
             await self._retry_frame(frame, "publish")

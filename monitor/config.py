@@ -75,7 +75,8 @@ class ServiceSettings:
         default=3600.0, metadata={"gt": 0, "doc": "refuse files whose T_OBS is further ahead "
                                                  "of this host's clock"})
     overlays_kept: int = field(
-        default=64, metadata={"ge": 0, "doc": "saliency PNGs kept in memory for the API"})
+        default=64, metadata={"ge": 0, "doc": "recent frames whose saliency overlay PNG the "
+                                           "API can serve (drawn on first request)"})
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,7 @@ class DaemonView(Protocol):
 
     def history(self, window_s: float, points: int) -> dict[str, Any]: ...
 
-    def saliency_png(self, frame_id: str) -> bytes | None: ...
+    async def saliency_png(self, frame_id: str) -> bytes | None: ...
 
 
 VIEW: web.AppKey[DaemonView] = web.AppKey("view")
@@ -366,7 +366,7 @@ async def _saliency_latest(request: web.Request) -> web.Response:
     _params(request, t=_cache_buster)  # t: ignored cache buster (Grafana's ${__to})
     view = request.app[VIEW]
     latest = view.latest_frame()
-    png = view.saliency_png(latest["frame_id"]) if latest else None
+    png = await view.saliency_png(latest["frame_id"]) if latest else None
     return _png(png, "no-store")
 
 
@@ -374,7 +374,7 @@ async def _saliency(request: web.Request) -> web.Response:
     frame_id = _frame_id(request)
     _params(request, t=_cache_buster)
     # a frame's overlay never changes: caches may keep it
-    return _png(request.app[VIEW].saliency_png(frame_id), "private, max-age=3600")
+    return _png(await request.app[VIEW].saliency_png(frame_id), "private, max-age=3600")
 
 
 def openapi_document() -> bytes:

@@ -4,8 +4,9 @@ The inference itself runs on the batcher's single worker (it owns the
 device); saliency and the overlay run on one more worker thread because the
 explainer caches per-frame WCS objects that are not thread-safe and would
 otherwise stall the event loop for ~10-40 ms per frame. The overlay PNG is
-for people, not for Kafka: it is drawn after the frame's messages are in the
-outbox (:meth:`FrameAnalyzer.render_overlay`), off the latency path.
+for people, not for Kafka: the analysis keeps only what drawing it needs
+(:class:`OverlayInputs`) and :meth:`FrameAnalyzer.draw_overlay` draws it when
+someone asks (:mod:`monitor.pipeline.overlays`), off the latency path.
 """
 
 from __future__ import annotations
@@ -31,9 +32,18 @@ from monitor.preprocess import apply_scaling
 from monitor.saliency import FrameGeometry, HeadWeights, SaliencySettings, explain_outputs
 from monitor.saliency.overlay import overlay_channel_index, render_overlay
 
-__all__ = ["AnalysedFrame", "FrameAnalyzer"]
+__all__ = ["AnalysedFrame", "FrameAnalyzer", "OverlayInputs"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OverlayInputs:
+    """What drawing one frame's overlay needs: the overlay channel (scaled, model grid)
+    and the saliency summary."""
+
+    image: np.ndarray
+    summary: Any
 
 
 @dataclass
@@ -46,10 +56,9 @@ class AnalysedFrame:
     frame: dict[str, Any]
     saliency: dict[str, Any] | None
     alerts: list[AlertEvent]
-    overlay_png: bytes | None
     timings_s: dict[str, float] = field(default_factory=dict)
-    #: What the overlay needs, until it is drawn: (scaled model input, summary).
-    overlay_inputs: tuple[np.ndarray, Any] | None = None
+    #: What drawing the overlay needs (None when the frame has no overlay).
+    overlay_inputs: OverlayInputs | None = None
     #: Alert rule inputs: cumulative class probabilities and the top saliency region.
     signals: dict[str, float] = field(default_factory=dict)
     location: dict[str, Any] | None = None
@@ -80,6 +89,7 @@ class FrameAnalyzer:
         self.scaling = package.manifest.input.scaling
         self.grid = ModelGrid(package.manifest.input.size)
         self.heads = HeadWeights.from_package(package)
+        self._overlay_index = overlay_channel_index(self.channels, saliency.overlay_channel)
         self._explainer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="saliency")
 
     def close(self) -> None:
@@ -109,8 +119,7 @@ class FrameAnalyzer:
         geometry.pixel_to_solar(centre, centre)  # flat maps have no region to locate
         summary = explain_outputs(features, logits, self.heads, geometry, self.saliency)
         if self.saliency.overlay:
-            x = np.zeros((len(self.channels), self.grid.size, self.grid.size), dtype=np.float32)
-            self._draw(x, summary)
+            self._draw(np.zeros((self.grid.size, self.grid.size), dtype=np.float32), summary)
 
     def model_input(self, frame: Frame[StageResult]) -> np.ndarray:
         """The scaled ``(C, N, N)`` input; missing channels sit at the channel mean (0)."""
@@ -165,8 +174,11 @@ class FrameAnalyzer:
             url = f"/api/v1/saliency/{frame.frame_id}.png" if drawn else None
             sal = saliency_data(frame_id=frame.frame_id, t_obs=t_obs, package=self.package,
                                 summary=summary, overlay_url=url)
-        inputs = (x, summary_obj) if sal is not None and sal["overlay_url"] else None
-        return AnalysedFrame(frame.frame_id, frame.feed, t_obs, data, sal, [], None,
+        inputs = None
+        if sal is not None and sal["overlay_url"]:
+            # a copy: the (C, N, N) model input is large and need not outlive the frame
+            inputs = OverlayInputs(x[self._overlay_index].copy(), summary_obj)
+        return AnalysedFrame(frame.frame_id, frame.feed, t_obs, data, sal, [],
                              timings, inputs, signals, location)
 
     def evaluate_alerts(self, done: AnalysedFrame) -> None:
@@ -174,18 +186,15 @@ class FrameAnalyzer:
         done.alerts = self.alerts.observe(done.feed, done.frame_id, done.t_obs, done.signals,
                                           done.location)
 
-    async def render_overlay(self, done: AnalysedFrame) -> bytes | None:
-        """Draw the frame's saliency overlay PNG (on the explainer thread)."""
-        if done.overlay_inputs is None:
-            return None
-        x, summary = done.overlay_inputs
-        done.overlay_inputs = None  # the model input is large; keep it no longer than needed
+    async def draw_overlay(self, inputs: OverlayInputs) -> bytes:
+        """Draw a frame's saliency overlay PNG (on the explainer thread)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._explainer, self._draw, x, summary)
+        return await loop.run_in_executor(self._explainer, self._draw, inputs.image,
+                                          inputs.summary)
 
-    def _draw(self, x: np.ndarray, summary: Any) -> bytes:
-        index = overlay_channel_index(self.channels, self.saliency.overlay_channel)
-        return render_overlay(x[index], summary, size_px=self.saliency.overlay_size_px,
+    def _draw(self, image: np.ndarray, summary: Any) -> bytes:
+        index = self._overlay_index
+        return render_overlay(image, summary, size_px=self.saliency.overlay_size_px,
                               alpha=self.saliency.overlay_alpha,
                               threshold_fraction=self.saliency.threshold_fraction,
                               channel_label=f"AIA {self.channels[index]} Å", scale="linear")

@@ -351,5 +351,5 @@ class DaemonStatusView:
         self._sync()
         return self.recent.history(window_s, points)
 
-    def saliency_png(self, frame_id: str) -> bytes | None:
-        return self.worker.overlays.get(frame_id)
+    async def saliency_png(self, frame_id: str) -> bytes | None:
+        return await self.worker.overlays.png(frame_id)

@@ -39,6 +39,7 @@ from monitor.pipeline.messages import (
     rejection_data,
     rejection_from_ingest,
 )
+from monitor.pipeline.overlays import OverlayStore
 from monitor.pipeline.retries import RetrySchedule
 from monitor.pipeline.turns import TurnOrder
 from monitor.pipeline.view import DaemonStatusView, RecentFrames
@@ -87,7 +88,10 @@ class PipelineWorker:
         # frame message id -> (first, last) file arrival, for the latency histograms
         self.e2e_start: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self.latest: dict[str, Any] | None = None
-        self.overlays: OrderedDict[str, bytes] = OrderedDict()
+        self.overlays = OverlayStore(
+            analyzer.draw_overlay, config.service.overlays_kept,
+            on_drawn=metrics.overlay_seconds.observe,
+            on_error=metrics.saliency_errors.labels("overlay").inc)
         self.recent_alerts: deque[dict[str, Any]] = deque(maxlen=200)
         self.recent = RecentFrames()
         self.last_progress = time.monotonic()
@@ -350,7 +354,7 @@ class PipelineWorker:
             self.goes.observe(done.frame, done.alerts)
         await self._finish_frame(frame)
         if done.overlay_inputs is not None:
-            await self._store_overlay(done)
+            self.overlays.add(done.frame_id, done.overlay_inputs)
         self.metrics.frames.labels(frame.feed, "partial" if frame.missing else "complete").inc()
         self.counts["frames"] += 1
         if done.alerts:
@@ -384,24 +388,6 @@ class PipelineWorker:
             self.recent_alerts.appendleft(alert_data(alert))
             log.warning("alert", extra={"kv": {"rule": alert.rule, "state": alert.state,
                                                "message": alert.message}})
-
-    async def _store_overlay(self, done: AnalysedFrame) -> None:
-        if not self.config.service.overlays_kept:
-            done.overlay_inputs = None
-            return
-        t0 = time.perf_counter()
-        try:
-            png = await self.analyzer.render_overlay(done)
-        except Exception:  # a picture for people; the published result stands
-            log.exception("overlay failed", extra={"kv": {"frame": done.frame_id}})
-            self.metrics.saliency_errors.labels("overlay").inc()
-            return
-        self.metrics.overlay_seconds.observe(time.perf_counter() - t0)
-        if png is not None:
-            done.overlay_png = png
-            self.overlays[done.frame_id] = png
-            while len(self.overlays) > self.config.service.overlays_kept:
-                self.overlays.popitem(last=False)
 
     # -- outcomes ---------------------------------------------------------------------
     async def _publish(self, messages: list[OutboundMessage]) -> bool:

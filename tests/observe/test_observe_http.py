@@ -90,7 +90,7 @@ class StoreView:
     def history(self, window_s: float, points: int) -> dict[str, Any]:
         return self.recent.history(window_s, points)
 
-    def saliency_png(self, frame_id: str) -> bytes | None:
+    async def saliency_png(self, frame_id: str) -> bytes | None:
         return self.pngs.get(frame_id)
 
 

@@ -62,6 +62,14 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-minutes", type=float, default=None,
                         help="override training.max_minutes")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--evaluate", type=Path, default=None, metavar="PACKAGE",
+                        help="train nothing: evaluate an already trained package on the "
+                             "config's file-path check and on --fresh-samples Suns of "
+                             "--fresh-seed, and rewrite its card, report and metrics")
+    parser.add_argument("--fresh-seed", type=int, default=505,
+                        help="seed of the untouched check (with --evaluate)")
+    parser.add_argument("--fresh-samples", type=int, default=800,
+                        help="Suns in the untouched check (with --evaluate; 0 skips it)")
     parser.add_argument("--require-targets", action="store_true",
                         help=f"exit {EXIT_TARGETS_MISSED} when a held-out target is missed")
     parser.set_defaults(func=run)
@@ -91,7 +99,13 @@ def run(args: argparse.Namespace) -> int:
     if t_changes:
         changes["training"] = dataclasses.replace(training, **t_changes)
     config = dataclasses.replace(config, **changes)  # type: ignore[type-var]
-    metrics = run_training(config, text)  # type: ignore[arg-type]
+    if args.evaluate is not None:
+        from monitor.train.pipeline import evaluate_package
+
+        metrics = evaluate_package(config, args.evaluate, text,  # type: ignore[arg-type]
+                                   args.fresh_seed, args.fresh_samples)
+    else:
+        metrics = run_training(config, text)  # type: ignore[arg-type]
     if metrics is None:
         return 0
     for row in metrics["targets"]:

@@ -26,7 +26,7 @@ from monitor.train.data import SampleTuple
 from monitor.train.evaluate import Predictions, cam_peaks, evaluate_predictions
 from monitor.train.sources import SyntheticDraw, TwinDraw
 
-__all__ = ["draw_pairs", "evaluate_files", "run_package"]
+__all__ = ["draw_pairs", "evaluate_files", "evaluate_untouched", "run_package"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,11 @@ def _draw_pair(dataset: SyntheticDraw, files: TwinDraw, index: int) -> Pair:
 def _pair(index: int) -> Pair:
     assert _PAIR_DRAWS is not None
     return _draw_pair(*_PAIR_DRAWS, index)
+
+
+def _sample(index: int) -> SampleTuple:
+    assert _PAIR_DRAWS is not None
+    return _PAIR_DRAWS[0](index)
 
 
 def draw_pairs(dataset: SyntheticDraw, files: TwinDraw, count: int, workers: int = 1
@@ -163,3 +168,24 @@ def evaluate_files(package: ModelPackage, dataset: SyntheticDraw, files: TwinDra
         "dataset": _evaluate(p_data, on_dataset, package, tolerance_px, bins),
         "agreement": agreement,
     }
+
+
+def evaluate_untouched(package: ModelPackage, dataset: SyntheticDraw, count: int, *,
+                       workers: int = 1, tolerance_px: float = 16.0, bins: int = 10
+                       ) -> dict[str, Any]:
+    """The test evaluation on ``count`` Suns of a seed nobody looked at during development.
+
+    The samples go through the package's own scaling and ONNX Runtime, as in
+    the daemon (``run_package``); the result has the test section's layout, so
+    :func:`monitor.train.report.targets_table` reads it.
+    """
+    if workers <= 1 or count < 4:
+        samples = [dataset(i) for i in range(count)]
+    else:
+        ctx = multiprocessing.get_context("spawn")  # see draw_pairs
+        with ctx.Pool(workers, initializer=_pair_init, initargs=((dataset, None),)) as pool:
+            samples = pool.map(_sample, range(count), chunksize=4)
+    result = _evaluate(run_package(package, [s[0] for s in samples]), samples, package,
+                       tolerance_px, bins)
+    return {**result, "samples": count, "seed": dataset.seed,
+            "path": "SyntheticDataset samples -> apply_scaling(model.json) -> ONNX Runtime"}

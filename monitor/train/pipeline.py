@@ -46,7 +46,8 @@ from monitor.train.report import (
 from monitor.train.settings import SdomlSourceSettings, SyntheticSourceSettings, TrainConfig
 from monitor.train.trainer import Trainer, TrainResult
 
-__all__ = ["EXTRA_FILES", "export_spec", "machine_description", "rewrite_documents", "run_training"]
+__all__ = ["EXTRA_FILES", "evaluate_package", "export_spec", "machine_description",
+           "rewrite_documents", "run_training"]
 
 log = logging.getLogger(__name__)
 
@@ -234,6 +235,36 @@ def _training_summary(result: TrainResult, ctx: DistContext, threads: int,
             "irradiance_head_refit": result.head_refit,
             "history": [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in h.items()}
                         for h in result.history_dicts()]}
+
+
+def evaluate_package(config: TrainConfig, package_dir: Path, config_text: str,
+                     fresh_seed: int, fresh_samples: int) -> dict[str, Any]:
+    """The evaluations after training, for a package trained earlier (``--evaluate``).
+
+    Runs the config's file-path check and an untouched check on ``fresh_samples``
+    Suns of ``fresh_seed``, merges both into the package's ``metrics.json`` and
+    rewrites its card and the report in ``config.out_dir``.
+    """
+    from monitor.models.package import load_package
+    from monitor.train.filecheck import evaluate_untouched
+    from monitor.train.sources import SyntheticDraw
+
+    package = load_package(package_dir)
+    source = config.data
+    extra: dict[str, Any] = {}
+    if isinstance(source, SyntheticSourceSettings):
+        if source.file_test_samples > 0:
+            extra["file_path"] = _file_check(config, package)
+        if fresh_samples > 0:
+            draw = SyntheticDraw(size=config.model.size, channels=tuple(config.model.channels),
+                                 seed=fresh_seed, class_mix=tuple(source.class_mix),
+                                 max_regions=source.max_regions, noise=source.noise)
+            extra["fresh_test"] = evaluate_untouched(
+                package, draw, fresh_samples, workers=config.workers or os.cpu_count() or 1,
+                tolerance_px=config.evaluation.pointing_tolerance_px,
+                bins=config.evaluation.reliability_bins)
+    package = rewrite_documents(package.path, Path(config.out_dir), config_text, extra)
+    return json.loads((package.path / "metrics.json").read_text())
 
 
 def _file_check(config: TrainConfig, package: ModelPackage) -> dict[str, Any]:

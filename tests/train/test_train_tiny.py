@@ -11,7 +11,7 @@ from train_tiny import TINY_YAML, tiny_config
 
 from monitor.models import load_package
 from monitor.train.data import cached_split
-from monitor.train.pipeline import run_training
+from monitor.train.pipeline import evaluate_package, run_training
 from monitor.train.sources import synthetic_builders
 
 
@@ -47,6 +47,16 @@ def test_tiny_run_learns_and_packages(tmp_path: Path, tiny_cache: Path) -> None:
     scaling = package.manifest.input.scaling
     assert all(s.transform == "log10" and s.clip_min == 0.0 for s in scaling)
     assert len({round(s.mean, 6) for s in scaling}) == 7
+    # `train --evaluate`: an untouched seed afterwards, merged into the package's metrics
+    # and card, the weights untouched.
+    weights = (config.package_path / "weights.safetensors").read_bytes()
+    again = evaluate_package(config, config.package_path, TINY_YAML, fresh_seed=99,
+                             fresh_samples=24)
+    assert again["fresh_test"]["seed"] == 99 and again["fresh_test"]["samples"] == 24
+    assert again["test"] == json.loads(json.dumps(test))  # the training run's test stands
+    assert (config.package_path / "weights.safetensors").read_bytes() == weights
+    assert "seed 99" in (config.package_path / "TRAINING_REPORT.md").read_text()
+    assert load_package(config.package_path).verified  # hashes rewritten consistently
 
 
 def test_runs_are_deterministic(tmp_path: Path, tiny_cache: Path) -> None:

@@ -7,7 +7,7 @@ requests (malformed ids, unknown parameters) that must be refused with a 4xx.
 Used by the reliability suite (the API under load while the pipeline runs)
 and by ``benchmarks/http_load.py`` (pipeline throughput with and without it).
 
-    python -m monitor.observe.loadgen http://127.0.0.1:8080 --requests 5000 --concurrency 16
+    python -m monitor.observe.loadgen http://127.0.0.1:9464 --requests 5000 --concurrency 16
 
 Every response status is checked against what the route may answer; a 5xx or
 a connection error is a failure, whatever the route.
@@ -118,7 +118,7 @@ async def run_load(base_url: str, *, requests: int = 2000, concurrency: int = 16
     Parameters
     ----------
     base_url : str
-        The daemon's HTTP address, e.g. ``http://127.0.0.1:8080``.
+        The daemon's HTTP address, e.g. ``http://127.0.0.1:9464``.
     requests, concurrency, duration_s : int, int, float
         Bounds of the run: it stops at whichever of count or time comes first.
     rate_per_s : float, optional
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m monitor.observe.loadgen URL``: print the report as JSON; exit 1 on failures."""
     parser = argparse.ArgumentParser(prog="python -m monitor.observe.loadgen",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("url", help="the daemon's HTTP address, e.g. http://127.0.0.1:8080")
+    parser.add_argument("url", help="the daemon's HTTP address, e.g. http://127.0.0.1:9464")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds at most")

@@ -35,7 +35,7 @@ from monitor.observe.http import build_app, start_http
 from monitor.observe.metrics import Metrics
 from monitor.observe.sdnotify import SystemdNotifier
 from monitor.pipeline.analysis import FrameAnalyzer
-from monitor.pipeline.ingest_stage import exit_with_daemon
+from monitor.pipeline.ingest_stage import exit_with_daemon, warm_worker
 from monitor.pipeline.worker import PipelineWorker
 from monitor.publish.kafka_client import client_options
 from monitor.publish.producer import KafkaPublisher
@@ -117,6 +117,12 @@ class Daemon:
 
             pool = self._make_pool()
             stack.callback(pool.shutdown, wait=False, cancel_futures=True)
+            if isinstance(pool, ProcessPoolExecutor):
+                # workers start (and import) now, not on the first files
+                self.notifier.status("starting ingest workers")
+                loop = asyncio.get_running_loop()
+                await asyncio.gather(*(loop.run_in_executor(pool, warm_worker)
+                                       for _ in range(self._pool_size())))
 
             assembler = FrameAssembler(cfg.frames, package.manifest.input.channels,
                                        {f.name: f.cadence_s for f in cfg.feeds},
@@ -129,6 +135,7 @@ class Daemon:
                 assembler=assembler, analyzer=analyzer, publisher=publisher,
                 backend=backend, sources=sources, instance=self.instance,
                 alert_state_path=alert_state)
+            batcher.more_coming = worker.frames_waiting
 
             token = read_secret(cfg.http.token_env, cfg.http.token_file, "http.token_env")
             runner = await start_http(build_app(worker.view(self), token),
@@ -183,8 +190,11 @@ class Daemon:
         """Wait until the daemon serves (tests, the demo)."""
         await asyncio.wait_for(self._ready.wait(), timeout)
 
+    def _pool_size(self) -> int:
+        return self.config.service.ingest_workers or os.cpu_count() or 1
+
     def _make_pool(self) -> Executor:
-        workers = self.config.service.ingest_workers or os.cpu_count() or 1
+        workers = self._pool_size()
         if self.config.service.ingest_executor == "thread":
             return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest")
         # forkserver: never fork a process that runs Kafka and aiohttp threads

@@ -5,7 +5,9 @@ waiting or the oldest has waited ``max_wait_ms``, whichever comes first; the
 batch runs on the single inference thread; each caller gets exactly its own
 rows back. A request is never split across batches, and while the worker is
 busy the next batch keeps filling, so under load batches are full and an idle
-system answers a lone frame after at most ``max_wait_ms``.
+system answers a lone frame after at most ``max_wait_ms`` -- or at once, when
+the caller's :attr:`DynamicBatcher.more_coming` hint says no other frame is on
+its way (a live feed at AIA's cadence: waiting for a batch only adds latency).
 
 Failures stay with the request that caused them: input errors (wrong shape or
 dtype) are rejected at :meth:`DynamicBatcher.submit`; if the backend raises on
@@ -113,6 +115,9 @@ class DynamicBatcher:
         self._task: asyncio.Task[None] | None = None
         self._ready = False
         self._closed = False
+        #: Optional hint from the caller: False when no further request is on its way, so
+        #: a partial batch runs now instead of waiting out ``max_wait_ms``.
+        self.more_coming: Callable[[], bool] | None = None
 
     @property
     def ready(self) -> bool:
@@ -200,6 +205,8 @@ class DynamicBatcher:
                 break
             deadline = self._pending[0].submitted + self.max_wait
             while self.queued_frames < self.max_batch and not self._closed:
+                if self.more_coming is not None and not self.more_coming():
+                    break
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break

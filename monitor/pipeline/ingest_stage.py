@@ -18,7 +18,21 @@ from monitor.grid import ModelGrid
 from monitor.ingest import IngestSettings, Observation, Rejection, read_observation
 from monitor.preprocess import PreprocessError, PreprocessSettings, preprocess_detailed
 
-__all__ = ["StageResult", "exit_with_daemon", "ingest_file"]
+__all__ = ["StageResult", "exit_with_daemon", "ingest_file", "warm_worker"]
+
+
+def warm_worker(hold_s: float = 0.2) -> int:
+    """Start-up task for each pool worker: returns its pid once the worker is up.
+
+    Unpickling this function imports this module and with it the whole
+    ingest and preprocessing stack (astropy, OpenCV, numpy), the ~1 s a fresh
+    worker otherwise spends on the first file it gets. Holding ``hold_s``
+    makes concurrent calls land in different workers.
+    """
+    import os
+
+    time.sleep(hold_s)
+    return os.getpid()
 
 
 def exit_with_daemon(daemon_pid: int, period_s: float = 2.0) -> None:

@@ -154,6 +154,10 @@ class PipelineWorker:
     def idle(self) -> bool:
         return self._busy == 0 and self.arrivals.empty() and not self.frames
 
+    def frames_waiting(self) -> bool:
+        """Frames queued for analysis (the batcher's hint that a batch may still fill)."""
+        return bool(self.frames)
+
     def open_channel_count(self) -> int:
         return self.assembler.open_channels
 

@@ -39,8 +39,9 @@ class PublishSettings:
         default="gzip", metadata={
             "doc": "producer compression codec; snappy/lz4/zstd need their Python package"})
     linger_ms: int = field(
-        default=20, metadata={"ge": 0, "le": 10_000,
-                              "doc": "how long the producer waits to fill a batch"})
+        default=5, metadata={"ge": 0, "le": 10_000,
+                             "doc": "how long the producer waits to fill a batch (the outbox "
+                                    "drain already hands it many messages at once)"})
     batch_bytes: int = field(
         default=256 * 1024, metadata={"ge": 1024, "doc": "producer batch size per partition"})
     drain_batch_messages: int = field(

@@ -93,6 +93,24 @@ def test_lone_request_waits_for_the_deadline_then_runs(torch_backend: TorchCPUBa
     assert events[0].queue_wait_s[0] >= 0.8 * 0.060
 
 
+def test_lone_request_runs_at_once_when_nothing_else_is_coming(
+        torch_backend: TorchCPUBackend) -> None:
+    hints: list[bool] = []
+
+    async def body(batcher: DynamicBatcher) -> None:
+        def more_coming() -> bool:
+            hints.append(False)
+            return False
+        batcher.more_coming = more_coming
+        # max_wait 10 min: only the hint can finish this within LIVENESS_S
+        out = await batcher.submit(_frames(1, 0)[0])
+        assert out.logits.shape == (1, 4)
+
+    events = asyncio.run(_with_batcher(torch_backend, 8, 600_000.0, body))
+    assert [(e.frames, e.requests) for e in events] == [(1, 1)]
+    assert hints  # the hint was asked
+
+
 def test_multi_frame_requests_keep_their_rows_together(torch_backend: TorchCPUBackend) -> None:
     a, b = _frames(3, 1), _frames(2, 2)
 

@@ -132,7 +132,7 @@ class Metrics:
 
         # -- saliency
         self.overlay_seconds = Histogram(
-            f"{p}_overlay_seconds", "Time to render one saliency overlay PNG.",
+            f"{p}_overlay_seconds", "Time to render one saliency overlay PNG (on its first request).",
             buckets=(0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0), registry=r)
         self.saliency_errors = Counter(
             f"{p}_saliency_errors_total", "Frames whose saliency could not be computed.",

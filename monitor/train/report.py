@@ -277,6 +277,12 @@ def model_card(manifest_name: str, version: str, metrics: dict[str, Any],
                   f"{_pct(f['irradiance']['model']['median'])}, worst line "
                   f"{_pct(f['irradiance']['model']['worst_line'])}, pointing game "
                   f"{_pct(f['pointing_game']['share'])}."), ""]
+    fresh = metrics.get("fresh_test")
+    if fresh:
+        r_fresh, _ = targets_table(fresh)
+        shown = ", ".join(f"{x['target']} {_shown(x)}" for x in r_fresh[:4])
+        lines += [(f"Untouched check, {fresh['samples']} Suns of seed {fresh['seed']} drawn "
+                   f"after training: {shown}."), ""]
     lines += ["## Known limits",
               ("- Saturated flare kernels (AIA clips at 16383 DN) are in the file-path "
                "training samples only, blooming in none; the file-path check above measures "
@@ -284,6 +290,11 @@ def model_card(manifest_name: str, version: str, metrics: dict[str, Any],
               ("- The worst EVE line (Fe XX 13.29 nm, a pure flare line) sits at the 5 % "
                "target rather than below it: the GAP + linear head on log-scaled images has "
                "to approximate the log of a linear sum over the flare kernel."),
+              (f"- Through files it has only seen {files['file_size_px']} px ones: other sizes "
+               "(e.g. 512 px synthetic files, whose short binned exposures round the quiet "
+               "disk to 0 DN) are outside its training distribution; run the file-path "
+               "evaluation at the feed's size before trusting it there.")
+              if files else "- It has not been evaluated on files, only on model-grid samples.",
               ("- Calibration was measured on the synthetic class mix; real flare rates are "
               "much lower, so probabilities need recalibration on real data."),
               ("- Saliency maps have the resolution of the 16x16 feature map (16 px, ~150 "

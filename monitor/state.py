@@ -174,8 +174,18 @@ class ProcessedFileLedger:
         new name; the hash catches byte-identical copies whose header was not
         readable as the same key (it always is for valid files).
         """
-        return self._one("path != ? AND status = 'processed' AND (obs_key = ? OR sha256 = ?)",
-                         (path, obs_key, sha256))
+        # Two index lookups. The plain "(obs_key = ? OR sha256 = ?)" let SQLite pick the
+        # status index and scan every processed file per file: a replay of 10,000 frames
+        # slowed down as the ledger grew (benchmarks/soak.py).
+        with self._lock:
+            for column in ("obs_key", "sha256"):
+                row = self._db.execute(
+                    f"SELECT * FROM files INDEXED BY files_{column} WHERE {column} = ? "
+                    "AND status = 'processed' AND path != ? LIMIT 1",
+                    (obs_key if column == "obs_key" else sha256, path)).fetchone()
+                if row:
+                    return LedgerEntry(*row)
+        return None
 
     def unfinished(self) -> list[LedgerEntry]:
         """Files begun but never finished (the daemon died while processing them)."""

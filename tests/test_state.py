@@ -53,3 +53,28 @@ def test_finished_rows_survive_sigkill(tmp_path: Path) -> None:
     ledger = ProcessedFileLedger(db)
     assert ledger.get("/s/done.fits").status == "processed"
     assert [e.path for e in ledger.unfinished()] == ["/s/inflight.fits"]
+
+
+def test_per_file_queries_do_not_scan_a_large_ledger(tmp_path: Path) -> None:
+    """A month of AIA is ~1.5 M rows: the queries run for every file must be index lookups.
+
+    Counted in SQLite VM instructions (a progress handler), not in seconds.
+    """
+    ledger = ProcessedFileLedger(tmp_path / "l.sqlite3")
+    db = ledger._db  # noqa: SLF001 - bulk setup and instruction counting
+    with db:
+        db.execute("BEGIN")
+        db.executemany(
+            "INSERT INTO files (path, feed, size_bytes, mtime_ns, status, sha256, obs_key, "
+            "frame_id, received_at) VALUES (?, 'aia', 1, 1, 'processed', ?, ?, 'f', 0)",
+            ((f"/s/{i}", f"h{i}", f"k{i}") for i in range(20_000)))
+        db.execute("COMMIT")
+    ticks: list[int] = []
+    db.set_progress_handler(lambda: ticks.append(1) or 0, 100)  # every 100 instructions
+    assert ledger.find_processed_duplicate("/s/new", "k123", "nope").path == "/s/123"
+    assert ledger.find_processed_duplicate("/s/new", "none", "h19999").path == "/s/19999"
+    assert ledger.find_processed_duplicate("/s/new", "none", "nope") is None
+    assert ledger.lookup("/s/777", 1, 1).path == "/s/777"
+    db.set_progress_handler(None, 100)
+    # an index lookup is tens of instructions; one scan of 20 000 rows is > 200 000
+    assert len(ticks) < 50, len(ticks)

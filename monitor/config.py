@@ -74,6 +74,11 @@ class ServiceSettings:
     max_future_s: float = field(
         default=3600.0, metadata={"gt": 0, "doc": "refuse files whose T_OBS is further ahead "
                                                  "of this host's clock"})
+    ledger_retention_days: float = field(
+        default=30.0, metadata={"gt": 0, "doc": "finished ledger rows older than this are "
+                                                "pruned (a live AIA feed adds ~50,000 a day); "
+                                                "a file re-delivered after that is analysed "
+                                                "again, under the same message ids"})
     overlays_kept: int = field(
         default=64, metadata={"ge": 0, "doc": "recent frames whose saliency overlay PNG the "
                                            "API can serve (drawn on first request)"})

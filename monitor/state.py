@@ -187,6 +187,17 @@ class ProcessedFileLedger:
                     return LedgerEntry(*row)
         return None
 
+    def prune(self, older_than_s: float, now: float | None = None) -> int:
+        """Delete finished rows whose outcome is older than ``older_than_s``; returns how many.
+
+        Unfinished (``received``) rows are never pruned: they are the restart's to-do list.
+        """
+        cutoff = (time.time() if now is None else now) - older_than_s
+        with self._lock:
+            cur = self._db.execute(
+                "DELETE FROM files WHERE status != 'received' AND finished_at < ?", (cutoff,))
+        return cur.rowcount
+
     def unfinished(self) -> list[LedgerEntry]:
         """Files begun but never finished (the daemon died while processing them)."""
         with self._lock:

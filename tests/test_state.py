@@ -61,7 +61,7 @@ def test_per_file_queries_do_not_scan_a_large_ledger(tmp_path: Path) -> None:
     Counted in SQLite VM instructions (a progress handler), not in seconds.
     """
     ledger = ProcessedFileLedger(tmp_path / "l.sqlite3")
-    db = ledger._db  # noqa: SLF001 - bulk setup and instruction counting
+    db = ledger._db
     with db:
         db.execute("BEGIN")
         db.executemany(
@@ -78,3 +78,19 @@ def test_per_file_queries_do_not_scan_a_large_ledger(tmp_path: Path) -> None:
     db.set_progress_handler(None, 100)
     # an index lookup is tens of instructions; one scan of 20 000 rows is > 200 000
     assert len(ticks) < 50, len(ticks)
+
+
+def test_prune_drops_old_finished_rows_only(tmp_path: Path) -> None:
+    ledger = ProcessedFileLedger(tmp_path / "l.sqlite3")
+    for name in ("old", "recent", "open"):
+        ledger.begin(f"/s/{name}.fits", "aia", 1, 1)
+    ledger.finish("/s/old.fits", "processed", obs_key="k-old")
+    ledger.finish("/s/recent.fits", "rejected", reason="truncated")
+    now = ledger.get("/s/recent.fits").finished_at
+    assert ledger.prune(10.0, now=now + 5.0) == 0  # nothing older than 10 s yet
+    ledger._db.execute("UPDATE files SET finished_at = finished_at - 100 "
+                       "WHERE path = '/s/old.fits'")
+    assert ledger.prune(10.0, now=now + 5.0) == 1
+    assert ledger.get("/s/old.fits") is None
+    assert ledger.get("/s/recent.fits") is not None
+    assert [e.path for e in ledger.unfinished()] == ["/s/open.fits"]  # never pruned

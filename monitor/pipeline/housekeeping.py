@@ -8,6 +8,7 @@ each reads in one sitting.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Housekeeper"]
 
+log = logging.getLogger(__name__)
+
 _ENGINE_BUILD_STATE = {"not_needed": 0, "building": 1, "ready": 2, "done": 2, "failed": 3}
 
 
@@ -28,6 +31,8 @@ class Housekeeper:
 
     #: A pipeline with work waiting that finished nothing for this long is hung.
     STUCK_AFTER_S = 120.0
+    #: How often old ledger rows are pruned (``service.ledger_retention_days``).
+    PRUNE_EVERY_S = 3600.0
 
     def __init__(self, worker: PipelineWorker) -> None:
         self.worker = worker
@@ -60,10 +65,15 @@ class Housekeeper:
         m.sources.provider = lambda: [s.stats() for s in w.sources.values()]
 
     async def run(self) -> None:
-        """Every second: expire frame windows, refresh gauges, export scores."""
+        """Every second: expire frame windows, refresh gauges, export scores; hourly: prune
+        the ledger."""
         w, m = self.worker, self.worker.metrics
+        next_prune = time.monotonic()
         while True:
             await asyncio.sleep(1.0)
+            if time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + self.PRUNE_EVERY_S
+                await self.prune_ledger()
             w.requeue_due()
             await w.settle(w.assembler.expire(time.monotonic()))
             health = w.publisher.health()
@@ -82,6 +92,20 @@ class Housekeeper:
             m.queue_depth.labels("assembly").set(w.assembler.open_frames)
             if w.goes is not None:
                 w.goes.export_scores()
+
+    async def prune_ledger(self) -> int:
+        """Drop finished ledger rows older than the retention (a failure is logged, retried
+        at the next hour)."""
+        retention_s = self.worker.config.service.ledger_retention_days * 86400.0
+        try:
+            pruned = await asyncio.to_thread(self.worker.ledger.prune, retention_s)
+        except Exception:  # e.g. disk full: the ledger keeps working, only bigger
+            log.exception("ledger prune failed")
+            return 0
+        if pruned:
+            log.info("ledger pruned", extra={"kv": {"rows": pruned,
+                                                    "older_than_days": retention_s / 86400}})
+        return pruned
 
     def stale_feeds(self) -> list[str]:
         """Feeds that delivered nothing for ``stale_after_cadences`` cadences (>= 60 s)."""

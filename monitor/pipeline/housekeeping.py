@@ -33,6 +33,7 @@ class Housekeeper:
     STUCK_AFTER_S = 120.0
     #: How often old ledger rows are pruned (``service.ledger_retention_days``).
     PRUNE_EVERY_S = 3600.0
+    FIRST_PRUNE_AFTER_S = 600.0
 
     def __init__(self, worker: PipelineWorker) -> None:
         self.worker = worker
@@ -68,7 +69,8 @@ class Housekeeper:
         """Every second: expire frame windows, refresh gauges, export scores; hourly: prune
         the ledger."""
         w, m = self.worker, self.worker.metrics
-        next_prune = time.monotonic()
+        # not at start-up: a restart is when the ledger is busiest (resumed files)
+        next_prune = time.monotonic() + self.FIRST_PRUNE_AFTER_S
         while True:
             await asyncio.sleep(1.0)
             if time.monotonic() >= next_prune:

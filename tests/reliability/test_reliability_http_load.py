@@ -54,8 +54,9 @@ def test_api_under_load_while_pipeline_runs(tmp_path: Path, kafka_bootstrap: str
         wait_ready(daemon, log)
         copy_frames(files, spool, range(FRAMES))
         # the load starts with the burst and is bounded in count and time
+        # paced so that it spans the burst's analysis (unpaced, 3,000 requests take ~2 s)
         report = asyncio.run(run_load(f"http://127.0.0.1:{port}", requests=REQUESTS,
-                                      concurrency=16, duration_s=90))
+                                      concurrency=16, duration_s=90, rate_per_s=200))
         wait_for(lambda: ledger_counts(state).get("processed", 0) == FRAMES * 7, 180,
                  what="every file processed")
         events = read_frames(kafka_bootstrap, f"{prefix}.frames", FRAMES, 120)

@@ -108,6 +108,16 @@ def _ledger_status(state: Path) -> dict[str, str]:
         db.close()
 
 
+def _identified(state: Path) -> int:
+    """Files whose ledger row has its content hash: begun and decoded, ready to assemble."""
+    db = sqlite_ro(state / "ledger.sqlite3")
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM files WHERE sha256 IS NOT NULL")
+                   .fetchone()[0])
+    finally:
+        db.close()
+
+
 def _settled(state: Path) -> int:
     counts = ledger_counts(state)
     return sum(counts.get(k, 0) for k in ("processed", "rejected", "duplicate"))
@@ -135,15 +145,29 @@ def test_stop_between_publish_and_ledger_finish_keeps_frames_whole(
     blocker = None
     try:
         wait_ready(daemon, log)
-        copy_frames(files, spool, range(6))
+        copy_frames(files, spool, range(1))
         wait_for(lambda: ledger_counts(state).get("processed", 0) >= 7, 120,
                  what="the first frame finished")
-        # Another writer holds the ledger: the next frame is published but cannot be
-        # finished in the ledger (SQLite busy-waits up to 5 s) when SIGTERM arrives.
-        blocker = sqlite3.connect(state / "ledger.sqlite3", timeout=30, isolation_level=None)
-        blocker.execute("BEGIN IMMEDIATE")
-        finished = ledger_counts(state).get("processed", 0) // 7
-        read_frames(kafka_bootstrap, f"{prefix}.frames", finished + 1, 60)
+        # Another writer takes the ledger right after a frame's seven files were begun and
+        # identified (their last ledger writes before the frame's finish): the frame is then
+        # published (the outbox is another file) but cannot be finished in the ledger
+        # (SQLite busy-waits up to 5 s) when SIGTERM arrives. Frames are fed one at a time
+        # until the lock lands in that window (tens of ms at 512 px).
+        for k in range(1, 5):
+            copy_frames(files, spool, range(k, k + 1))
+            wait_for(lambda k=k: _identified(state) >= 7 * (k + 1), 60,
+                     interval_s=0.002, what=f"frame {k} identified")
+            blocker = sqlite3.connect(state / "ledger.sqlite3", timeout=30,
+                                      isolation_level=None)
+            blocker.execute("BEGIN IMMEDIATE")
+            if ledger_counts(state).get("processed", 0) < 7 * (k + 1):
+                break  # caught between begin and finish
+            blocker.execute("ROLLBACK")
+            blocker.close()
+            blocker = None
+        assert blocker is not None, "the lock never landed between a frame's begin and finish"
+        caught = k
+        read_frames(kafka_bootstrap, f"{prefix}.frames", caught + 1, 60)
         daemon.send_signal(signal.SIGTERM)
         time.sleep(DRAIN_S + 0.5)  # past the drain timeout: the finishing task is cancelled
         blocker.execute("ROLLBACK")
@@ -153,6 +177,7 @@ def test_stop_between_publish_and_ledger_finish_keeps_frames_whole(
         restart = spawn("run", "-c", str(cfg), log=log)
         try:
             wait_ready(restart, log)
+            copy_frames(files, spool, range(caught + 1, 6))
             wait_for(lambda: _settled(state) == 6 * 7, 120, what="every file settled")
         finally:
             kill(restart)

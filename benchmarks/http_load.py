@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -38,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pipeline_daemon import DaemonRun, run_daemon
-from pipeline_support import cache_frames, machine_info, model_package
+from pipeline_support import DEFAULT_CACHE, cache_frames, machine_info, model_package
 
 TARGET_SLOWDOWN = 0.10
 LEVELS: dict[str, dict[str, Any]] = {
@@ -82,8 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=2, help="no-load/load pairs per level")
     parser.add_argument("--levels", default=",".join(LEVELS))
     parser.add_argument("--cache", type=Path,
-                        default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-                        / "sdo-monitor" / "bench")
+                        default=DEFAULT_CACHE)
     parser.add_argument("--package", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args(argv)

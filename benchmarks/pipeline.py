@@ -66,6 +66,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pipeline_daemon import DaemonRun, run_daemon
 from pipeline_support import (
+    DEFAULT_CACHE,
     ProcTree,
     cache_frames,
     machine_info,
@@ -291,8 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=4096, choices=(512, 1024, 2048, 4096))
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--cache", type=Path,
-                        default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-                        / "sdo-monitor" / "bench", help="where the synthetic files are kept")
+                        default=DEFAULT_CACHE, help="where the synthetic files are kept")
     parser.add_argument("--package", type=Path, default=None,
                         help="model package (default: the shipped default, else an untrained "
                              "package exported into the cache; same inference cost)")

@@ -27,11 +27,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_info as shared_machine_info
 
-__all__ = ["CHANNELS", "EXE", "ProcTree", "cache_frames", "histogram_quantiles",
+__all__ = ["CHANNELS", "DEFAULT_CACHE", "EXE", "ProcTree", "cache_frames", "histogram_quantiles",
            "latency_stats", "machine_info", "model_package", "parse_metrics", "stage_means",
            "wavelength_of"]
 
 EXE = Path(sys.executable).with_name("sdo-monitor")
+#: Where rendered benchmark files and the untrained package are kept between runs.
+DEFAULT_CACHE = (Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+                 / "sdo-monitor" / "bench")
 _TICK = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 CHANNELS = 7

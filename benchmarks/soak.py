@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pipeline_daemon import DaemonRun, run_daemon
 from pipeline_support import (
+    DEFAULT_CACHE,
     ProcTree,
     cache_frames,
     machine_info,
@@ -123,8 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="render this many frames, make the rest by day-shifted copies")
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--cache", type=Path,
-                        default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-                        / "sdo-monitor" / "bench")
+                        default=DEFAULT_CACHE)
     parser.add_argument("--package", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args(argv)

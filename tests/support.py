@@ -77,6 +77,13 @@ frames: {{wait_s: 30}}
     return path
 
 
+def spool_feeds(spool: Path, **extra: object) -> str:
+    """The ``feeds:`` YAML of one live spool feed (quick stability checks for tests)."""
+    more = "".join(f", {k}: {v}" for k, v in extra.items())
+    return (f"feeds:\n  - {{kind: spool, name: aia, path: {spool}, cadence_s: 60, "
+            f"stable_s: 0.5, poll_interval_s: 0.2{more}}}")
+
+
 def spawn(*args: str, log: Path) -> subprocess.Popen[bytes]:
     """Start ``sdo-monitor`` with its output in a file (read it when a test fails)."""
     handle = log.open("ab")

@@ -9,25 +9,24 @@ import pytest
 from monitor.synth import SynthFeed
 
 
+def _m_flare(factory: pytest.TempPathFactory, name: str, seed: int, frames: int) -> Path:
+    out = factory.mktemp(name) / "files"
+    feed = SynthFeed("m_flare", out, size=512, speed=0, seed=seed, duration_s=60 * frames - 60,
+                     truth_path=out.parent / "truth.jsonl")
+    assert len(list(feed.run())) == frames * 7
+    return out
+
+
 @pytest.fixture(scope="session")
 def m_flare_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """16 frames (112 files) of the M-flare scenario at 512 px, written once per session."""
-    out = tmp_path_factory.mktemp("m_flare") / "files"
-    feed = SynthFeed("m_flare", out, size=512, speed=0, seed=11, duration_s=900,
-                     truth_path=out.parent / "truth.jsonl")
-    assert len(list(feed.run())) == 16 * 7
-    return out
+    return _m_flare(tmp_path_factory, "m_flare", 11, 16)
 
 
 @pytest.fixture(scope="session")
 def m_flare_files_long(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """30 frames (210 files) of the M-flare scenario at 512 px (room for ten kills)."""
-    out = tmp_path_factory.mktemp("m_flare_long") / "files"
-    feed = SynthFeed("m_flare", out, size=512, speed=0, seed=12, duration_s=1740,
-                     truth_path=out.parent / "truth.jsonl")
-    assert len(list(feed.run())) == 30 * 7
-    return out
-
+    return _m_flare(tmp_path_factory, "m_flare_long", 12, 30)
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Print the reliability summary (faults, expected, delivered, duplicates, lost) and keep

@@ -56,8 +56,9 @@ feeds:
             shutil.copy(path, spool / path.name)
         worker = daemon.worker
         assert worker is not None
-        await asyncio.to_thread(wait_for, lambda: worker.metrics.retries.labels(
-            "publish")._value.get() >= 1, 60, 0.2, "the frame refused by the full outbox")
+        await asyncio.to_thread(wait_for, lambda: (worker.metrics.registry.get_sample_value(
+            "sdo_monitor_retries_total", {"stage": "publish"}) or 0) >= 1, 60, 0.2,
+            "the frame refused by the full outbox")
         assert worker.counts["frames"] == 0
         broker.start()
         await asyncio.to_thread(wait_for, lambda: worker.counts["frames"] == 1, 90, 0.2,

@@ -20,6 +20,7 @@ from support import (
     read_topic,
     record_outcome,
     spawn,
+    spool_feeds,
     write_config,
 )
 
@@ -37,8 +38,7 @@ def test_broker_outage_with_empty_restart_loses_nothing(tmp_path: Path,
     state = tmp_path / "state"
     broker = LocalBroker().start()
     prefix = "rel.outage"
-    feeds = (f"feeds:\n  - {{kind: spool, name: aia, path: {spool}, cadence_s: 60, "
-             f"stable_s: 0.5, poll_interval_s: 0.2}}")
+    feeds = spool_feeds(spool)
     cfg = write_config(tmp_path / "cfg.yaml", state=state, bootstrap=broker.bootstrap,
                        prefix=prefix, package=untrained_package, feeds=feeds)
     log = tmp_path / "daemon.log"

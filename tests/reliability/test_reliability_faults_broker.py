@@ -27,6 +27,7 @@ from support import (
     read_frames,
     record_outcome,
     spawn,
+    spool_feeds,
     wait_for,
     wait_ready,
     write_config,
@@ -35,11 +36,6 @@ from support import (
 from monitor.config import KafkaSettings
 from monitor.publish.kafka_client import client_options, ensure_topics, topic_names
 from monitor.publish.local_broker import LocalBroker
-
-
-def _spool_feeds(spool: Path) -> str:
-    return (f"feeds:\n  - {{kind: spool, name: aia, path: {spool}, cadence_s: 60, "
-            f"stable_s: 0.5, poll_interval_s: 0.2}}")
 
 
 def _processed(state: Path) -> int:
@@ -59,7 +55,7 @@ def test_broker_down_at_start_outbox_grows_then_drains(tmp_path: Path, untrained
     broker = LocalBroker()  # a reserved port with nothing listening yet
     prefix = "rel.fault.down"
     cfg = write_config(tmp_path / "cfg.yaml", state=state, bootstrap=broker.bootstrap,
-                       prefix=prefix, package=untrained_package, feeds=_spool_feeds(spool))
+                       prefix=prefix, package=untrained_package, feeds=spool_feeds(spool))
     log = tmp_path / "daemon.log"
     daemon = spawn("run", "-c", str(cfg), log=log)
     try:
@@ -94,7 +90,7 @@ def test_frozen_broker_loses_nothing(tmp_path: Path, untrained_package: Path,
     broker = LocalBroker().start()
     prefix = "rel.fault.frozen"
     cfg = write_config(tmp_path / "cfg.yaml", state=state, bootstrap=broker.bootstrap,
-                       prefix=prefix, package=untrained_package, feeds=_spool_feeds(spool))
+                       prefix=prefix, package=untrained_package, feeds=spool_feeds(spool))
     log = tmp_path / "daemon.log"
     daemon = spawn("run", "-c", str(cfg), log=log)
     pid = broker_pid(broker)
@@ -143,7 +139,7 @@ def test_missing_topics_without_create_wait_in_outbox(tmp_path: Path, kafka_boot
     spool.mkdir()
     prefix = f"rel.fault.notopic.{os.getpid()}"
     cfg = write_config(tmp_path / "cfg.yaml", state=state, bootstrap=kafka_bootstrap,
-                       prefix=prefix, package=untrained_package, feeds=_spool_feeds(spool))
+                       prefix=prefix, package=untrained_package, feeds=spool_feeds(spool))
     cfg.write_text(cfg.read_text().replace("  partitions: 2", "  partitions: 2\n"
                                                               "  create_topics: false"))
     log = tmp_path / "daemon.log"

@@ -33,6 +33,7 @@ from support import (
     read_frames,
     record_outcome,
     spawn,
+    spool_feeds,
     sqlite_ro,
     wait_for,
     wait_ready,
@@ -91,8 +92,7 @@ def test_disk_full_state_dir_then_space_returns(tmp_path: Path, small_state_dir:
     spool, state = tmp_path / "spool", small_state_dir
     spool.mkdir()
     prefix = "rel.fault.full"
-    feeds = (f"feeds:\n  - {{kind: spool, name: aia, path: {spool}, cadence_s: 60, "
-             f"stable_s: 0.5, poll_interval_s: 0.2}}")
+    feeds = spool_feeds(spool)
     cfg = write_config(tmp_path / "cfg.yaml", state=state, bootstrap=kafka_bootstrap,
                        prefix=prefix, package=untrained_package, feeds=feeds)
     log = tmp_path / "daemon.log"
@@ -152,8 +152,7 @@ def test_files_hit_by_disk_full_are_retried_without_restart(
     files = frames_in_time_order(m_flare_files)
     spool, state = tmp_path / "spool", small_state_dir
     spool.mkdir()
-    feeds = (f"feeds:\n  - {{kind: spool, name: aia, path: {spool}, cadence_s: 60, "
-             f"stable_s: 0.5, poll_interval_s: 0.2}}")
+    feeds = spool_feeds(spool)
     cfg = write_config(tmp_path / "cfg.yaml", state=state, bootstrap=kafka_bootstrap,
                        prefix="rel.fault.full2", package=untrained_package, feeds=feeds)
     log = tmp_path / "daemon.log"

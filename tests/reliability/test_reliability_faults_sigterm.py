@@ -26,6 +26,7 @@ from support import (
     read_frames,
     record_outcome,
     spawn,
+    spool_feeds,
     sqlite_ro,
     wait_for,
     wait_ready,
@@ -43,8 +44,7 @@ def test_sigterm_during_burst_then_restart_finishes(tmp_path: Path, kafka_bootst
     spool, state = tmp_path / "spool", tmp_path / "state"
     spool.mkdir()
     prefix = "rel.fault.term"
-    feeds = (f"feeds:\n  - {{kind: spool, name: aia, path: {spool}, cadence_s: 60, "
-             f"stable_s: 0.5, poll_interval_s: 0.2, after_processing: move}}")
+    feeds = spool_feeds(spool, after_processing="move")
     cfg = write_config(tmp_path / "cfg.yaml", state=state, bootstrap=kafka_bootstrap,
                        prefix=prefix, package=untrained_package, feeds=feeds)
     cfg.write_text(cfg.read_text().replace("drain_timeout_s: 5", f"drain_timeout_s: {DRAIN_S}"))
@@ -133,8 +133,7 @@ def test_stop_between_publish_and_ledger_finish_keeps_frames_whole(
     spool, state = tmp_path / "spool", tmp_path / "state"
     spool.mkdir()
     prefix = "rel.fault.split"
-    feeds = (f"feeds:\n  - {{kind: spool, name: aia, path: {spool}, cadence_s: 60, "
-             f"stable_s: 0.5, poll_interval_s: 0.2}}")
+    feeds = spool_feeds(spool)
     cfg = write_config(tmp_path / "cfg.yaml", state=state, bootstrap=kafka_bootstrap,
                        prefix=prefix, package=untrained_package, feeds=feeds)
     # frames keep their 30 s window: the locked ledger stalls ingest for ~5 s too, and a

@@ -25,6 +25,7 @@ from support import (
     read_frames,
     record_outcome,
     spawn,
+    spool_feeds,
     wait_for,
     wait_ready,
     write_config,
@@ -44,8 +45,7 @@ def test_api_under_load_while_pipeline_runs(tmp_path: Path, kafka_bootstrap: str
     spool, state = tmp_path / "spool", tmp_path / "state"
     spool.mkdir()
     prefix, port = "rel.httpload", free_port()
-    feeds = (f"feeds:\n  - {{kind: spool, name: aia, path: {spool}, cadence_s: 60, "
-             f"stable_s: 0.5, poll_interval_s: 0.2}}")
+    feeds = spool_feeds(spool)
     cfg = write_config(tmp_path / "cfg.yaml", state=state, bootstrap=kafka_bootstrap,
                        prefix=prefix, package=untrained_package, feeds=feeds, http_port=port)
     log = tmp_path / "daemon.log"

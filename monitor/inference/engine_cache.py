@@ -124,6 +124,15 @@ class EngineCache:
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", key.package_name)[:48]
         return self.root / f"{safe}-{key.digest[:16]}.plan"
 
+    def has(self, key: EngineKey) -> bool:
+        """Whether a complete entry (plan and sidecar) is on disk for ``key``.
+
+        Cheap (no read, no checksum): what :meth:`load` would at least need. A
+        plan without its sidecar is a miss there, so it is one here too.
+        """
+        plan = self.plan_path(key)
+        return plan.is_file() and plan.with_suffix(".json").is_file()
+
     def load(self, key: EngineKey) -> bytes | None:
         """Cached plan bytes, or ``None``; a sidecar that disagrees with the key is a miss."""
         plan = self.plan_path(key)

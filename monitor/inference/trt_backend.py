@@ -102,12 +102,16 @@ class TensorRTBackend:
 
     def is_cached(self, package: ModelPackage, precision: Precision, max_batch: int,
                   device: str = "cuda:0") -> bool:
-        """Whether a valid-looking engine for these arguments is on disk."""
+        """Whether a complete engine entry for these arguments is on disk.
+
+        The registry uses this to choose between loading TensorRT in the
+        foreground (cached: fast) and serving from a fallback while it builds.
+        """
         trt, _ = import_tensorrt()
         if trt is None or not torch.cuda.is_available():
             return False
-        key = engine_key(trt, package, precision, max_batch, self.settings, device)
-        return self.cache.plan_path(key).is_file()
+        return self.cache.has(engine_key(trt, package, precision, max_batch, self.settings,
+                                         device))
 
     def load(self, package: ModelPackage, device: str = "cuda:0", precision: Precision = "fp16",
              max_batch: int = 8) -> None:

@@ -95,21 +95,33 @@ def trt_logger(trt: Any) -> Any:
 
 
 def _make_logger(trt: Any) -> Any:
+    """A ``trt.ILogger`` subclass that drops INFO and VERBOSE before any work.
+
+    TensorRT calls a Python logger for every message of every severity, VERBOSE
+    included, each call taking the GIL (while a build runs in another thread
+    next to the serving one). So the severity -> level table is fixed here, once,
+    and a message that maps to nothing returns at the first line. INFO is kept
+    (at DEBUG) only when this module's logger already logs DEBUG; VERBOSE never.
+    Warnings and errors are also kept in ``recent`` for exception messages.
+    """
+    severity = trt.ILogger.Severity
+    levels = {severity.INTERNAL_ERROR: logging.ERROR, severity.ERROR: logging.ERROR,
+              severity.WARNING: logging.WARNING}
+    if log.isEnabledFor(logging.DEBUG):
+        levels[severity.INFO] = logging.DEBUG
+
     class _Logger(trt.ILogger):  # type: ignore[misc, name-defined]
         def __init__(self) -> None:
             trt.ILogger.__init__(self)
             self.recent: collections.deque[str] = collections.deque(maxlen=20)
 
         def log(self, severity: Any, msg: str) -> None:
-            S = trt.ILogger.Severity
-            if severity in (S.INTERNAL_ERROR, S.ERROR):
+            level = levels.get(severity)
+            if level is None:
+                return
+            if level >= logging.WARNING:
                 self.recent.append(msg)
-                log.error("tensorrt: %s", msg)
-            elif severity == S.WARNING:
-                self.recent.append(msg)
-                log.warning("tensorrt: %s", msg)
-            else:
-                log.debug("tensorrt: %s", msg)
+            log.log(level, "tensorrt: %s", msg)
 
     return _Logger()
 

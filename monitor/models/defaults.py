@@ -80,7 +80,7 @@ def default_scaling(wavelength: int) -> dict[str, Any]:
     -------
     dict
         ``{"transform", "offset", "clip_min", "clip_max", "mean", "std"}`` as
-        applied by ``monitor.preprocess.scaling``:
+        applied by ``monitor.scaling``:
         ``x = (clip(T(img + offset), clip_min, clip_max) - mean) / std``.
     """
     return {

@@ -2,7 +2,7 @@
 
 Everything a consumer needs to feed the model and read its outputs lives here:
 the channels and per-channel input scaling (applied by
-``monitor.preprocess.scaling``, stored in exactly its dict shape), the class
+``monitor.scaling``, stored in exactly its dict shape), the class
 names, the irradiance lines with their target transform and its inverse, the
 name of the feature-map output and of the head tensors the CAM uses, the
 network shape (to rebuild the torch model from ``weights.safetensors``) and the

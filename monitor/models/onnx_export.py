@@ -4,12 +4,14 @@ One input ``image`` and three outputs ``logits``, ``irradiance``, ``features``,
 dynamic in the batch axis only: the spatial size is fixed by the package (the
 model grid), which lets TensorRT tune one optimisation profile over batch.
 
-The legacy TorchScript exporter is used on purpose (``dynamo=False``): the
-network is a plain static graph, that path needs no ``onnxscript`` and gives
-``GlobalAveragePool`` and folded batch norms, all of which the TensorRT ONNX
-parser supports. Opset 17 is parsed by both TensorRT 10 and 11. Should a
-future torch drop the legacy path, the dynamo exporter is tried with a sample
-batch of 2 (torch.export specialises batch sizes 0 and 1).
+The TorchScript exporter is used on purpose (``dynamo=False``), and only it:
+the network is a plain static graph, that path needs no ``onnxscript`` and
+gives ``GlobalAveragePool`` and folded batch norms, all of which the TensorRT
+ONNX parser supports. Opset 17 is parsed by both TensorRT 10 and 11. There is
+deliberately no fallback to the dynamo exporter: it needs ``onnxscript``
+(not a dependency of this project) and would produce a different graph that
+no test here has checked. A torch without the TorchScript exporter gets
+:class:`OnnxExporterUnavailableError` saying so, instead of a silent switch.
 
 :func:`half_precision_module` makes the variant the TensorRT backend builds
 for fp16 on TensorRT 11 (where builder precision flags are gone and networks
@@ -20,7 +22,6 @@ statistics and the linear irradiance model kept in fp32, float32 I/O.
 from __future__ import annotations
 
 import copy
-import logging
 import warnings
 from pathlib import Path
 
@@ -30,11 +31,14 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from monitor.models.network import BasicBlock, SolarResNet
 
-__all__ = ["DEFAULT_OPSET", "export_onnx", "fuse_batchnorm", "half_precision_module"]
-
-log = logging.getLogger(__name__)
+__all__ = ["DEFAULT_OPSET", "OnnxExporterUnavailableError", "export_onnx", "fuse_batchnorm",
+           "half_precision_module"]
 
 DEFAULT_OPSET = 17
+
+
+class OnnxExporterUnavailableError(RuntimeError):
+    """This torch has no TorchScript ONNX exporter (``dynamo=False``)."""
 
 
 def export_onnx(
@@ -66,6 +70,11 @@ def export_onnx(
         ONNX opset version.
     device : str or torch.device
         Where to trace (an fp16 module should be traced on a GPU).
+
+    Raises
+    ------
+    OnnxExporterUnavailableError
+        When this torch has no TorchScript exporter (module docstring).
     """
     model = model.eval()
     sample = torch.zeros(2, in_channels, size, size, device=device)
@@ -80,16 +89,10 @@ def export_onnx(
                 output_names=list(output_names), dynamic_axes=dynamic, opset_version=opset,
                 do_constant_folding=True, dynamo=False,
             )
-            return
-        except TypeError as exc:  # a torch without the legacy exporter
-            log.warning("legacy ONNX exporter unavailable, trying dynamo",
-                        extra={"kv": {"error": str(exc)}})
-        batch = torch.export.Dim("batch", min=1, max=4096)
-        torch.onnx.export(
-            model, (sample,), str(path), input_names=[input_name],
-            output_names=list(output_names), dynamic_shapes=({0: batch},),
-            opset_version=opset, dynamo=True,
-        )
+        except TypeError as exc:  # the keyword or the exporter is gone from this torch
+            raise OnnxExporterUnavailableError(
+                f"torch {torch.__version__} has no TorchScript ONNX exporter (dynamo=False: "
+                f"{exc}); sdo-monitor exports only with it (docs/models.md)") from exc
 
 
 def fuse_batchnorm(model: SolarResNet) -> SolarResNet:

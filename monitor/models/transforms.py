@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from monitor.preprocess.scaling import ChannelScaling
+from monitor.scaling import ChannelScaling
 
 __all__ = ["TRANSFORMS", "ChannelScaling", "IrradianceLine", "ManifestError", "Transform",
            "need", "number", "parse_scaling"]

@@ -17,8 +17,8 @@ from monitor.preprocess.pipeline import (
     preprocess_detailed,
 )
 from monitor.preprocess.resample import ResampleResult, area_resample
-from monitor.preprocess.scaling import ChannelScaling, apply_scaling
 from monitor.preprocess.settings import PreprocessSettings
+from monitor.scaling import ChannelScaling, apply_scaling
 
 __all__ = [
     "CalibrationUnavailable",

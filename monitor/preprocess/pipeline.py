@@ -8,7 +8,7 @@ Order of work (all per-pixel work happens once, at the target resolution):
    / degradation factor (optional);
 4. fill poorly covered grid pixels.
 
-Scaling for the network is separate (:mod:`monitor.preprocess.scaling`) so the
+Scaling for the network is separate (:mod:`monitor.scaling`) so the
 daemon can stack channels first.
 """
 

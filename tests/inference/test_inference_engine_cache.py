@@ -51,6 +51,18 @@ def test_corrupted_plan_is_a_miss_and_removed(tmp_path: Path) -> None:
     assert not path.exists() and not path.with_suffix(".json").exists()
 
 
+def test_a_plan_without_its_sidecar_is_not_cached(tmp_path: Path) -> None:
+    # The registry's "cached?" question must agree with what load() will accept,
+    # or a lone plan would mean a foreground engine build at start-up.
+    cache = EngineCache(tmp_path)
+    assert not cache.has(KEY)
+    path = cache.store(KEY, b"PLAN", 1.0)
+    assert cache.has(KEY)
+    path.with_suffix(".json").unlink()
+    assert path.is_file() and not cache.has(KEY)
+    assert cache.load(KEY) is None
+
+
 def test_prune_keeps_most_recently_used(tmp_path: Path) -> None:
     cache = EngineCache(tmp_path, max_entries=2)
     keys = [dataclasses.replace(KEY, optimization_level=i) for i in range(3)]

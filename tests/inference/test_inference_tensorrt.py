@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import enum
+import logging
+import types
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +15,7 @@ from monitor.inference.command import EXIT_UNAVAILABLE, add_subparser
 from monitor.inference.settings import TensorRTSettings
 from monitor.inference.torch_cpu import TorchCPUBackend
 from monitor.inference.trt_backend import TensorRTBackend, import_tensorrt, probe
+from monitor.inference.trt_build import _make_logger
 from monitor.models.package import ModelPackage
 
 AVAILABLE, REASON = probe()
@@ -28,6 +32,43 @@ def test_probe_gives_a_reason_either_way() -> None:
     assert REASON
     trt, why = import_tensorrt()
     assert (trt is None) == ("not installed" in why or "failed" in why or "too old" in why)
+
+
+class _StandInILogger:
+    """Stand-in for ``tensorrt.ILogger`` (TensorRT cannot be installed on CPU machines):
+    the base class with its Severity enum, which is all the logger subclass uses."""
+
+    class Severity(enum.Enum):
+        INTERNAL_ERROR = 0
+        ERROR = 1
+        WARNING = 2
+        INFO = 3
+        VERBOSE = 4
+
+    def __init__(self) -> None:
+        pass
+
+
+STAND_IN_TRT = types.SimpleNamespace(ILogger=_StandInILogger)
+SEVERITY = _StandInILogger.Severity
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_trt_logger_drops_info_and_verbose_first(caplog: pytest.LogCaptureFixture,
+                                                 debug: bool) -> None:
+    name = "monitor.inference.trt_build"
+    caplog.set_level(logging.DEBUG if debug else logging.INFO, logger=name)
+    logger = _make_logger(STAND_IN_TRT)
+    for severity in SEVERITY:
+        logger.log(severity, f"message {severity.name}")
+    got = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == name]
+    expected = [(logging.ERROR, "tensorrt: message INTERNAL_ERROR"),
+                (logging.ERROR, "tensorrt: message ERROR"),
+                (logging.WARNING, "tensorrt: message WARNING")]
+    if debug:
+        expected.append((logging.DEBUG, "tensorrt: message INFO"))
+    assert got == expected  # VERBOSE never reaches logging
+    assert list(logger.recent) == ["message INTERNAL_ERROR", "message ERROR", "message WARNING"]
 
 
 @pytest.mark.skipif(AVAILABLE, reason="tensorrt is available here")

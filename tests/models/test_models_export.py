@@ -14,7 +14,12 @@ from safetensors.torch import save_file
 
 from monitor.models.command import add_subparser
 from monitor.models.network import build_network
-from monitor.models.onnx_export import export_onnx, fuse_batchnorm, half_precision_module
+from monitor.models.onnx_export import (
+    OnnxExporterUnavailableError,
+    export_onnx,
+    fuse_batchnorm,
+    half_precision_module,
+)
 from monitor.models.package import load_package
 from monitor.models.spec import CHECKPOINT_SPEC_KEY, manifest_from_spec
 from monitor.models.testing import SMALL_NETWORK, perturb, small_config
@@ -108,6 +113,23 @@ def test_fused_and_fp16_variants_match_fp32(tmp_path: Path) -> None:
     for a, b in zip(got, ref):
         assert a.dtype == np.float32
         assert np.abs(a - b).max() <= 1e-2 * np.abs(b).max()
+
+
+def test_a_torch_without_the_torchscript_exporter_is_a_clear_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Fake of a future torch (cannot be installed here): its export() refuses dynamo=False.
+    calls: list[dict[str, object]] = []
+
+    def export_without_torchscript(*args: object, **kwargs: object) -> None:
+        calls.append(kwargs)
+        raise TypeError("export() got an unexpected keyword argument 'dynamo'")
+
+    monkeypatch.setattr(torch.onnx, "export", export_without_torchscript)
+    model = build_network(small_config(), seed=1)
+    with pytest.raises(OnnxExporterUnavailableError, match=r"torch .* no TorchScript"):
+        export_onnx(model, tmp_path / "m.onnx", in_channels=7, size=64)
+    assert len(calls) == 1 and calls[0]["dynamo"] is False  # no second, dynamo attempt
+    assert not (tmp_path / "m.onnx").exists()
 
 
 def test_export_refuses_a_pickle_checkpoint(tmp_path: Path,

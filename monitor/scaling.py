@@ -15,6 +15,11 @@ are raised to the domain edge before the transform -- to ``10**clip_min`` for
 log10 when a lower clip is given (the clip would map them there anyway), to
 the smallest positive float32 otherwise, and to 0 for sqrt -- so the output is
 finite for every finite input.
+
+It is a top-level module, next to :mod:`monitor.grid`, because two packages
+share it: :mod:`monitor.preprocess` applies it and :mod:`monitor.models` reads
+it from ``model.json``. Neither pulls in the other through it, so loading a
+model package (a GPU host, the export command) never imports the FITS reader.
 """
 
 from __future__ import annotations

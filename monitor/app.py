@@ -26,7 +26,8 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from monitor.alerts import AlertEngine
-from monitor.config import Config, read_secret
+from monitor.config import Config
+from monitor.credentials import read_secret
 from monitor.frames import FrameAssembler
 from monitor.inference import BatchEvent, DynamicBatcher, open_backend
 from monitor.models import load_package

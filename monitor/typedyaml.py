@@ -34,7 +34,7 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 
 import yaml
 
-__all__ = ["ConfigError", "ConfigIssue", "build", "load_yaml", "parse_yaml"]
+__all__ = ["ConfigError", "ConfigIssue", "build", "load_yaml", "override", "parse_yaml"]
 
 T = TypeVar("T")
 
@@ -139,6 +139,41 @@ def build(cls: type[T], data: Any, source: str = "<config>", marks: _Marks | Non
     if builder.issues:
         raise ConfigError(builder.issues, source)
     return typing.cast(T, value)
+
+
+def override(settings: T, changes: dict[str, Any], source: str = "<command line>") -> T:
+    """A copy of ``settings`` with ``changes`` applied, validated exactly as YAML is.
+
+    ``changes`` maps field names, dotted for nested sections
+    (``"tensorrt.engine_cache_dir"``), to new values; a None value means "not
+    given" and changes nothing. The result is rebuilt from plain data, so every
+    type, bound and cross-field rule runs again: a command-line flag cannot
+    produce a settings object the YAML could not.
+    """
+    data = _plain(settings)
+    for dotted, value in changes.items():
+        if value is None:
+            continue
+        *parents, name = dotted.split(".")
+        node = data
+        for key in parents:
+            node = node[key]
+        node[name] = _plain(value)
+    return build(type(settings), data, source)
+
+
+def _plain(value: Any) -> Any:
+    """Settings back to the plain data YAML would give (the inverse of :func:`build`)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name))
+                for f in dataclasses.fields(value) if f.init}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, Path):
+        return str(value)
+    return value
 
 
 _MISSING = object()

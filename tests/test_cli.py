@@ -96,3 +96,10 @@ def test_log_format_switch(fmt: str, needle: str, tmp_path: Path,
                  "--duration", "1", timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert needle in result.stderr
+
+
+def test_command_line_overrides_are_validated_like_the_config() -> None:
+    result = run("build-engine", "--list", "--max-batch", "0")
+    assert result.returncode == 3
+    assert "max_batch: must be >= 1, got 0" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from monitor.commands.demo import demo_config
-from monitor.config import Config, ConfigError, load_config, parse_config, read_secret
+from monitor.config import Config, ConfigError, load_config, parse_config
+from monitor.credentials import read_secret
 from monitor.sources.settings import SpoolFeedSettings
+from monitor.typedyaml import override
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -140,3 +142,26 @@ def test_secret_from_credential_file(tmp_path: Path) -> None:
 
 def test_no_secret_configured_is_none() -> None:
     assert read_secret(None, None, "http.token_env") is None
+
+
+def test_override_applies_nested_changes_and_ignores_unset_ones() -> None:
+    base = Config()
+    changed = override(base.inference, {"max_batch": 2, "tensorrt.engine_cache_dir": Path("/e"),
+                                        "device": None})
+    assert changed.max_batch == 2
+    assert changed.tensorrt.engine_cache_dir == Path("/e")
+    assert changed.device == base.inference.device
+    assert override(load_config(ROOT / "config" / "sdo-monitor.yaml"), {}) == \
+        load_config(ROOT / "config" / "sdo-monitor.yaml")
+
+
+@pytest.mark.parametrize(("changes", "words"), [
+    ({"max_batch": 0}, "max_batch: must be >= 1, got 0"),            # a bound
+    ({"precision": "fp8"}, "precision: must be one of"),              # a Literal
+    ({"backend": "torch_cpu", "precision": "fp16"}, "runs the fp32 graph"),  # check()
+])
+def test_override_validates_like_yaml(changes: dict[str, object], words: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        override(Config().inference, changes)
+    assert words in str(err.value)
+    assert "<command line>" in str(err.value)

@@ -9,9 +9,9 @@ import time
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from monitor.config import KafkaSettings
 from monitor.publish.kafka_client import client_options, ensure_topics
 from monitor.publish.local_broker import BrokerError, LocalBroker, find_tansu
+from monitor.publish.settings import KafkaSettings
 
 # Tansu: short poll interval or the first join waits long
 CONSUMER_GROUP_TIMINGS = {"max_poll_interval_ms": 5000, "session_timeout_ms": 6000,

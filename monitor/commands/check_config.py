@@ -10,7 +10,8 @@ from typing import Any
 
 import yaml
 
-from monitor.config import Config, ConfigError, load_config, read_secret
+from monitor.config import Config, ConfigError, load_config
+from monitor.credentials import read_secret
 
 __all__ = ["add_subparser", "as_plain_data", "check_config"]
 

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import logging
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from monitor.goes.settings import DetectionSettings, GoesSettings, VerificationSettings
+from monitor.goes.settings import DetectionSettings, GoesSettings
+from monitor.publish.settings import KafkaSettings
+from monitor.typedyaml import override
 
 __all__ = ["EXIT_BAD_INPUT", "add_subparser", "run_verify"]
 
@@ -59,26 +60,17 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:  # type: igno
     p.set_defaults(func=run_verify)
 
 
-def _settings(args: argparse.Namespace) -> tuple[GoesSettings, Any]:
+def _settings(args: argparse.Namespace) -> tuple[GoesSettings, KafkaSettings | None]:
     goes, kafka = GoesSettings(), None
     if args.config is not None:
         from monitor.config import load_config
 
         config = load_config(args.config)
-        goes = getattr(config, "goes", goes)
-        kafka = getattr(config, "kafka", None)
-    changes = {k: v for k, v in (("horizon_s", args.horizon_s), ("decision", args.decision),
-                                 ("probability_threshold", args.probability_threshold))
-               if v is not None}
-    verification: VerificationSettings = dataclasses.replace(goes.verification, **changes)
-    problems = verification.check()
-    if args.horizon_s is not None and args.horizon_s < 0:
-        problems.append(("horizon_s", "must be >= 0"))
-    if args.probability_threshold is not None and not 0 < args.probability_threshold <= 1:
-        problems.append(("probability_threshold", "must be in (0, 1]"))
-    if problems:
-        raise ValueError("; ".join(f"{k}: {m}" for k, m in problems))
-    return dataclasses.replace(goes, verification=verification), kafka
+        goes, kafka = config.goes, config.kafka
+    goes = override(goes, {"verification.horizon_s": args.horizon_s,
+                           "verification.decision": args.decision,
+                           "verification.probability_threshold": args.probability_threshold})
+    return goes, kafka
 
 
 def _read_goes(args: argparse.Namespace, goes: GoesSettings) -> tuple[list[Any], float,
@@ -92,8 +84,8 @@ def _read_goes(args: argparse.Namespace, goes: GoesSettings) -> tuple[list[Any],
             "goes": [str(p) for p in args.goes], "goes_kind": day.kind,
             "flux_scale": day.flux_scale, "goes_minutes": len(day.samples),
             "goes_refused": dict(day.counts)}
-    scale = args.flux_scale if args.flux_scale is not None else goes.feed.flux_scale
-    feed = dataclasses.replace(goes.feed, url=args.goes_url, flux_scale=scale)
+    feed = override(goes.feed, {"url": args.goes_url, "flux_scale": args.flux_scale})
+    scale = feed.flux_scale
 
     async def fetch() -> Any:
         async with SwpcPoller(feed) as poller:

@@ -14,7 +14,6 @@ Exit codes: 0 built or already cached, 1 failed, 4 TensorRT unavailable here.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 from monitor.inference.engine_cache import EngineCache
 from monitor.inference.registry import default_engine_cache_dir, probe_backends
 from monitor.inference.settings import InferenceSettings
+from monitor.typedyaml import override
 
 __all__ = ["EXIT_UNAVAILABLE", "add_subparser", "run_build_engine"]
 
@@ -50,18 +50,10 @@ def _settings(args: argparse.Namespace) -> tuple[InferenceSettings, Path | None]
         from monitor.config import load_config
 
         config = load_config(args.config)
-        settings = getattr(config, "inference", settings)
-        service = getattr(config, "service", None)
-        service_cache = getattr(service, "cache_dir", None)
-    trt = settings.tensorrt
-    if args.cache_dir is not None:
-        trt = dataclasses.replace(trt, engine_cache_dir=args.cache_dir)
-    settings = dataclasses.replace(
-        settings, tensorrt=trt,
-        model_package=args.package or settings.model_package,
-        precision=args.precision or settings.precision,
-        max_batch=args.max_batch or settings.max_batch,
-        device=args.device or settings.device)
+        settings, service_cache = config.inference, config.service.cache_dir
+    settings = override(settings, {
+        "tensorrt.engine_cache_dir": args.cache_dir, "model_package": args.package,
+        "precision": args.precision, "max_batch": args.max_batch, "device": args.device})
     return settings, service_cache
 
 

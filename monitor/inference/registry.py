@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from monitor.inference import ort_backend, torch_cpu, torch_cuda, trt_backend
 from monitor.inference.base import (
     Backend,
     BackendUnavailableError,
@@ -35,7 +34,15 @@ from monitor.inference.base import (
     Precision,
     resolve_precision,
 )
+from monitor.inference.ort_backend import OnnxRuntimeBackend, probe_cuda
+from monitor.inference.ort_backend import probe as ort_probe
 from monitor.inference.settings import BACKEND_NAMES, InferenceSettings
+from monitor.inference.torch_cpu import TorchCPUBackend
+from monitor.inference.torch_cpu import probe as torch_cpu_probe
+from monitor.inference.torch_cuda import TorchCUDABackend
+from monitor.inference.torch_cuda import probe as torch_cuda_probe
+from monitor.inference.trt_backend import TensorRTBackend
+from monitor.inference.trt_backend import probe as trt_probe
 
 if TYPE_CHECKING:
     from monitor.models.package import ModelPackage
@@ -57,10 +64,10 @@ AUTO_ORDER: tuple[str, ...] = BACKEND_NAMES
 GPU_BACKENDS = frozenset({"tensorrt", "torch_cuda"})
 
 _PROBES: dict[str, Callable[[], tuple[bool, str]]] = {
-    "tensorrt": trt_backend.probe,
-    "torch_cuda": torch_cuda.probe,
-    "onnxruntime": ort_backend.probe,
-    "torch_cpu": torch_cpu.probe,
+    "tensorrt": trt_probe,
+    "torch_cuda": torch_cuda_probe,
+    "onnxruntime": ort_probe,
+    "torch_cpu": torch_cpu_probe,
 }
 _logged_unavailable: set[tuple[str, str]] = set()
 _log_lock = threading.Lock()
@@ -109,7 +116,7 @@ def default_engine_cache_dir(settings: InferenceSettings, service_cache_dir: Pat
 def _device_for(name: str, settings: InferenceSettings) -> str:
     if name in GPU_BACKENDS:
         return settings.device
-    if name == "onnxruntime" and settings.onnxruntime_cuda and ort_backend.probe_cuda()[0]:
+    if name == "onnxruntime" and settings.onnxruntime_cuda and probe_cuda()[0]:
         return settings.device
     return "cpu"
 
@@ -126,14 +133,14 @@ def create_backend(name: str, settings: InferenceSettings, cache_dir: Path) -> B
     """Construct (not load) the backend called ``name``."""
     warm = settings.warmup_iterations
     if name == "tensorrt":
-        return trt_backend.TensorRTBackend(settings.tensorrt, cache_dir, warm)
+        return TensorRTBackend(settings.tensorrt, cache_dir, warm)
     if name == "torch_cuda":
-        return torch_cuda.TorchCUDABackend(settings.torch_cuda.cuda_graphs,
+        return TorchCUDABackend(settings.torch_cuda.cuda_graphs,
                                            settings.torch_cuda.channels_last, warm)
     if name == "onnxruntime":
-        return ort_backend.OnnxRuntimeBackend(settings.cpu.threads, warm)
+        return OnnxRuntimeBackend(settings.cpu.threads, warm)
     if name == "torch_cpu":
-        return torch_cpu.TorchCPUBackend(settings.cpu.threads, warm)
+        return TorchCPUBackend(settings.cpu.threads, warm)
     raise ValueError(f"unknown backend {name!r}; known: {', '.join(AUTO_ORDER)}")
 
 
@@ -357,7 +364,7 @@ def open_backend(settings: InferenceSettings, package: ModelPackage,
     if "tensorrt" in order and probes["tensorrt"].available and \
             settings.tensorrt.build_in_background:
         trt = create_backend("tensorrt", settings, cache_dir)
-        assert isinstance(trt, trt_backend.TensorRTBackend)
+        assert isinstance(trt, TensorRTBackend)
         if not trt.is_cached(package, trt_precision, settings.max_batch, settings.device):
             background = "tensorrt"
             # The stand-in: the next available backend in auto order, whatever was forced.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -25,14 +25,28 @@ from monitor.models.errors import (
 )
 from monitor.models.manifest import Manifest
 
-if TYPE_CHECKING:
-    from monitor.models.package import ModelPackage
-
-__all__ = ["PARITY_RTOL", "ParityReport", "check_parity", "sha256_file", "verify_files"]
+__all__ = ["PARITY_RTOL", "ParityReport", "ParityTarget", "check_parity", "sha256_file",
+           "verify_files"]
 
 #: Largest relative difference allowed between ONNX Runtime and torch outputs.
 PARITY_RTOL = 1e-4
 _MANIFEST = "model.json"
+
+
+class ParityTarget(Protocol):
+    """What the parity check reads of a package: a loaded
+    :class:`~monitor.models.package.ModelPackage` (named here, not imported: that module
+    imports this one)."""
+
+    @property
+    def manifest(self) -> Manifest: ...
+
+    @property
+    def onnx_path(self) -> Path: ...
+
+    def probe_input(self, batch: int = 2) -> np.ndarray: ...
+
+    def build_torch_model(self, device: str = "cpu") -> Any: ...
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -76,13 +90,13 @@ def verify_files(path: Path, manifest: Manifest) -> None:
             raise PackageHashMismatchError(fpath, entry.sha256, actual, detail)
 
 
-def check_parity(package: ModelPackage, rtol: float = PARITY_RTOL, batch: int = 2) -> ParityReport:
+def check_parity(package: ParityTarget, rtol: float = PARITY_RTOL, batch: int = 2) -> ParityReport:
     """Compare ONNX Runtime (CPU) and torch (CPU, fp32) on the probe input.
 
     Parameters
     ----------
-    package : ModelPackage
-        Package to check.
+    package : ParityTarget
+        Package to check (a loaded ``ModelPackage``).
     rtol : float
         Allowed ``max|onnx - torch| / max|torch|`` per output.
     batch : int

@@ -11,13 +11,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Any
 
 from monitor.observe.http import Health, Readiness
 from monitor.publish.outbox import OutboundMessage
-
-if TYPE_CHECKING:
-    from monitor.pipeline.worker import PipelineWorker
 
 __all__ = ["Housekeeper"]
 
@@ -35,7 +32,7 @@ class Housekeeper:
     PRUNE_EVERY_S = 3600.0
     FIRST_PRUNE_AFTER_S = 600.0
 
-    def __init__(self, worker: PipelineWorker) -> None:
+    def __init__(self, worker: Any) -> None:
         self.worker = worker
         self._wire_publisher_hooks()
 

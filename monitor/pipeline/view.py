@@ -31,7 +31,6 @@ from monitor.observe.http import Health, Page, Readiness
 
 if TYPE_CHECKING:
     from monitor.pipeline.analysis import AnalysedFrame
-    from monitor.pipeline.worker import PipelineWorker
 
 __all__ = ["DaemonStatusView", "FrameRecord", "RecentFrames"]
 
@@ -245,7 +244,7 @@ def _series(points: list[_Point], start: float, window_s: float, n: int) -> dict
 class DaemonStatusView:
     """Read-only view over a :class:`PipelineWorker` for the HTTP layer."""
 
-    def __init__(self, worker: PipelineWorker, daemon: Any) -> None:
+    def __init__(self, worker: Any, daemon: Any) -> None:
         self.worker = worker
         self.daemon = daemon
         self.registry: CollectorRegistry = daemon.metrics.registry

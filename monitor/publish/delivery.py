@@ -25,11 +25,10 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka import errors as kerr
 from kafka.codec import has_gzip, has_lz4, has_snappy, has_zstd
 
-from monitor.config import KafkaSettings
 from monitor.publish.envelope import CONTENT_TYPE
 from monitor.publish.kafka_client import client_options, ensure_topics
 from monitor.publish.outbox import OutboundMessage
-from monitor.publish.settings import PublishSettings
+from monitor.publish.settings import KafkaSettings, PublishSettings
 
 __all__ = ["POISON_ERRORS", "ProducerSession"]
 

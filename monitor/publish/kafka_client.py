@@ -1,4 +1,4 @@
-"""kafka-python keyword arguments from :class:`~monitor.config.KafkaSettings`.
+"""kafka-python keyword arguments from :class:`~monitor.publish.settings.KafkaSettings`.
 
 One place turns the config into client options so the producer, the
 notification consumer, the admin client and the demo's console consumer all
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.config import KafkaSettings, read_secret
+from monitor.credentials import read_secret
+from monitor.publish.settings import KafkaSettings
 
 __all__ = ["TOPIC_SUFFIXES", "client_options", "ensure_topics", "topic_names"]
 

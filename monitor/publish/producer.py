@@ -33,7 +33,6 @@ from typing import Any
 
 from kafka import KafkaProducer
 
-from monitor.config import KafkaSettings
 from monitor.publish.delivery import POISON_ERRORS, ProducerSession
 from monitor.publish.kafka_client import topic_names
 from monitor.publish.outbox import (
@@ -43,7 +42,7 @@ from monitor.publish.outbox import (
     OutboxFull,
     OutboxStats,
 )
-from monitor.publish.settings import PublishSettings
+from monitor.publish.settings import KafkaSettings, PublishSettings
 
 __all__ = ["ERROR_KINDS", "KafkaPublisher", "PublisherHealth"]
 

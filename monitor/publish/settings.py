@@ -1,16 +1,19 @@
-"""Settings of the publishing layer: the outbox bounds and the Kafka producer tuning.
+"""Settings of the publishing layer: the Kafka connection, the outbox bounds and the
+producer tuning (the ``kafka:`` and ``publish:`` sections of the config).
 
 Stdlib only, so ``monitor.config`` can validate them without importing kafka.
-Connection and security settings live in :class:`monitor.config.KafkaSettings`;
-this class holds what is specific to getting messages out reliably.
+:class:`KafkaSettings` is how every Kafka client of the daemon connects (producer,
+notification consumer, admin); :class:`PublishSettings` is what is specific to
+getting messages out reliably.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
-__all__ = ["PublishSettings"]
+__all__ = ["KafkaSettings", "LocalBrokerSettings", "PublishSettings"]
 
 
 @dataclass(frozen=True)
@@ -79,3 +82,60 @@ class PublishSettings:
         if not self.outbox_file or "/" in self.outbox_file:
             issues.append(("outbox_file", "must be a plain file name (it lives in state_dir)"))
         return issues
+
+
+@dataclass(frozen=True)
+class LocalBrokerSettings:
+    """The bundled Kafka-compatible broker (Tansu), used when no cluster is named."""
+
+    port: int = field(default=0, metadata={"ge": 0, "le": 65535, "doc": "0 picks a free port"})
+    start_timeout_s: float = field(default=20.0, metadata={"gt": 0})
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """The operations center's Kafka cluster, or the local broker when empty."""
+
+    bootstrap_servers: tuple[str, ...] = field(
+        default=(), metadata={"doc": "host:port list; empty starts the bundled local broker"})
+    topic_prefix: str = field(default="sdo", metadata={"doc": "topics are <prefix>.frames etc."})
+    client_id: str = "sdo-monitor"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password_env: str | None = field(
+        default=None, metadata={"doc": "environment variable holding the SASL password"})
+    sasl_password_file: Path | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    request_timeout_s: float = field(default=30.0, metadata={"gt": 0})
+    create_topics: bool = field(
+        default=True, metadata={"doc": "create missing topics at start (needs ACL to do so)"})
+    partitions: int = field(default=3, metadata={"ge": 1, "le": 1000})
+    replication_factor: int = field(default=1, metadata={"ge": 1, "le": 10})
+    local: LocalBrokerSettings = field(default_factory=LocalBrokerSettings)
+
+    def check(self) -> list[tuple[str, str]]:
+        issues = []
+        for i, server in enumerate(self.bootstrap_servers):
+            host, sep, port = server.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                issues.append((f"bootstrap_servers[{i}]", f"must be host:port, got {server!r}"))
+        if not self.topic_prefix or not all(c.isalnum() or c in "._-" for c in self.topic_prefix):
+            issues.append(("topic_prefix", "must be non-empty letters, digits, '.', '_' or '-'"))
+        if self.security_protocol.startswith("SASL"):
+            if self.sasl_mechanism is None:
+                issues.append(("sasl_mechanism", f"is required with {self.security_protocol}"))
+            if not self.sasl_username:
+                issues.append(("sasl_username", f"is required with {self.security_protocol}"))
+            if not (self.sasl_password_env or self.sasl_password_file):
+                issues.append(("sasl_password_env", ("a SASL password must come from "
+                                                     "sasl_password_env or sasl_password_file")))
+        if self.sasl_password_env and self.sasl_password_file:
+            issues.append(("sasl_password_file", "set sasl_password_env or _file, not both"))
+        return issues
+
+    @property
+    def uses_local_broker(self) -> bool:
+        return not self.bootstrap_servers

@@ -18,17 +18,19 @@ written anyway), 3 invalid config, 1 failure.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
+
+from monitor.train.settings import TrainConfig
+from monitor.typedyaml import override
 
 __all__ = ["EXIT_TARGETS_MISSED", "add_subparser", "load_config", "main"]
 
 EXIT_TARGETS_MISSED = 4
 
 
-def load_config(path: Path) -> tuple[object, str]:
+def load_config(path: Path) -> tuple[TrainConfig, str]:
     """Validate a training YAML file; returns the ``TrainConfig`` and the file's text.
 
     Raises
@@ -36,7 +38,6 @@ def load_config(path: Path) -> tuple[object, str]:
     monitor.typedyaml.ConfigError
         Naming the YAML path of every problem.
     """
-    from monitor.train.settings import TrainConfig
     from monitor.typedyaml import build, load_yaml
 
     data, marks = load_yaml(Path(path))
@@ -81,37 +82,24 @@ def run(args: argparse.Namespace) -> int:
     from monitor.train.pipeline import run_training
 
     config, text = load_config(args.config)
-    changes: dict[str, object] = {}
-    if args.out is not None:
-        changes["out_dir"] = args.out
-    if args.package_out is not None:
-        changes["package_dir"] = args.package_out
-    if args.install_default:
-        changes["package_dir"] = default_package_path()
-    training = config.training  # type: ignore[attr-defined]
-    t_changes: dict[str, object] = {}
-    if args.epochs is not None:
-        t_changes["epochs"] = args.epochs
-    if args.max_minutes is not None:
-        t_changes["max_minutes"] = args.max_minutes
-    if args.no_progress:
-        t_changes["progress"] = False
-    if t_changes:
-        changes["training"] = dataclasses.replace(training, **t_changes)
-    config = dataclasses.replace(config, **changes)  # type: ignore[type-var]
+    package_dir = default_package_path() if args.install_default else args.package_out
+    config = override(config, {
+        "out_dir": args.out, "package_dir": package_dir, "training.epochs": args.epochs,
+        "training.max_minutes": args.max_minutes,
+        "training.progress": False if args.no_progress else None})
     if args.evaluate is not None:
         from monitor.train.pipeline import evaluate_package
 
-        metrics = evaluate_package(config, args.evaluate, text,  # type: ignore[arg-type]
+        metrics = evaluate_package(config, args.evaluate, text,
                                    args.fresh_seed, args.fresh_samples)
     else:
-        metrics = run_training(config, text)  # type: ignore[arg-type]
+        metrics = run_training(config, text)
     if metrics is None:
         return 0
     for row in metrics["targets"]:
         print(f"{'ok  ' if row['met'] else 'MISS'} {row['target']}: {row['value']} "
               f"(goal {row['goal']})", file=sys.stderr)
-    print(json.dumps({"package": str(config.package_path),  # type: ignore[attr-defined]
+    print(json.dumps({"package": str(config.package_path),
                       "targets_met": metrics["targets_met"]}))
     if args.require_targets and not metrics["targets_met"]:
         return EXIT_TARGETS_MISSED

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import EXIT_CONFIG
-from monitor.config import HttpSettings, ServiceSettings
+from monitor.config import ServiceSettings
+from monitor.observe.settings import HttpSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "systemd" / "sdo-monitor.service"

@@ -23,13 +23,12 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from monitor.config import KafkaSettings
 from monitor.publish.envelope import CONTENT_TYPE, make_event, to_outbound, validate_event
 from monitor.publish.kafka_client import client_options, ensure_topics, topic_names
 from monitor.publish.local_broker import LocalBroker
 from monitor.publish.outbox import OutboundMessage, Outbox, OutboxFull
 from monitor.publish.producer import KafkaPublisher
-from monitor.publish.settings import PublishSettings
+from monitor.publish.settings import KafkaSettings, PublishSettings
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -33,9 +33,9 @@ from support import (
     write_config,
 )
 
-from monitor.config import KafkaSettings
 from monitor.publish.kafka_client import client_options, ensure_topics, topic_names
 from monitor.publish.local_broker import LocalBroker
+from monitor.publish.settings import KafkaSettings
 
 
 def _processed(state: Path) -> int:

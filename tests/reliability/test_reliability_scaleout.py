@@ -26,8 +26,8 @@ from support import (
     write_config,
 )
 
-from monitor.config import KafkaSettings
 from monitor.publish.kafka_client import client_options, ensure_topics
+from monitor.publish.settings import KafkaSettings
 from monitor.sources import make_notification
 
 

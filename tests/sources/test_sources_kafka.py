@@ -11,8 +11,8 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from monitor.config import KafkaSettings
 from monitor.publish.kafka_client import client_options, ensure_topics
+from monitor.publish.settings import KafkaSettings
 from monitor.sources import (
     FileArrival,
     KafkaFeedSettings,

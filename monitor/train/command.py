@@ -4,6 +4,8 @@ Examples::
 
     sdo-monitor train --config config/train-default.yaml
     sdo-monitor train --config my.yaml --out runs/try1 --epochs 3
+    # SDOML v2 from the public bucket: what would be used, without training
+    sdo-monitor train -c config/train-sdoml-v2.yaml --dry-run
     # the shipped default package (writes monitor/models/default/):
     sdo-monitor train --config config/train-default.yaml --install-default
     # several processes (DDP, gloo on CPU): the same entry point under torchrun
@@ -49,8 +51,8 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` subcommand."""
     parser = subparsers.add_parser(
         "train", help="train, evaluate and package a flare/EVE model",
-        description="Train the flare-class and EVE network from a YAML config (synthetic Sun "
-                    "or an SDOML-like directory), evaluate it on held-out data and write a "
+        description="Train the flare-class and EVE network from a YAML config (synthetic Sun, "
+                    "SDOML v2/v1 with GOES labels, or a directory of gridded frames), evaluate it on held-out data and write a "
                     "model package. Under torchrun the same command trains with DDP.")
     parser.add_argument("--config", "-c", type=Path, required=True, help="training YAML")
     parser.add_argument("--out", type=Path, default=None, help="override out_dir")
@@ -71,6 +73,10 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:
                         help="seed of the untouched check (with --evaluate)")
     parser.add_argument("--fresh-samples", type=int, default=800,
                         help="Suns in the untouched check (with --evaluate; 0 skips it)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="train nothing: index and align the data, print one JSON line "
+                             '{"aligned", "train", "val", "test", "channels", "first", '
+                             '"last"} and exit')
     parser.add_argument("--require-targets", action="store_true",
                         help=f"exit {EXIT_TARGETS_MISSED} when a held-out target is missed")
     parser.set_defaults(func=run)
@@ -79,7 +85,7 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the subcommand; returns the exit code."""
     from monitor.models.package import default_package_path
-    from monitor.train.pipeline import run_training
+    from monitor.sdoml.store import StoreError
 
     config, text = load_config(args.config)
     package_dir = default_package_path() if args.install_default else args.package_out
@@ -87,12 +93,28 @@ def run(args: argparse.Namespace) -> int:
         "out_dir": args.out, "package_dir": package_dir, "training.epochs": args.epochs,
         "training.max_minutes": args.max_minutes,
         "training.progress": False if args.no_progress else None})
+    try:
+        return _run(args, config, text)
+    except StoreError as exc:
+        # A data set that does not follow its layout: one line naming store and key.
+        print(f"sdo-monitor train: data: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace, config: TrainConfig, text: str) -> int:
+    if args.dry_run:
+        from monitor.train.pipeline import dry_run
+
+        print(json.dumps(dry_run(config)))
+        return 0
     if args.evaluate is not None:
         from monitor.train.pipeline import evaluate_package
 
         metrics = evaluate_package(config, args.evaluate, text,
                                    args.fresh_seed, args.fresh_samples)
     else:
+        from monitor.train.pipeline import run_training
+
         metrics = run_training(config, text)
     if metrics is None:
         return 0

@@ -22,6 +22,7 @@ import os
 import platform
 import shutil
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +44,15 @@ from monitor.train.report import (
     report_markdown,
     targets_table,
 )
-from monitor.train.settings import SdomlSourceSettings, SyntheticSourceSettings, TrainConfig
+from monitor.train.settings import (
+    FrameDirSourceSettings,
+    SdomlSourceSettings,
+    SyntheticSourceSettings,
+    TrainConfig,
+)
 from monitor.train.trainer import Trainer, TrainResult
 
-__all__ = ["EXTRA_FILES", "evaluate_package", "export_spec", "machine_description",
+__all__ = ["EXTRA_FILES", "dry_run", "evaluate_package", "export_spec", "machine_description",
            "rewrite_documents", "run_training"]
 
 log = logging.getLogger(__name__)
@@ -98,11 +104,18 @@ def _data_summary(config: TrainConfig, splits: dict[str, Split]) -> dict[str, An
                        data="synthetic Sun (monitor.synth SyntheticDataset), seeds "
                             f"train {source.train_seed}, val {source.val_seed}, test "
                             f"{source.test_seed}, files {source.file_test_seed}")
+    elif isinstance(source, SdomlSourceSettings):
+        summary.update(aia=source.aia, eve=source.eve, goes=list(source.goes),
+                       format=source.format, cadence_minutes=source.cadence_minutes,
+                       block_days=source.block_days, gap_hours=source.gap_hours,
+                       pattern=list(source.pattern),
+                       data=f"SDOML {source.format} ({source.aia}, {source.eve}) with GOES "
+                            "XRS labels, split by time")
     else:
-        assert isinstance(source, SdomlSourceSettings)
+        assert isinstance(source, FrameDirSourceSettings)
         summary.update(root=str(source.root), block_days=source.block_days,
                        gap_hours=source.gap_hours, pattern=list(source.pattern),
-                       data=f"SDOML-like directory {source.root}, split by time")
+                       data=f"frame directory {source.root}, split by time")
     return summary
 
 
@@ -116,10 +129,14 @@ def _load_splits(config: TrainConfig, ctx: DistContext) -> dict[str, Split]:
             # The twin of training sample i is the same Sun seen through files.
             builders["train-files"] = twin_builder(config, "train-files", source.train_seed,
                                                    source.file_train_samples, source.file_size)
-    else:
+    elif isinstance(config.data, SdomlSourceSettings):
         from monitor.train.sdoml import sdoml_builders
 
         builders = sdoml_builders(config)
+    else:
+        from monitor.train.framedir import framedir_builders
+
+        builders = framedir_builders(config)
     workers = config.workers or os.cpu_count() or 1
     if ctx.local_rank == 0:
         for name, builder in builders.items():
@@ -138,6 +155,28 @@ def _load_splits(config: TrainConfig, ctx: DistContext) -> dict[str, Split]:
     if "train-files" in splits:
         splits["train"] = concat_splits("train", [splits["train"], splits.pop("train-files")])
     return splits
+
+
+def dry_run(config: TrainConfig) -> dict[str, Any]:
+    """Sample counts per split, channels and time span, without drawing or training."""
+    if isinstance(config.data, SdomlSourceSettings):
+        from monitor.train.sdoml import dry_run_summary
+
+        return dry_run_summary(config)
+    if isinstance(config.data, SyntheticSourceSettings):
+        from monitor.train.sources import synthetic_builders
+
+        counts = {k: b.count for k, b in synthetic_builders(config).items()}
+        first = last = None
+    else:
+        from monitor.train.framedir import framedir_builders, read_labels
+
+        counts = {k: b.count for k, b in framedir_builders(config).items()}
+        times = read_labels(config.data.root, config.data.labels).times
+        first, last = (datetime.fromtimestamp(float(t), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                       for t in (times[0], times[-1]))
+    return {"aligned": sum(counts.values()), **counts,
+            "channels": list(config.model.channels), "first": first, "last": last}
 
 
 def _save_checkpoint(result: TrainResult, spec: dict[str, Any], path: Path) -> None:

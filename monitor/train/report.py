@@ -252,7 +252,7 @@ def model_card(manifest_name: str, version: str, metrics: dict[str, Any],
                   "structure (filaments, coronal holes, CMEs, instrument artefacts, "
                   "degradation) that this model has never seen.")]
     else:
-        lines += [(f"- SDOML-like data at `{data.get('root')}`, split by time "
+        lines += [(f"- {data.get('data')} "
                   f"({data.get('block_days')} d blocks, {data.get('gap_hours')} h gaps).")]
     lines += ["", "## Must not be used for",
               ("- Operational flare alerts, forecasts or irradiance products of the real Sun "

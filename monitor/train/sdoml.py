@@ -1,220 +1,259 @@
-"""Reader for an SDOML-like directory of real AIA arrays with GOES and EVE labels.
+"""Training samples from SDOML as published (``data: kind: sdoml``).
 
-Layout (documented in ``docs/training.md``; :func:`write_sdoml_example` writes one)::
+:func:`build_table` indexes the AIA channels by ``T_OBS``, joins them on
+regular slots, attaches EVE lines, GOES flux and (optionally) HEK flare
+positions, and keeps the slots that have all of them. The table is cached in
+the run's cache directory (indexing a full store reads every attribute list
+once; the published stores do not change). :func:`sdoml_builders` splits the
+table by time blocks with guard gaps; :class:`SdomlDraw` reads one slot's
+frames and puts them on the model grid with the daemon's resampling.
 
-    <root>/labels.csv
-    <root>/<any sub-path>/<frame>.npz
-
-``labels.csv`` has one row per observation time, columns
-
-* ``time`` -- ISO 8601 UTC (``2011-02-15T01:48:00Z``);
-* ``file`` -- the frame's ``.npz``, relative to ``<root>``;
-* ``goes_flux`` -- GOES XRS-B 0.1-0.8 nm flux, W m^-2 (the class follows NOAA:
-  C >= 1e-6, M >= 1e-5, X >= 1e-4);
-* one column per EVE line named by its wavelength in nm with two decimals
-  (``9.39``, ``13.12``, ... ``36.81``), W m^-2;
-* optional ``flare_x_px``, ``flare_y_px`` -- the flare's position on the model
-  grid when known (e.g. from a flare catalogue), for the pointing game.
-
-Each ``.npz`` holds one float32 array per AIA channel, named by its
-wavelength (``"94"``, ``"131"``, ...), in exposure-normalised DN/s on the
-model grid (north up, Sun centred at ``(N-1)/2``, radius ``1600/4096 N``:
-what ``monitor.preprocess`` produces, and what SDOML's registered,
-exposure-corrected 512 px arrays become after that geometry step). Arrays
-may be ``k`` times the training size; they are block-averaged by ``k``.
+SDOML frames are already exposure-normalised and degradation-corrected by
+their writer: no calibration is applied here, ever.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import math
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from monitor.grid import ModelGrid
+from monitor.models.defaults import DEFAULT_CLASS_THRESHOLDS_W_M2
+from monitor.sdoml.aia import (
+    ChannelIndex,
+    read_channel_index,
+    sdoml_geometry,
+    store_years,
+    to_model_grid,
+)
+from monitor.sdoml.align import join_channels
+from monitor.sdoml.eve import read_eve, read_eve_v1
+from monitor.sdoml.labels import goes_paths, read_goes_flux, read_hek
+from monitor.sdoml.store import Store, StoreError, open_store
+from monitor.sdoml.v1 import V1Frames, index_v1
 from monitor.train.data import KERNEL_FIELDS, SampleTuple, SplitBuilder
 from monitor.train.settings import SdomlSourceSettings, TrainConfig
 from monitor.train.splits import time_block_split
 
-__all__ = ["EVE_COLUMNS", "SdomlDraw", "SdomlError", "read_labels", "sdoml_builders",
-           "write_sdoml_example"]
+__all__ = ["SdomlDraw", "SdomlTable", "build_table", "dry_run_summary", "sdoml_builders"]
 
-#: EVE columns of ``labels.csv``, in the output order of the network.
-EVE_COLUMNS: tuple[str, ...] = ("9.39", "13.12", "13.29", "17.11", "17.72", "18.04", "19.51",
-                                "20.20", "21.13", "25.63", "28.42", "30.38", "33.54", "36.81")
-_THRESHOLDS = (1e-6, 1e-5, 1e-4)
-
-
-class SdomlError(ValueError):
-    """The directory does not follow the layout; the message names file, row and column."""
+log = logging.getLogger(__name__)
+_TABLE_FORMAT = 1
 
 
 @dataclass(frozen=True)
-class LabelTable:
-    """``labels.csv`` parsed and sorted by time."""
+class SdomlTable:
+    """Aligned slots with every label; ``(n, C)`` frame addresses per channel.
+
+    ``years``/``rows`` address a v2 store's ``<year>/<wl>A`` array; for v1,
+    ``rows`` index ``paths[c]``. ``flare_xy`` is helioprojective arcsec (NaN
+    when no flare record covers the slot).
+    """
 
     times: np.ndarray
-    files: tuple[str, ...]
-    goes_flux: np.ndarray
+    years: np.ndarray
+    rows: np.ndarray
+    geometry: np.ndarray
+    size: int
     irradiance: np.ndarray
+    goes_flux: np.ndarray
     flare_xy: np.ndarray
+    paths: tuple[tuple[str, ...], ...] = ()
+    dropped: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return len(self.files)
+        return int(self.times.size)
 
 
-def _number(text: str, where: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise SdomlError(f"{where}: not a number: {text!r}") from None
-    if not math.isfinite(value):
-        raise SdomlError(f"{where}: not finite: {text!r}")
-    return value
+def _indexes(source: SdomlSourceSettings, channels: tuple[int, ...]
+             ) -> tuple[list[ChannelIndex], tuple[tuple[str, ...], ...]]:
+    if source.format == "v1":
+        pairs = [index_v1(Path(source.aia), c, tuple(source.years)) for c in channels]
+        return [p[0] for p in pairs], tuple(p[1].paths for p in pairs)
+    store = open_store(source.aia, source.anonymous)
+    years = list(source.years) or store_years(store)
+    out = []
+    for channel in channels:
+        out.append(read_channel_index(store, channel, years))
+        log.info("SDOML channel indexed", extra={"kv": {
+            "channel": channel, "frames": len(out[-1]), "skipped": out[-1].skipped}})
+    return out, ()
 
 
-def read_labels(root: Path, name: str = "labels.csv") -> LabelTable:
-    """Parse and validate the label table (rows sorted by time)."""
-    path = Path(root) / name
-    if not path.is_file():
-        raise SdomlError(f"{path}: missing (see docs/training.md for the layout)")
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        columns = reader.fieldnames or []
-        missing = [c for c in ("time", "file", "goes_flux", *EVE_COLUMNS) if c not in columns]
-        if missing:
-            raise SdomlError(f"{path}: missing columns {missing}")
-        has_xy = "flare_x_px" in columns and "flare_y_px" in columns
-        rows = []
-        for i, row in enumerate(reader, start=2):
-            where = f"{path}:{i}"
-            try:
-                when = datetime.fromisoformat(row["time"])
-            except ValueError:
-                raise SdomlError(f"{where}: time: not ISO 8601: {row['time']!r}") from None
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=UTC)
-            flux = _number(row["goes_flux"], f"{where}: goes_flux")
-            lines = [_number(row[c], f"{where}: {c}") for c in EVE_COLUMNS]
-            if flux <= 0 or min(lines) <= 0:
-                raise SdomlError(f"{where}: fluxes must be > 0 W m^-2")
-            xy = (np.nan, np.nan)
-            if has_xy and row["flare_x_px"].strip() and row["flare_y_px"].strip():
-                xy = (_number(row["flare_x_px"], f"{where}: flare_x_px"),
-                      _number(row["flare_y_px"], f"{where}: flare_y_px"))
-            rows.append((when.timestamp(), row["file"], flux, lines, xy))
-    if not rows:
-        raise SdomlError(f"{path}: no rows")
-    rows.sort(key=lambda r: r[0])
-    return LabelTable(times=np.array([r[0] for r in rows]), files=tuple(r[1] for r in rows),
-                      goes_flux=np.array([r[2] for r in rows]),
-                      irradiance=np.array([r[3] for r in rows], dtype=np.float64),
-                      flare_xy=np.array([r[4] for r in rows], dtype=np.float64))
+def build_table(source: SdomlSourceSettings, channels: tuple[int, ...]) -> SdomlTable:
+    """Index, join and label (see the module docstring)."""
+    indexes, paths = _indexes(source, channels)
+    alignment = join_channels([i.times for i in indexes], channels,
+                              source.cadence_minutes * 60.0,
+                              source.channel_tolerance_minutes * 60.0)
+    dropped: Counter[str] = Counter({f"missing_{c}A": n for c, n in alignment.missing.items()})
+    for index in indexes:
+        for reason, n in index.skipped.items():
+            dropped[f"{reason}_{index.channel}A"] += n
+    eve = (read_eve_v1(Path(source.eve)) if source.format == "v1"
+           else read_eve(open_store(source.eve, source.anonymous)))
+    irradiance = eve.match(alignment.times, source.eve_tolerance_minutes * 60.0)
+    flux = read_goes_flux(list(source.goes)).at(alignment.times)
+    has_eve = np.all(np.isfinite(irradiance), axis=1)
+    has_goes = np.isfinite(flux)
+    dropped["no_eve"] += int(np.count_nonzero(~has_eve))
+    dropped["no_goes"] += int(np.count_nonzero(has_eve & ~has_goes))
+    keep = has_eve & has_goes
+    sel = alignment.frames[keep]
+    times = alignment.times[keep]
+    flare_xy = (read_hek(source.hek).at(times) if source.hek
+                else np.full((times.size, 2), np.nan))
+    c_range = range(len(indexes))
+    return SdomlTable(
+        times=times,
+        years=np.stack([indexes[c].years[sel[:, c]] for c in c_range], axis=1),
+        rows=np.stack([indexes[c].rows[sel[:, c]] for c in c_range], axis=1),
+        geometry=np.stack([indexes[c].geometry[sel[:, c]] for c in c_range], axis=1),
+        size=indexes[0].size, irradiance=irradiance[keep], goes_flux=flux[keep],
+        flare_xy=flare_xy, paths=paths, dropped={k: v for k, v in dropped.items() if v})
+
+
+def _signature(source: SdomlSourceSettings, channels: tuple[int, ...]) -> str:
+    goes = []
+    for path in goes_paths(list(source.goes)):
+        stat = path.stat()
+        goes.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
+    text = json.dumps({"format": _TABLE_FORMAT, "source": source.format, "aia": source.aia,
+                       "eve": source.eve, "goes": goes, "hek": source.hek,
+                       "years": list(source.years), "channels": list(channels),
+                       "cadence": source.cadence_minutes,
+                       "tol": source.channel_tolerance_minutes,
+                       "eve_tol": source.eve_tolerance_minutes}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cached_table(source: SdomlSourceSettings, channels: tuple[int, ...],
+                 cache_dir: Path) -> tuple[SdomlTable, str]:
+    """:func:`build_table`, reusing the copy in ``cache_dir`` when the settings match."""
+    digest = _signature(source, channels)
+    path = Path(cache_dir) / f"sdoml-table-{digest}.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as z:
+            paths = tuple(tuple(str(p) for p in z[f"paths_{c}"]) for c in range(len(channels))
+                          ) if source.format == "v1" else ()
+            table = SdomlTable(z["times"], z["years"], z["rows"], z["geometry"], int(z["size"]),
+                               z["irradiance"], z["goes_flux"], z["flare_xy"], paths,
+                               json.loads(str(z["dropped"])))
+        return table, digest
+    table = build_table(source, channels)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    extra = {f"paths_{c}": np.array(p, dtype=str) for c, p in enumerate(table.paths)}
+    np.savez(tmp, times=table.times, years=table.years, rows=table.rows,
+             geometry=table.geometry, size=table.size, irradiance=table.irradiance,
+             goes_flux=table.goes_flux, flare_xy=table.flare_xy,
+             dropped=json.dumps(table.dropped), **extra)
+    tmp.rename(path)
+    return table, digest
 
 
 def _class_index(flux: float) -> int:
-    return int(sum(flux >= t for t in _THRESHOLDS))
+    return int(sum(flux >= t for t in DEFAULT_CLASS_THRESHOLDS_W_M2[1:]))
 
 
-@dataclass(frozen=True)
+@dataclass
 class SdomlDraw:
-    """``draw(i)``: frame ``rows[i]`` of the table, binned onto the training grid."""
+    """``draw(i)``: slot ``rows[i]`` of the table, every channel on the model grid."""
 
-    root: Path
-    table: LabelTable
+    source: SdomlSourceSettings
+    table: SdomlTable
     rows: tuple[int, ...]
     channels: tuple[int, ...]
     size: int
+    _store: Store | None = field(default=None, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_store"] = None
+        return state
+
+    def _frame(self, row: int, c: int) -> np.ndarray:
+        if self.source.format == "v1":
+            return V1Frames(self.table.paths[c]).read(int(self.table.rows[row, c]))
+        if self._store is None:
+            self._store = open_store(self.source.aia, self.source.anonymous)
+        year, index = int(self.table.years[row, c]), int(self.table.rows[row, c])
+        array = self._store.array(f"{year}/{self.channels[c]}A")
+        return array.frame(index)
+
+    def grid_frame(self, row: int, c: int) -> np.ndarray:
+        """One channel of one slot on the model grid, DN/s."""
+        image = self._frame(row, c)
+        if image.shape[0] != self.table.size:
+            raise StoreError(self.source.aia, f"{self.channels[c]}A",
+                             f"image of {image.shape[0]} px, index says {self.table.size}")
+        geometry = sdoml_geometry(self.table.geometry[row, c], self.table.size)
+        return to_model_grid(image, geometry, ModelGrid(self.size))
 
     def __call__(self, index: int) -> SampleTuple:
         row = self.rows[int(index)]
-        path = self.root / self.table.files[row]
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                planes = [np.asarray(z[str(c)], dtype=np.float32) for c in self.channels]
-        except KeyError as exc:
-            raise SdomlError(f"{path}: no array for channel {exc}") from None
-        except (OSError, ValueError) as exc:
-            raise SdomlError(f"{path}: unreadable: {exc}") from None
-        image = np.stack([_bin(p, self.size, path) for p in planes])
+        image = np.stack([self.grid_frame(row, c) for c in range(len(self.channels))])
         flux = float(self.table.goes_flux[row])
-        x, y = self.table.flare_xy[row]
         kernels = np.zeros((0, len(KERNEL_FIELDS)), np.float32)
+        x, y = self.table.flare_xy[row]
         if np.isfinite(x):
-            kernels = np.array([[x, y, 0.0, 1.0, 1.0]], np.float32)
-        return (image, _class_index(flux), flux, self.table.irradiance[row], kernels,
-                float(self.table.times[row]))
+            grid = ModelGrid(self.size)
+            g = grid.arcsec_per_px(float(self.table.geometry[row, 0, 7]))
+            kernels = np.array([[grid.center + x / g, grid.center + y / g, 0.0, 1.0, 1.0]],
+                               np.float32)
+        return (image, _class_index(flux), flux, self.table.irradiance[row].astype(np.float64),
+                kernels, float(self.table.times[row]))
 
 
-def _bin(plane: np.ndarray, size: int, path: Path) -> np.ndarray:
-    n = plane.shape[0]
-    if plane.ndim != 2 or plane.shape[0] != plane.shape[1] or n % size:
-        raise SdomlError(f"{path}: arrays must be square with a side that is a multiple of "
-                         f"{size}, got {plane.shape}")
-    k = n // size
-    return plane.reshape(size, k, size, k).mean(axis=(1, 3)) if k > 1 else plane
+def _split_rows(config: TrainConfig, table: SdomlTable) -> dict[str, np.ndarray]:
+    source = config.data
+    assert isinstance(source, SdomlSourceSettings)
+    times = table.times[:source.max_frames] if source.max_frames else table.times
+    return time_block_split(times, source.block_days * 86400.0, source.pattern,
+                            source.gap_hours * 3600.0)
 
 
 def sdoml_builders(config: TrainConfig) -> dict[str, SplitBuilder]:
-    """Train, validation and test builders: time blocks, guard gaps, optional frame cap."""
+    """Train, validation and test builders over the aligned, labelled slots."""
     source = config.data
     assert isinstance(source, SdomlSourceSettings)
-    root = Path(source.root)
-    table = read_labels(root, source.labels)
-    times = table.times
-    if source.max_frames:
-        times = times[:source.max_frames]
-    parts = time_block_split(times, source.block_days * 86400.0, source.pattern,
-                             source.gap_hours * 3600.0)
-    digest = hashlib.sha256((root / source.labels).read_bytes()).hexdigest()[:16]
+    channels = tuple(config.model.channels)
+    table, digest = cached_table(source, channels, config.cache_path)
     out = {}
-    for name in ("train", "val", "test"):
-        rows = tuple(int(r) for r in parts[name])
-        if not rows:
-            raise SdomlError(f"{root}: the time split left no {name} frames (block_days "
-                             f"{source.block_days}, gap_hours {source.gap_hours})")
-        draw = SdomlDraw(root, table, rows, tuple(config.model.channels), config.model.size)
-        key: dict[str, Any] = {"source": "sdoml", "root": str(root.resolve()),
-                               "labels_sha256": digest, "rows": list(rows),
-                               "channels": list(config.model.channels),
-                               "size": config.model.size}
-        out[name] = SplitBuilder(name, len(rows), key, draw, config.model.input_offset)
+    for name, rows in _split_rows(config, table).items():
+        if not rows.size:
+            raise StoreError(source.aia, "-", f"the time split left no {name} frames of "
+                                              f"{len(table)} aligned (block_days "
+                                              f"{source.block_days}, gap_hours "
+                                              f"{source.gap_hours})")
+        draw = SdomlDraw(source, table, tuple(int(r) for r in rows), channels,
+                         config.model.size)
+        key = {"source": "sdoml", "table": digest, "rows": [int(r) for r in rows],
+               "channels": list(channels), "size": config.model.size}
+        out[name] = SplitBuilder(name, int(rows.size), key, draw, config.model.input_offset)
     return out
 
 
-def write_sdoml_example(root: Path, count: int, *, size: int = 64, seed: int = 7,
-                        cadence_h: float = 6.0, channels: tuple[int, ...] = (
-                            94, 131, 171, 193, 211, 304, 335),
-                        start: datetime = datetime(2011, 2, 1, tzinfo=UTC)) -> Path:
-    """Write a small SDOML-like directory from the synthetic Sun (tests, format example).
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    Frames are ``2 size`` px (so reading bins them), ``cadence_h`` apart.
-    """
-    from monitor.synth import SyntheticDataset
 
-    root = Path(root)
-    (root / "frames").mkdir(parents=True, exist_ok=True)
-    ds = SyntheticDataset(size=2 * size, channels=channels, seed=seed)
-    header = ["time", "file", "goes_flux", *EVE_COLUMNS, "flare_x_px", "flare_y_px"]
-    with (root / "labels.csv").open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        for i in range(count):
-            sample = ds.sample(i)
-            when = start + timedelta(hours=cadence_h * i)
-            name = f"frames/{when:%Y%m%dT%H%M%S}.npz"
-            np.savez_compressed(root / name, **{str(c): sample.image[k]
-                                                for k, c in enumerate(channels)})
-            labels = sample.labels
-            visible = [k for k in labels.kernels if k.visible]
-            # Grid pixel i averages fine pixels 2i and 2i+1, centred on 2i + 0.5.
-            xy = ((f"{(visible[0].x_px - 0.5) / 2:.3f}", f"{(visible[0].y_px - 0.5) / 2:.3f}")
-                  if visible and labels.class_index else ("", ""))
-            writer.writerow([when.strftime("%Y-%m-%dT%H:%M:%SZ"), name,
-                             f"{labels.goes_flux:.6e}",
-                             *(f"{v:.6e}" for v in labels.irradiance), *xy])
-    return root
+def dry_run_summary(config: TrainConfig) -> dict[str, Any]:
+    """What ``train --dry-run`` prints: aligned slots, split sizes, channels, time span."""
+    source = config.data
+    assert isinstance(source, SdomlSourceSettings)
+    channels = tuple(config.model.channels)
+    table, _ = cached_table(source, channels, config.cache_path)
+    parts = _split_rows(config, table)
+    return {"aligned": len(table), **{k: int(v.size) for k, v in parts.items()},
+            "channels": list(channels),
+            "first": _iso(float(table.times[0])) if len(table) else None,
+            "last": _iso(float(table.times[-1])) if len(table) else None}

@@ -1,8 +1,8 @@
 """Training configuration (``sdo-monitor train --config FILE``), stdlib only.
 
 One YAML document describes a whole training run: where the data come from
-(the synthetic Sun, or an SDOML-like directory of real AIA arrays with GOES and
-EVE labels), the network shape and input scaling, the optimiser, class
+(the synthetic Sun, SDOML v2/v1 as published with GOES files for the labels,
+or a directory of frames already on the model grid), the network shape and input scaling, the optimiser, class
 balancing, augmentation, early stopping, evaluation and where the package goes.
 ``monitor.typedyaml`` validates it, so every error names its YAML path
 (``training.lr: must be > 0``). ``config/train-default.yaml`` is the exact
@@ -18,14 +18,29 @@ from typing import Literal
 __all__ = [
     "AugmentSettings",
     "EvaluationSettings",
+    "FrameDirSourceSettings",
     "ModelSettings",
-    "SdomlSourceSettings",
     "SyntheticSourceSettings",
     "TrainConfig",
     "TrainingSettings",
 ]
 
 _AIA_EUV = (94, 131, 171, 193, 211, 304, 335)
+_SPLIT_PATTERN = ("train", "train", "train", "train", "train", "train", "train", "val", "test",
+                  "test")
+_SDOML_V2 = "s3://gov-nasa-hdrl-data1/contrib/fdl-sdoml/fdl-sdoml-v2/"
+
+
+def _pattern_problems(pattern: tuple[str, ...]) -> list[tuple[str, str]]:
+    problems = []
+    unknown = sorted(set(pattern) - {"train", "val", "test"})
+    if unknown:
+        problems.append(("pattern", f"unknown split names {unknown} (train, val, test)"))
+    for name in ("train", "val", "test"):
+        if name not in pattern:
+            problems.append(("pattern", f"needs at least one {name!r} block"))
+    return problems
+
 
 
 @dataclass(frozen=True)
@@ -82,8 +97,8 @@ class SyntheticSourceSettings:
 
 
 @dataclass(frozen=True)
-class SdomlSourceSettings:
-    """An SDOML-like directory of real AIA arrays with GOES and EVE labels (docs/training.md).
+class FrameDirSourceSettings:
+    """A directory of AIA frames already on the model grid, with a label table (docs/training.md).
 
     Frames are split by time into contiguous blocks; blocks go to train,
     validation and test in a fixed repeating pattern, and frames closer than
@@ -91,8 +106,8 @@ class SdomlSourceSettings:
     neighbours of another split's frames.
     """
 
-    kind: Literal["sdoml"] = field(default="sdoml", metadata={"doc": "data source"})
-    root: Path = field(default=Path("sdoml"), metadata={"doc": "directory with labels.csv "
+    kind: Literal["frames"] = field(default="frames", metadata={"doc": "data source"})
+    root: Path = field(default=Path("frames"), metadata={"doc": "directory with labels.csv "
                                                                "and the frame files"})
     labels: str = field(default="labels.csv", metadata={"doc": "label table inside root"})
     block_days: float = field(default=7.0, metadata={"gt": 0, "doc": "length of one time "
@@ -101,21 +116,71 @@ class SdomlSourceSettings:
                                                                      "frame of another split "
                                                                      "are dropped"})
     pattern: tuple[str, ...] = field(
-        default=("train", "train", "train", "train", "train", "train", "train", "val", "test",
-                 "test"),
+        default=_SPLIT_PATTERN,
         metadata={"doc": "split of consecutive blocks, repeated (train/val/test)"})
     max_frames: int = field(default=0, metadata={"ge": 0, "doc": "use at most this many "
                                                                  "frames (0 = all)"})
 
     def check(self) -> list[tuple[str, str]]:
         """Every split appears in the pattern, nothing else does."""
-        problems = []
-        unknown = sorted(set(self.pattern) - {"train", "val", "test"})
-        if unknown:
-            problems.append(("pattern", f"unknown split names {unknown} (train, val, test)"))
-        for name in ("train", "val", "test"):
-            if name not in self.pattern:
-                problems.append(("pattern", f"needs at least one {name!r} block"))
+        return _pattern_problems(self.pattern)
+
+
+@dataclass(frozen=True)
+class SdomlSourceSettings:
+    """SDOML as published (docs/training.md): AIA and EVE stores, GOES files for the classes.
+
+    Channels are joined on regular slots of ``cadence_minutes`` within
+    ``channel_tolerance_minutes``, EVE within ``eve_tolerance_minutes``; the
+    aligned frames are split by time blocks with guard gaps.
+    """
+
+    kind: Literal["sdoml"] = field(default="sdoml", metadata={"doc": "data source"})
+    format: Literal["v2", "v1"] = field(
+        default="v2", metadata={"doc": "v2: Zarr stores (aia, eve are store roots, local or "
+                                       "s3:// gs://); v1: npz tree (aia = root with YYYY/AIA/, "
+                                       "eve = folder with irradiance.npy and jd.npy)"})
+    aia: str = field(default=_SDOML_V2 + "sdomlv2.zarr",
+                     metadata={"doc": "AIA store (v2) or v1 root"})
+    eve: str = field(default=_SDOML_V2 + "sdomlv2_eve.zarr",
+                     metadata={"doc": "EVE store (v2) or v1 EVE folder"})
+    goes: tuple[str, ...] = field(
+        default=(), metadata={"doc": "GOES XRS files or directories of them (NCEI netCDF, "
+                                     "SDAC FITS, SWPC JSON): the class labels"})
+    hek: str = field(default="", metadata={"doc": "HEK-style flare CSV for flare positions "
+                                                  "(pointing game); empty = none"})
+    years: tuple[int, ...] = field(default=(), metadata={"doc": "year groups to read "
+                                                                "(empty = all)"})
+    anonymous: bool = field(default=True, metadata={"doc": "read s3:// and gs:// stores "
+                                                           "without credentials"})
+    cadence_minutes: float = field(default=12.0, metadata={"gt": 0, "doc": "slot spacing of "
+                                                                           "the aligned frames"})
+    channel_tolerance_minutes: float = field(
+        default=3.0, metadata={"gt": 0, "doc": "a channel's frame may be this far from its "
+                                               "slot"})
+    eve_tolerance_minutes: float = field(
+        default=1.0, metadata={"gt": 0, "doc": "an EVE value may be this far from the slot "
+                                               "(per line; values <= 0 are missing)"})
+    block_days: float = field(default=7.0, metadata={"gt": 0, "doc": "length of one time "
+                                                                     "block"})
+    gap_hours: float = field(default=12.0, metadata={"ge": 0, "doc": "frames this close to a "
+                                                                     "frame of another split "
+                                                                     "are dropped"})
+    pattern: tuple[str, ...] = field(
+        default=_SPLIT_PATTERN,
+        metadata={"doc": "split of consecutive blocks, repeated (train/val/test)"})
+    max_frames: int = field(default=0, metadata={"ge": 0, "doc": "use at most this many "
+                                                                 "frames (0 = all)"})
+
+    def check(self) -> list[tuple[str, str]]:
+        """Labels given, tolerances below half a slot, a valid split pattern."""
+        problems = _pattern_problems(self.pattern)
+        if not self.goes:
+            problems.append(("goes", ("needs at least one GOES file or directory (the "
+                                      "class labels)")))
+        if self.channel_tolerance_minutes > self.cadence_minutes / 2:
+            problems.append(("channel_tolerance_minutes",
+                             "must be at most half of cadence_minutes"))
         return problems
 
 
@@ -257,7 +322,7 @@ class TrainConfig:
         "doc": "sample cache (default out_dir/cache); reused when the data settings match"})
     workers: int = field(default=0, metadata={"ge": 0, "doc": "processes drawing samples "
                                                               "(0 = cores)"})
-    data: SyntheticSourceSettings | SdomlSourceSettings = field(
+    data: SyntheticSourceSettings | SdomlSourceSettings | FrameDirSourceSettings = field(
         default_factory=SyntheticSourceSettings, metadata={"doc": "data source"})
     model: ModelSettings = field(default_factory=ModelSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)

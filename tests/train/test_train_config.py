@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from monitor.train.command import load_config
-from monitor.train.settings import SdomlSourceSettings, SyntheticSourceSettings, TrainConfig
+from monitor.train.settings import FrameDirSourceSettings, SyntheticSourceSettings, TrainConfig
 from monitor.typedyaml import ConfigError, build, parse_yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,12 +55,12 @@ def test_unknown_keys_and_data_kinds_are_named() -> None:
     assert any(p.startswith("data") for p in paths)
 
 
-def test_sdoml_source_is_chosen_by_kind() -> None:
-    config = _build("data:\n  kind: sdoml\n  root: /data/sdoml\n  block_days: 14\n")
-    assert isinstance(config.data, SdomlSourceSettings)
-    assert config.data.root == Path("/data/sdoml") and config.data.block_days == 14
+def test_frames_source_is_chosen_by_kind() -> None:
+    config = _build("data:\n  kind: frames\n  root: /data/frames\n  block_days: 14\n")
+    assert isinstance(config.data, FrameDirSourceSettings)
+    assert config.data.root == Path("/data/frames") and config.data.block_days == 14
     with pytest.raises(ConfigError) as info:
-        _build("data:\n  kind: sdoml\n  pattern: [train, train, test]\n")
+        _build("data:\n  kind: frames\n  pattern: [train, train, test]\n")
     assert "data.pattern" in info.value.render()
 
 

@@ -10,31 +10,31 @@ import pytest
 
 from monitor.synth import SyntheticDataset
 from monitor.train.data import cached_split, dequantize
-from monitor.train.sdoml import (
+from monitor.train.framedir import (
     EVE_COLUMNS,
-    SdomlError,
+    FrameDirError,
     read_labels,
-    sdoml_builders,
-    write_sdoml_example,
+    framedir_builders,
+    write_framedir_example,
 )
-from monitor.train.settings import ModelSettings, SdomlSourceSettings, TrainConfig
+from monitor.train.settings import ModelSettings, FrameDirSourceSettings, TrainConfig
 
 CHANNELS = (94, 131, 171, 193, 211, 304, 335)
 
 
 @pytest.fixture(scope="module")
-def sdoml_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_sdoml_example(tmp_path_factory.mktemp("sdoml"), 24, size=32, seed=5,
+def frame_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_framedir_example(tmp_path_factory.mktemp("sdoml"), 24, size=32, seed=5,
                                cadence_h=6.0)
 
 
 def _config(root: Path, tmp: Path, **source: object) -> TrainConfig:
-    return TrainConfig(out_dir=tmp / "run", data=SdomlSourceSettings(root=root, **source),
+    return TrainConfig(out_dir=tmp / "run", data=FrameDirSourceSettings(root=root, **source),
                        model=ModelSettings(size=32))
 
 
-def test_labels_table_round_trips_the_synthetic_truth(sdoml_dir: Path) -> None:
-    table = read_labels(sdoml_dir)
+def test_labels_table_round_trips_the_synthetic_truth(frame_dir: Path) -> None:
+    table = read_labels(frame_dir)
     ds = SyntheticDataset(size=64, seed=5)
     assert len(table) == 24
     for i in (0, 7, 23):
@@ -44,18 +44,18 @@ def test_labels_table_round_trips_the_synthetic_truth(sdoml_dir: Path) -> None:
     assert np.all(np.diff(table.times) == 6 * 3600)
 
 
-def test_builders_split_by_time_and_bin_the_arrays(sdoml_dir: Path, tmp_path: Path) -> None:
-    config = _config(sdoml_dir, tmp_path, block_days=1.0, gap_hours=0.0,
+def test_builders_split_by_time_and_bin_the_arrays(frame_dir: Path, tmp_path: Path) -> None:
+    config = _config(frame_dir, tmp_path, block_days=1.0, gap_hours=0.0,
                      pattern=("train", "train", "val", "test"))
-    builders = sdoml_builders(config)
+    builders = framedir_builders(config)
     counts = {k: b.count for k, b in builders.items()}
     # 4 frames a day for 6 days; days 0, 1, 4, 5 train, day 2 validation, day 3 test.
     assert counts == {"train": 16, "val": 4, "test": 4}
     split = cached_split(builders["test"], tmp_path / "cache")
-    times = read_labels(sdoml_dir).times
+    times = read_labels(frame_dir).times
     assert split.times.min() == times[12] and split.times.max() == times[15]
     ds = SyntheticDataset(size=64, seed=5)
-    first = int(np.searchsorted(read_labels(sdoml_dir).times, split.times[0]))
+    first = int(np.searchsorted(read_labels(frame_dir).times, split.times[0]))
     full = ds.sample(first).image
     binned = full.reshape(7, 32, 2, 32, 2).mean(axis=(2, 4))
     got = 10 ** dequantize(np.asarray(split.images[0])) - 1.0
@@ -64,27 +64,27 @@ def test_builders_split_by_time_and_bin_the_arrays(sdoml_dir: Path, tmp_path: Pa
     assert split.class_index[0] == ds.sample(first).labels.class_index
 
 
-def test_gap_drops_frames_next_to_other_splits(sdoml_dir: Path, tmp_path: Path) -> None:
-    config = _config(sdoml_dir, tmp_path, block_days=1.0, gap_hours=7.0,
+def test_gap_drops_frames_next_to_other_splits(frame_dir: Path, tmp_path: Path) -> None:
+    config = _config(frame_dir, tmp_path, block_days=1.0, gap_hours=7.0,
                      pattern=("train", "train", "val", "test"))
-    counts = {k: b.count for k, b in sdoml_builders(config).items()}
+    counts = {k: b.count for k, b in framedir_builders(config).items()}
     # Each block edge between splits costs the frame on either side (6 h cadence < 7 h gap).
     assert counts == {"train": 14, "val": 2, "test": 2}
 
 
-def test_missing_column_bad_value_and_bad_array_are_named(sdoml_dir: Path,
+def test_missing_column_bad_value_and_bad_array_are_named(frame_dir: Path,
                                                           tmp_path: Path) -> None:
     bad = tmp_path / "bad"
     bad.mkdir()
-    text = (sdoml_dir / "labels.csv").read_text().splitlines()
+    text = (frame_dir / "labels.csv").read_text().splitlines()
     (bad / "labels.csv").write_text("\n".join(
         [text[0].replace(",9.39,", ",9.40,")] + text[1:]) + "\n")
-    with pytest.raises(SdomlError, match=r"missing columns \['9.39'\]"):
+    with pytest.raises(FrameDirError, match=r"missing columns \['9.39'\]"):
         read_labels(bad)
     rows = [line.split(",") for line in text]
     rows[3][2] = "lots"
     (bad / "labels.csv").write_text("\n".join(",".join(r) for r in rows) + "\n")
-    with pytest.raises(SdomlError, match=r"labels.csv:4: goes_flux: not a number"):
+    with pytest.raises(FrameDirError, match=r"labels.csv:4: goes_flux: not a number"):
         read_labels(bad)
     frames = bad / "frames"
     frames.mkdir()
@@ -92,10 +92,10 @@ def test_missing_column_bad_value_and_bad_array_are_named(sdoml_dir: Path,
     (bad / "labels.csv").write_text("\n".join(",".join(r) for r in rows) + "\n")
     np.savez(bad / rows[1][1], **{str(c): np.zeros((30, 30), np.float32) for c in CHANNELS})
     config = dataclasses.replace(_config(bad, tmp_path, pattern=("train", "val", "test")))
-    with pytest.raises(SdomlError):
-        sdoml_builders(config)       # one frame cannot fill three splits
-    from monitor.train.sdoml import SdomlDraw
-    draw = SdomlDraw(bad, read_labels(bad), (0,), CHANNELS, 32)
-    with pytest.raises(SdomlError, match="multiple of 32"):
+    with pytest.raises(FrameDirError):
+        framedir_builders(config)       # one frame cannot fill three splits
+    from monitor.train.framedir import FrameDirDraw
+    draw = FrameDirDraw(bad, read_labels(bad), (0,), CHANNELS, 32)
+    with pytest.raises(FrameDirError, match="multiple of 32"):
         draw(0)
     assert EVE_COLUMNS[0] == "9.39" and len(EVE_COLUMNS) == 14

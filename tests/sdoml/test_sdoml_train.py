@@ -1,0 +1,155 @@
+"""Training on SDOML v2: the dry run, every data option, and a tiny model end to end via the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from monitor.grid import ModelGrid
+from monitor.sdoml.testing import FLARE_HPC, Miniature
+from monitor.train.command import load_config
+from monitor.train.data import cached_split, dequantize
+from monitor.train.pipeline import dry_run
+from monitor.train.sdoml import sdoml_builders
+from monitor.train.settings import TrainConfig
+
+EXE = Path(sys.executable).with_name("sdo-monitor")
+ROOT = Path(__file__).resolve().parents[2]
+
+YAML = """\
+seed: 1
+out_dir: {out}
+workers: 1
+data:
+  kind: sdoml
+  format: v2
+  aia: {aia}
+  eve: {eve}
+  goes: [{goes}]
+  hek: {hek}
+  cadence_minutes: 12
+  channel_tolerance_minutes: 3
+  eve_tolerance_minutes: 1
+  block_days: 0.041666666666666664   # one hour
+  gap_hours: 0
+  pattern: [train, train, val, test]
+model:
+  name: tiny-sdoml
+  size: 64
+  channels: [94, 171, 193, 211]
+  widths: [8, 16, 32]
+  blocks: [1, 1, 1]
+  stem_stride: 2
+  stage_strides: [1, 2, 2]
+training:
+  epochs: 2
+  batch_size: 4
+  patience: 5
+  progress: false
+  threads: 1
+"""
+
+
+def _config(mini: Miniature, tmp: Path) -> tuple[Path, TrainConfig]:
+    path = tmp / "train-sdoml.yaml"
+    path.write_text(YAML.format(out=tmp / "run", aia=mini.aia, eve=mini.eve, goes=mini.goes,
+                                hek=mini.hek), encoding="utf-8")
+    config, _ = load_config(path)
+    return path, config  # type: ignore[return-value]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run([str(EXE), *args], capture_output=True, text=True, timeout=600,
+                          check=False, cwd=ROOT, env=env)
+
+
+def _with(config: TrainConfig, **data: object) -> TrainConfig:
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, **data))
+
+
+def test_every_data_option_changes_what_is_aligned(mini: Miniature, tmp_path: Path) -> None:
+    _, config = _config(mini, tmp_path)
+    base = dry_run(config)
+    # 24 slots less 22:00 (no 94 A), 23:00 (211 A geometry 'nan'), 01:24 (He II missing)
+    # and 01:36 (no GOES minute); 00:00 (171 A in the 2010 group) and 01:00 (a duplicate)
+    # stay.
+    assert base["aligned"] == 20 and base["channels"] == [94, 171, 193, 211]
+    assert (base["first"], base["last"]) == ("2010-12-31T21:00:00Z", "2011-01-01T01:12:00Z")
+    assert base["train"] + base["val"] + base["test"] == 20
+    assert dry_run(_with(config, cadence_minutes=24, channel_tolerance_minutes=3))[
+        "aligned"] == 10
+    assert dry_run(_with(config, channel_tolerance_minutes=0.1))["aligned"] == 0
+    assert dry_run(_with(config, eve_tolerance_minutes=0.2))["aligned"] == 19  # Fe XX gap
+    assert dry_run(_with(config, years=(2011,)))["first"] == "2011-01-01T00:12:00Z"
+    assert dry_run(_with(config, gap_hours=0.25))["train"] < base["train"]
+    assert dry_run(_with(config, max_frames=8))["test"] == 0  # the first 8 h of blocks
+    assert dry_run(_with(config, pattern=("train", "val", "test")))["val"] != base["val"]
+    assert dry_run(_with(config, block_days=1.0))["val"] == 0
+
+
+def test_samples_are_gridded_labelled_and_carry_the_flare_position(
+        mini: Miniature, tmp_path: Path) -> None:
+    _, config = _config(mini, tmp_path)
+    builders = sdoml_builders(config)
+    draw = builders["val"].draw  # 23:12 ... 23:48, the M flare's decay
+    image, cls, flux, irradiance, kernels, _ = draw(0)
+    assert image.shape == (4, 64, 64) and image.dtype == np.float32
+    assert cls == 1 and 1e-6 < flux < 1e-5 and irradiance.shape == (14,)  # C: M1 decaying
+    grid = ModelGrid(64)
+    g = grid.arcsec_per_px(975.6)
+    assert kernels[0, :2] == pytest.approx([grid.center + FLARE_HPC[0] / g,
+                                            grid.center + FLARE_HPC[1] / g], abs=1e-3)
+    # The kernel sits on the brightest 94 A grid pixel (the flare drawn in the frames).
+    peak = np.unravel_index(np.argmax(image[0]), image[0].shape)
+    assert abs(peak[1] - kernels[0, 0]) <= 1 and abs(peak[0] - kernels[0, 1]) <= 1
+    quiet = sdoml_builders(_with(config, hek=""))["val"].draw(0)[4]
+    assert quiet.shape[0] == 0
+    split = cached_split(builders["test"], tmp_path / "cache")
+    assert len(split) == builders["test"].count
+    assert np.all(np.isfinite(dequantize(np.asarray(split.images))))
+
+
+def test_a_tiny_model_trains_and_is_evaluated_through_the_cli(mini: Miniature,
+                                                              tmp_path: Path) -> None:
+    path, config = _config(mini, tmp_path)
+    dry = _cli("train", "-c", str(path), "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    lines = dry.stdout.strip().splitlines()
+    assert len(lines) == 1
+    summary = json.loads(lines[0])
+    assert list(summary) == ["aligned", "train", "val", "test", "channels", "first", "last"]
+    assert summary["aligned"] == 20
+    run = _cli("train", "-c", str(path), "--no-progress")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert json.loads(run.stdout.strip().splitlines()[-1])["package"] == str(
+        config.package_path)
+    from monitor.models import load_package
+
+    package = load_package(config.package_path)
+    assert package.manifest.input.size == 64
+    assert [c for c in package.manifest.input.channels] == [94, 171, 193, 211]
+    metrics = json.loads((config.package_path / "metrics.json").read_text())
+    assert metrics["data"]["source"] == "sdoml"
+    assert metrics["test"]["samples"] == summary["test"]
+    assert metrics["training"]["epochs_run"] == 2
+    assert "SDOML v2" in (config.package_path / "MODEL_CARD.md").read_text()
+
+
+def test_bad_stores_end_with_one_line_naming_store_and_key(mini: Miniature,
+                                                           tmp_path: Path) -> None:
+    path, _ = _config(mini, tmp_path)
+    text = path.read_text().replace(str(mini.eve), str(mini.aia))
+    path.write_text(text)
+    result = _cli("train", "-c", str(path), "--dry-run")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"{mini.aia}: MEGS-A/Time: missing" in result.stderr or \
+        f"{mini.aia}: Time: missing" in result.stderr

@@ -1,9 +1,11 @@
 """Training, evaluation and packaging of the flare-class / virtual-EVE network.
 
 * :mod:`~monitor.train.settings` -- the YAML config (stdlib dataclasses);
-* :mod:`~monitor.train.sources`, :mod:`~monitor.train.framedir`,
-  :mod:`~monitor.train.twin` -- samples from the synthetic Sun, from an
-  SDOML-like directory, and the synthetic Sun seen through FITS files;
+* :mod:`~monitor.train.sources`, :mod:`~monitor.train.sdoml`,
+  :mod:`~monitor.train.framedir`, :mod:`~monitor.train.twin` -- samples from
+  the synthetic Sun, from SDOML as published (readers in :mod:`monitor.sdoml`),
+  from a directory of gridded frames, and the synthetic Sun seen through FITS
+  files;
 * :mod:`~monitor.train.data` -- the on-disk sample cache;
 * :mod:`~monitor.train.splits` -- time-block splits and class balancing;
 * :mod:`~monitor.train.augment` -- geometry-preserving augmentation;

@@ -196,7 +196,7 @@ def write_framedir_example(root: Path, count: int, *, size: int = 64, seed: int 
                         cadence_h: float = 6.0, channels: tuple[int, ...] = (
                             94, 131, 171, 193, 211, 304, 335),
                         start: datetime = datetime(2011, 2, 1, tzinfo=UTC)) -> Path:
-    """Write a small SDOML-like directory from the synthetic Sun (tests, format example).
+    """Write a small frame directory from the synthetic Sun (tests, format example).
 
     Frames are ``2 size`` px (so reading bins them), ``cadence_h`` apart.
     """

@@ -256,17 +256,20 @@ def model_card(manifest_name: str, version: str, metrics: dict[str, Any],
                   f"({data.get('block_days')} d blocks, {data.get('gap_hours')} h gaps).")]
     lines += ["", "## Must not be used for",
               ("- Operational flare alerts, forecasts or irradiance products of the real Sun "
-              "(it has not seen real data)."),
+               "(it has not seen real data)." if synthetic else
+               "- Operational products before its held-out scores below have been reviewed "
+               "against the operator's own requirements."),
               ("- Forecasting: it classifies the *current* GOES level from the current images; "
               "it does not predict future flares."),
               ("- Other instruments, other channels, uncalibrated or degraded AIA data, or "
               "grids other than the 256 px model grid."), "",
-              "## Held-out results (synthetic)", "", "| target | goal | measured | met |",
+              f"## Held-out results ({'synthetic' if synthetic else 'time-split test blocks'})",
+              "", "| target | goal | measured | met |",
               "|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['target']} | {r['goal']} | {_shown(r)} | "
                      f"{'yes' if r['met'] else 'no'} |")
-    lines += ["", "All targets met on the synthetic test set." if ok else
+    lines += ["", f"All targets met on the {'synthetic ' if synthetic else ''}test set." if ok else
               "Not all targets are met; see `metrics.json`.", ""]
     files = metrics.get("file_path")
     if files:

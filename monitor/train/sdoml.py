@@ -37,7 +37,7 @@ from monitor.sdoml.aia import (
 from monitor.sdoml.align import join_channels
 from monitor.sdoml.eve import read_eve, read_eve_v1
 from monitor.sdoml.labels import goes_paths, read_goes_flux, read_hek
-from monitor.sdoml.store import Store, StoreError, open_store
+from monitor.sdoml.store import Store, StoreError, ZArray, open_store
 from monitor.sdoml.v1 import V1Frames, index_v1
 from monitor.train.data import KERNEL_FIELDS, SampleTuple, SplitBuilder
 from monitor.train.settings import SdomlSourceSettings, TrainConfig
@@ -174,10 +174,11 @@ class SdomlDraw:
     channels: tuple[int, ...]
     size: int
     _store: Store | None = field(default=None, repr=False)
+    _arrays: dict[str, ZArray] = field(default_factory=dict, repr=False)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_store"] = None
+        state["_store"], state["_arrays"] = None, {}
         return state
 
     def _frame(self, row: int, c: int) -> np.ndarray:
@@ -186,7 +187,10 @@ class SdomlDraw:
         if self._store is None:
             self._store = open_store(self.source.aia, self.source.anonymous)
         year, index = int(self.table.years[row, c]), int(self.table.rows[row, c])
-        array = self._store.array(f"{year}/{self.channels[c]}A")
+        path = f"{year}/{self.channels[c]}A"
+        array = self._arrays.get(path)
+        if array is None:  # kept: its decoded-chunk cache serves the next slots
+            array = self._arrays[path] = self._store.array(path)
         return array.frame(index)
 
     def grid_frame(self, row: int, c: int) -> np.ndarray:

@@ -153,3 +153,17 @@ def test_bad_stores_end_with_one_line_naming_store_and_key(mini: Miniature,
     assert "Traceback" not in result.stderr
     assert f"{mini.aia}: MEGS-A/Time: missing" in result.stderr or \
         f"{mini.aia}: Time: missing" in result.stderr
+
+
+def test_the_config_needs_goes_and_a_tolerance_inside_half_a_slot(tmp_path: Path) -> None:
+    from monitor.typedyaml import ConfigError
+
+    path = tmp_path / "c.yaml"
+    path.write_text("data:\n  kind: sdoml\n  cadence_minutes: 4\n  channel_tolerance_minutes: 3\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    text = err.value.render()
+    assert "data.goes" in text and "data.channel_tolerance_minutes" in text
+    shipped, _ = load_config(ROOT / "config" / "train-sdoml-v2.yaml")
+    assert shipped.data.aia.startswith("s3://gov-nasa-hdrl-data1/contrib/fdl-sdoml/")  # type: ignore[attr-defined]
+    assert shipped.data.eve.endswith("sdomlv2_eve.zarr")  # type: ignore[attr-defined]

@@ -1,4 +1,4 @@
-"""The SDOML-like reader: layout, binning, labels, time split, clear errors."""
+"""The frame-directory reader: layout, binning, labels, time split, clear errors."""
 
 from __future__ import annotations
 

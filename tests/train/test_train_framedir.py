@@ -13,11 +13,11 @@ from monitor.train.data import cached_split, dequantize
 from monitor.train.framedir import (
     EVE_COLUMNS,
     FrameDirError,
-    read_labels,
     framedir_builders,
+    read_labels,
     write_framedir_example,
 )
-from monitor.train.settings import ModelSettings, FrameDirSourceSettings, TrainConfig
+from monitor.train.settings import FrameDirSourceSettings, ModelSettings, TrainConfig
 
 CHANNELS = (94, 131, 171, 193, 211, 304, 335)
 

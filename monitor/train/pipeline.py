@@ -167,16 +167,17 @@ def dry_run(config: TrainConfig) -> dict[str, Any]:
         from monitor.train.sources import synthetic_builders
 
         counts = {k: b.count for k, b in synthetic_builders(config).items()}
-        first = last = None
+        total, first, last = sum(counts.values()), None, None
     else:
         from monitor.train.framedir import framedir_builders, read_labels
 
         counts = {k: b.count for k, b in framedir_builders(config).items()}
         times = read_labels(config.data.root, config.data.labels).times
+        total = int(times.size)
         first, last = (datetime.fromtimestamp(float(t), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
                        for t in (times[0], times[-1]))
-    return {"aligned": sum(counts.values()), **counts,
-            "channels": list(config.model.channels), "first": first, "last": last}
+    return {"aligned": total, **counts, "channels": list(config.model.channels),
+            "first": first, "last": last}
 
 
 def _save_checkpoint(result: TrainResult, spec: dict[str, Any], path: Path) -> None:

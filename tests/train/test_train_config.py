@@ -70,3 +70,13 @@ def test_load_config_reports_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert f"{path}:2: training.batch_size" in info.value.render()
+
+
+def test_dry_run_of_a_synthetic_config_counts_the_splits_it_would_draw() -> None:
+    from monitor.train.pipeline import dry_run
+
+    config = _build("data:\n  kind: synthetic\n  train_samples: 40\n  val_samples: 8\n"
+                    "  test_samples: 12\n")
+    assert dry_run(config) == {"aligned": 60, "train": 40, "val": 8, "test": 12,
+                               "channels": [94, 131, 171, 193, 211, 304, 335],
+                               "first": None, "last": None}

@@ -70,6 +70,11 @@ def test_gap_drops_frames_next_to_other_splits(frame_dir: Path, tmp_path: Path) 
     counts = {k: b.count for k, b in framedir_builders(config).items()}
     # Each block edge between splits costs the frame on either side (6 h cadence < 7 h gap).
     assert counts == {"train": 14, "val": 2, "test": 2}
+    from monitor.train.pipeline import dry_run
+
+    assert dry_run(config) == {"aligned": 24, "train": 14, "val": 2, "test": 2,
+                               "channels": list(config.model.channels),
+                               "first": "2011-02-01T00:00:00Z", "last": "2011-02-06T18:00:00Z"}
 
 
 def test_missing_column_bad_value_and_bad_array_are_named(frame_dir: Path,

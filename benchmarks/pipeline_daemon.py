@@ -26,6 +26,7 @@ from typing import Any
 from pipeline_support import (
     CHANNELS,
     EXE,
+    SDO_MONITOR,
     ProcTree,
     histogram_quantiles,
     latency_stats,
@@ -51,6 +52,7 @@ class DaemonRun:
     profile: bool = False
     sample_s: float = 0.2
     extra_config: str = ""
+    ingest_workers: int = 0  # service.ingest_workers: 0 = every core
     on_sample: Any = None  # called with (ProcTree, metrics text) every scrape (soak)
     on_ready: Any = None  # called with (HTTP port, finished: Callable[[], bool]) in a thread
     timeout_s: float = 7200.0
@@ -64,7 +66,7 @@ def _config(run: DaemonRun, bootstrap: str, prefix: str, port: int, spool: Path)
                  f"{run.cadence_s}, after_processing: delete}}\n")
     path = run.workdir / "config.yaml"
     path.write_text(f"""service: {{state_dir: {run.workdir / 'state'}, cache_dir: {run.workdir / 'cache'},
-          drain_timeout_s: 20}}
+          drain_timeout_s: 20, ingest_workers: {run.ingest_workers}}}
 logging: {{level: INFO}}
 http: {{host: 127.0.0.1, port: {port}}}
 kafka: {{bootstrap_servers: ['{bootstrap}'], topic_prefix: {prefix}}}
@@ -168,8 +170,9 @@ def run_daemon(run: DaemonRun) -> dict[str, Any]:
     prefix = f"bench.{run.mode}.{uuid.uuid4().hex[:8]}"
     port = free_port()
     cfg = _config(run, broker.bootstrap, prefix, port, spool)
-    args = ([str(EXE), "replay", str(spool), "-c", str(cfg), "--cadence", str(run.cadence_s),
-             "--no-progress"] if run.mode != "realtime" else [str(EXE), "run", "-c", str(cfg)])
+    args = ([*SDO_MONITOR, "replay", str(spool), "-c", str(cfg), "--cadence",
+             str(run.cadence_s), "--no-progress"] if run.mode != "realtime"
+            else [*SDO_MONITOR, "run", "-c", str(cfg)])
     stop = threading.Event()
     received: list[dict[str, Any]] = run.received
     consumer = threading.Thread(target=_consume, args=(broker.bootstrap, f"{prefix}.frames",
@@ -281,6 +284,10 @@ def run_daemon(run: DaemonRun) -> dict[str, Any]:
     result["cpu_startup_s"] = tree.cpu_at(t_ready[0])
     result["daemon_e2e_s"] = histogram_quantiles(samples, "sdo_monitor_end_to_end_seconds")
     result["stages_mean_s"] = stage_means(samples)
+    result["backend"] = next((labels for labels, _ in samples.get("sdo_monitor_backend_info", [])),
+                             None)
+    if code != 0 or len(frame_ids) < n_frames:
+        result["log_tail"] = log_path.read_text(errors="replace")[-4000:]
     result["rss_series"] = [(round(t - t_spawn, 1), round(a, 1), round(b, 1))
                             for t, a, b, _ in tree.series[::max(1, len(tree.series) // 400)]]
     if arrivals:

@@ -27,11 +27,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_info as shared_machine_info
 
-__all__ = ["CHANNELS", "DEFAULT_CACHE", "EXE", "ProcTree", "cache_frames", "histogram_quantiles",
-           "latency_stats", "machine_info", "model_package", "parse_metrics", "stage_means",
-           "wavelength_of"]
+__all__ = ["CHANNELS", "DEFAULT_CACHE", "EXE", "SDO_MONITOR", "ProcTree", "cache_frames",
+           "histogram_quantiles", "latency_stats", "machine_info", "model_package",
+           "parse_metrics", "shift_day", "shifted_frames", "stage_means", "wavelength_of"]
 
 EXE = Path(sys.executable).with_name("sdo-monitor")
+#: The command line of ``sdo-monitor``: the installed script, else the module (a GPU
+#: host runs the working tree with PYTHONPATH, nothing installed).
+SDO_MONITOR = [str(EXE)] if EXE.is_file() else [sys.executable, "-m", "monitor.cli"]
 #: Where rendered benchmark files and the untrained package are kept between runs.
 DEFAULT_CACHE = (Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
                  / "sdo-monitor" / "bench")
@@ -206,8 +209,52 @@ def model_package(requested: Path | None, cache: Path) -> Path:
         return default
     out = cache / "untrained-seed0"
     if not (out / "model.json").exists():
-        subprocess.run([str(EXE), "export", "--random-init", "--seed", "0", "--out", str(out),
+        subprocess.run([*SDO_MONITOR, "export", "--random-init", "--seed", "0", "--out", str(out),
                         "--force"], check=True, stdout=subprocess.DEVNULL)
+    return out
+
+
+def shift_day(raw: bytes, days: int) -> bytes:
+    """``raw`` with every date of its headers moved ``days`` later (same byte length).
+
+    For frames of the ``active_regions`` scenario, which start on 2014-04-01
+    (T_OBS, DATE-OBS, T_REC, DATE and ORB_REC patched in place, same length);
+    only the header blocks before the compressed data are touched.
+    """
+    end = raw.index(b"ZIMAGE  =")  # the compressed image's header: its dates follow
+    end = raw.index(b"END" + b" " * 77, end) + 80
+    day = 1 + days
+    if not 1 <= day <= 30:
+        raise ValueError("day shifts stay within April 2014 (at most 29 copies)")
+    head = (raw[:end].replace(b"2014-04-01", b"2014-04-%02d" % day)
+            .replace(b"2014.04.01", b"2014.04.%02d" % day))
+    return head + raw[end:]
+
+
+def shifted_frames(base: list[list[str]], total: int, cache: Path) -> list[list[str]]:
+    """``total`` frames: ``base`` then day-shifted copies of it (made once, in ``cache``).
+
+    Each copy is a distinct observation to the daemon (new key, content hash and
+    frame id); only the pixels repeat. ``base`` must be ``active_regions`` frames.
+    """
+    if total <= len(base):
+        return base[:total]
+    out = list(base)
+    first = Path(base[0][0]).parent
+    for copy in range(1, -(-total // len(base))):
+        directory = cache / f"{first.name}_day+{copy}"
+        directory.mkdir(exist_ok=True)
+        for frame in base[:total - len(out)]:
+            names = []
+            for path in frame:
+                name = Path(path).name.replace("2014-04-01", f"2014-04-{1 + copy:02d}")
+                target = directory / name
+                if not target.exists():
+                    tmp = target.with_suffix(".part")
+                    tmp.write_bytes(shift_day(Path(path).read_bytes(), copy))
+                    tmp.rename(target)
+                names.append(str(target))
+            out.append(names)
     return out
 
 

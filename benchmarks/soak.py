@@ -49,6 +49,7 @@ from pipeline_support import (
     machine_info,
     model_package,
     parse_metrics,
+    shifted_frames,
 )
 
 TARGET_GROWTH = 0.05
@@ -75,45 +76,6 @@ def growth(series: list[dict[str, float]], frames: int, key: str) -> dict[str, f
         slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var * 1000 if var else None
     return {"half_mb": mid_mb, "end_mb": end_mb, "growth": end_mb / mid_mb - 1,
             "slope_mb_per_1000_frames": slope}
-
-
-def _shift_day(raw: bytes, days: int) -> bytes:
-    """``raw`` with every date of its headers moved ``days`` later (same byte length).
-
-    The synthetic frames start on 2014-04-01 (see monitor.synth); only the header
-    blocks before the compressed data are patched.
-    """
-    end = raw.index(b"ZIMAGE  =")  # the compressed image's header: its dates follow
-    end = raw.index(b"END" + b" " * 77, end) + 80
-    day = 1 + days
-    if not 1 <= day <= 30:
-        raise ValueError("day shifts stay within April 2014 (at most 29 copies)")
-    head = (raw[:end].replace(b"2014-04-01", b"2014-04-%02d" % day)
-            .replace(b"2014.04.01", b"2014.04.%02d" % day))
-    return head + raw[end:]
-
-
-def shifted_frames(base: list[list[str]], total: int, cache: Path) -> list[list[str]]:
-    """``total`` frames: ``base`` then day-shifted copies of it (made once, in ``cache``)."""
-    if total <= len(base):
-        return base[:total]
-    out = list(base)
-    first = Path(base[0][0]).parent
-    for copy in range(1, -(-total // len(base))):
-        directory = cache / f"{first.name}_day+{copy}"
-        directory.mkdir(exist_ok=True)
-        for frame in base[:total - len(out)]:
-            names = []
-            for path in frame:
-                name = Path(path).name.replace("2014-04-01", f"2014-04-{1 + copy:02d}")
-                target = directory / name
-                if not target.exists():
-                    tmp = target.with_suffix(".part")
-                    tmp.write_bytes(_shift_day(Path(path).read_bytes(), copy))
-                    tmp.rename(target)
-                names.append(str(target))
-            out.append(names)
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from monitor.synth.settings import SIZES
+from monitor.synth.worlds import DEFAULT_WORLD, world_names
 
 __all__ = ["add_subparser", "run_synth"]
 
@@ -69,6 +70,9 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:  # type: igno
                                            "(default: a few px, random)")
     parser.add_argument("--crota", type=float, default=None,
                         help="roll CROTA2 in degrees (default: 0.01-0.04, random)")
+    parser.add_argument("--world", choices=world_names(), default=DEFAULT_WORLD,
+                        help="calibration of the physics (default: %(default)s, the world the "
+                             "shipped default model was trained on; see docs/reality.md)")
     parser.add_argument("--list-scenarios", action="store_true",
                         help="list the shipped scenarios and exit")
     parser.set_defaults(func=run_synth)
@@ -92,11 +96,12 @@ def run_synth(args: argparse.Namespace) -> int:
                          seed=args.seed, truth_path=args.truth, channels=args.channels,
                          duration_s=args.duration, cadence_s=args.cadence,
                          offset_px=tuple(args.pointing_offset) if args.pointing_offset else None,
-                         crota2_deg=args.crota)
+                         crota2_deg=args.crota, world=args.world)
     except ScenarioError as exc:
         print(f"sdo-monitor synth: {exc}", file=sys.stderr)
         return 3
-    print(f"synth: scenario {feed.scenario.name}, seed {feed.seed}, {len(feed.sun)} "
+    print(f"synth: scenario {feed.scenario.name}, world {args.world}, seed {feed.seed}, "
+          f"{len(feed.sun)} "
           f"observations of {len(feed.sun.channels)} channels at {args.size} px into "
           f"{args.out} (truth: {feed.truth_path})", flush=True)
     count = 0

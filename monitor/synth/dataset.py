@@ -37,6 +37,7 @@ from monitor.synth.responses import CHANNELS, LOG_T, channel_spec
 from monitor.synth.scenario import ActiveRegionSpec, FlareSpec
 from monitor.synth.sun import compose_scene, scene_truth
 from monitor.synth.truth import FlareKernel
+from monitor.synth.worlds import DEFAULT_WORLD, World, get_world
 
 __all__ = ["Labels", "Sample", "SceneDraw", "SyntheticDataset"]
 
@@ -93,8 +94,8 @@ def _random_regions(rng: np.random.Generator, count: int) -> list[ActiveRegionSp
     return specs
 
 
-def _flare_for_flux(rng: np.random.Generator, target_flux: float, region: str
-                    ) -> tuple[FlareSpec, float]:
+def _flare_for_flux(rng: np.random.Generator, target_flux: float, region: str,
+                    world: World) -> tuple[FlareSpec, float]:
     """A flare and a time at which its own XRS-B flux is ``target_flux``.
 
     The moment is drawn between early rise and two decay times after the peak
@@ -106,14 +107,14 @@ def _flare_for_flux(rng: np.random.Generator, target_flux: float, region: str
         phase = rng.uniform(0.35, 3.0 if attempt == 0 else 1.2)
         peak = target_flux
         for _ in range(4):
-            plasma = FlarePlasma(goes_class(peak, decimals=3), 0.0)
+            plasma = FlarePlasma(goes_class(peak, decimals=3), 0.0, world=world)
             t = phase * plasma.rise if phase <= 1 else plasma.rise + (phase - 1) * plasma.decay
             now = float(plasma.state(t).hot_dem @ response)
             peak = peak * target_flux / max(now, 1e-30)
         if peak <= 2e-3:
             break
     peak = min(peak, 2e-3)
-    plasma = FlarePlasma(goes_class(peak, decimals=3), 0.0)
+    plasma = FlarePlasma(goes_class(peak, decimals=3), 0.0, world=world)
     t = phase * plasma.rise if phase <= 1 else plasma.rise + (phase - 1) * plasma.decay
     return FlareSpec(region=region, peak_class=plasma.peak_class, start_s=0.0), t
 
@@ -134,6 +135,8 @@ class SceneDraw:
     flares : list of FlareModel
     t_s : float
         Seconds after the flare start (0 without a flare).
+    world : World
+        The physics' calibration.
     """
 
     seed: int
@@ -143,6 +146,7 @@ class SceneDraw:
     regions: list[ActiveRegionModel]
     flares: list[FlareModel]
     t_s: float
+    world: World
 
 
 class SyntheticDataset:
@@ -164,11 +168,15 @@ class SyntheticDataset:
         Most active regions on a sample's disk.
     noise : bool
         Add photon and read noise.
+    world : str or World
+        The physics' calibration (``monitor.synth.worlds``); the draws (regions,
+        flare timing) are the same in every world, the light they give is not.
     """
 
     def __init__(self, size: int = 256, channels: Sequence[int] = CHANNELS, seed: int = 0,
                  length: int = 10_000, class_mix: tuple[float, float, float, float] = (
-                     0.4, 0.25, 0.2, 0.15), max_regions: int = 6, noise: bool = True) -> None:
+                     0.4, 0.25, 0.2, 0.15), max_regions: int = 6, noise: bool = True,
+                 world: str | World = DEFAULT_WORLD) -> None:
         if len(class_mix) != 4 or min(class_mix) < 0 or sum(class_mix) <= 0:
             raise ValueError("class_mix needs four non-negative weights (none, C, M, X)")
         self.grid = ModelGrid(size)
@@ -178,7 +186,8 @@ class SyntheticDataset:
         self.class_mix = np.asarray(class_mix, dtype=np.float64) / sum(class_mix)
         self.max_regions = int(max_regions)
         self.noise = bool(noise)
-        self._quiet_dem = quiet_sun_volume_dem()
+        self.world = get_world(world)
+        self._quiet_dem = quiet_sun_volume_dem(self.world)
 
     def __len__(self) -> int:
         return self.length
@@ -212,22 +221,23 @@ class SyntheticDataset:
         if flaring:
             # Flares on the far side would teach nothing: keep the host in view.
             specs[host] = dataclasses.replace(specs[host], lon_deg=float(rng.uniform(-85, 85)))
-        regions = [ActiveRegionModel(spec, rng, step_mm) for spec in specs]
+        regions = [ActiveRegionModel(spec, rng, step_mm, self.world) for spec in specs]
         flares = []
         t_s = 0.0
         if flaring:
             low, high = _CLASS_RANGES[wanted]
             target = math.exp(rng.uniform(math.log(low), math.log(high)))
-            spec, t_s = _flare_for_flux(rng, target, specs[host].name)
+            spec, t_s = _flare_for_flux(rng, target, specs[host].name, self.world)
             flares.append(FlareModel(spec, regions[host], rng, step_mm))
-        return SceneDraw(self.seed, int(index), day, observer, regions, flares, t_s), rng
+        return SceneDraw(self.seed, int(index), day, observer, regions, flares, t_s,
+                         self.world), rng
 
     def sample(self, index: int) -> Sample:
         """Sample ``index`` (any non-negative integer)."""
         draw, rng = self._draw(index)
         observer, regions, flares, t_s = draw.observer, draw.regions, draw.flares, draw.t_s
         geometry = ImageGeometry.model_grid(self.grid, observer.rsun_obs_arcsec)
-        renderer = Renderer(geometry, observer, self.channels, rng)
+        renderer = Renderer(geometry, observer, self.channels, rng, world=self.world)
         scene = compose_scene(regions, flares, t_s, observer, geometry)
         image = renderer.render(scene.components)
         if self.noise:
@@ -236,7 +246,7 @@ class SyntheticDataset:
                 exposure = aec_exposure(spec_c, float(image[k].max()))
                 dn = expose(rng, image[k], spec_c, exposure, geometry.full_res_pixels_per_pixel)
                 image[k] = dn * np.float32(1.0 / exposure)
-        flux, irradiance, flare_truth, _ = scene_truth(scene, self._quiet_dem)
+        flux, irradiance, flare_truth, _ = scene_truth(scene, self._quiet_dem, self.world)
         kernels = flare_truth[0].kernels if flare_truth else ()
         idx = event_class_index(flux)
         labels = Labels(goes_flux=flux, class_index=idx, class_name=EVENT_CLASSES[idx],

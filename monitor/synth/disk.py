@@ -30,11 +30,11 @@ import cv2
 import numpy as np
 
 from monitor.synth.geometry import RSUN_REF_M
-from monitor.synth.responses import LOG_T, response_matrix
+from monitor.synth.responses import LOG_T
+from monitor.synth.worlds import World, default_world
 
 __all__ = [
     "LOW_LYING_FRACTION",
-    "QUIET_SUN_COLUMN_DEM",
     "RHO_MAX",
     "RHO_SAMPLES",
     "channel_profiles",
@@ -53,25 +53,6 @@ RHO_SAMPLES: int = 16384
 #: that spicules hide near the limb: seen as a flat disk, no limb brightening.
 LOW_LYING_FRACTION: float = 0.6
 _RSUN_CM: float = RSUN_REF_M * 100.0
-
-
-def _gaussian_bins(total: float, log_t: float, sigma: float) -> np.ndarray:
-    shape = np.exp(-0.5 * ((LOG_T - log_t) / sigma) ** 2)
-    return total * shape / shape.sum()
-
-
-#: Column emission measure at disk centre, cm^-5 per LOG_T bin: corona (peak
-#: 1.4 MK) with a weak 3 MK tail, cool loops and upper transition region, and
-#: the chromosphere/transition region that makes He II 304. Amplitudes give
-#: disk-centre count rates of the order seen in quiet-Sun AIA images
-#: (171 ~ 300 DN/s, 193 ~ 350, 211 ~ 90, 304 ~ 40, 335 ~ 3, 131 ~ 4, 94 ~ 1).
-QUIET_SUN_COLUMN_DEM: np.ndarray = (
-    _gaussian_bins(2.7e26, 6.15, 0.13)
-    + _gaussian_bins(0.55e26, 5.95, 0.10)
-    + _gaussian_bins(2.6e26, 5.50, 0.15)
-    + _gaussian_bins(6.0e26, 4.75, 0.22)
-    + _gaussian_bins(1.0e25, 6.45, 0.10))
-QUIET_SUN_COLUMN_DEM.setflags(write=False)
 
 
 def scale_height_rsun(log_t: np.ndarray = LOG_T) -> np.ndarray:
@@ -130,8 +111,14 @@ def _rho_grid() -> np.ndarray:
     return np.linspace(0.0, RHO_MAX, RHO_SAMPLES)
 
 
-def channel_profiles(channels: tuple[int, ...], smooth_rsun: float = 0.0) -> np.ndarray:
+def channel_profiles(channels: tuple[int, ...], smooth_rsun: float = 0.0,
+                     world: World | None = None) -> np.ndarray:
     """Quiet-Sun count rate (DN/s per 0.6 arcsec pixel) against impact parameter.
+
+    The quiet Sun's column DEM (``World.quiet_column``: corona peaking near
+    1.4 MK with a weak 3 MK tail, cool loops and upper transition region, and
+    the chromosphere/transition region that makes He II 304) seen through the
+    channel responses.
 
     Parameters
     ----------
@@ -140,6 +127,8 @@ def channel_profiles(channels: tuple[int, ...], smooth_rsun: float = 0.0) -> np.
     smooth_rsun : float
         Gaussian sigma (solar radii) for the instrument's blur and the pixel
         footprint, so the limb is not aliased at any image size.
+    world : World, optional
+        Whose quiet Sun and responses (default: ``DEFAULT_WORLD``).
 
     Returns
     -------
@@ -148,15 +137,17 @@ def channel_profiles(channels: tuple[int, ...], smooth_rsun: float = 0.0) -> np.
     """
     # The smoothing varies by ~1 % over a year at a given image size: rounding it
     # lets every sample of a size share one cached table.
-    return _channel_profiles(tuple(int(c) for c in channels), float(f"{smooth_rsun:.2g}"))
+    return _channel_profiles(tuple(int(c) for c in channels), float(f"{smooth_rsun:.2g}"),
+                             world or default_world())
 
 
 @lru_cache(maxsize=16)
-def _channel_profiles(channels: tuple[int, ...], smooth_rsun: float) -> np.ndarray:
+def _channel_profiles(channels: tuple[int, ...], smooth_rsun: float, world: World
+                      ) -> np.ndarray:
     from monitor.synth.responses import channel_spec
 
-    resp = response_matrix(channels)  # (C, T)
-    profiles = (resp * QUIET_SUN_COLUMN_DEM[None, :]) @ los_profiles()  # (C, rho)
+    resp = world.response_matrix(channels)  # (C, T)
+    profiles = (resp * world.quiet_column_dem[None, :]) @ los_profiles()  # (C, rho)
     rho = _rho_grid()
     mu = np.sqrt(np.clip(1.0 - rho * rho, 0.0, 1.0))
     for i, c in enumerate(channels):
@@ -172,15 +163,16 @@ def _channel_profiles(channels: tuple[int, ...], smooth_rsun: float) -> np.ndarr
     return out
 
 
-def quiet_sun_volume_dem(column_dem: np.ndarray = QUIET_SUN_COLUMN_DEM) -> np.ndarray:
+def quiet_sun_volume_dem(world: World | None = None) -> np.ndarray:
     """Volume emission measure (cm^-3 per LOG_T bin) of the quiet Sun the observer sees.
 
-    The column DEM times the area integral of its normalised profile over the
-    disk and the off-limb corona (out to RHO_MAX).
+    The column DEM of ``world`` (default: ``DEFAULT_WORLD``) times the area
+    integral of its normalised profile over the disk and the off-limb corona
+    (out to RHO_MAX).
     """
     rho = _rho_grid()
     area = np.trapezoid(los_profiles() * 2.0 * np.pi * rho[None, :], rho, axis=1)
-    return column_dem * area * _RSUN_CM ** 2
+    return (world or default_world()).quiet_column_dem * area * _RSUN_CM ** 2
 
 
 def network_texture(rng: np.random.Generator, shape: tuple[int, int],

@@ -24,12 +24,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from monitor.synth.responses import LOG_T
 
-__all__ = ["EVE_LINES", "EveLine", "line_irradiance", "line_names"]
+if TYPE_CHECKING:
+    from monitor.synth.worlds import World
+
+__all__ = ["EVE_LINES", "EveLine", "contribution_matrix", "line_irradiance", "line_names"]
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,9 @@ class EveLine:
         return f"{self.ion} {self.wavelength_nm:.2f} nm"
 
 
-#: The 14 lines of Szenicer et al. (2019), in the order of DESIGN.md.
+#: The 14 lines of Szenicer et al. (2019), in the order of DESIGN.md, as
+#: calibrated in world ``v1``; names and order are the same in every world
+#: (``monitor.synth.worlds``).
 EVE_LINES: tuple[EveLine, ...] = (
     EveLine("Fe XVIII", 9.39, 6.85, 0.12, 6.0e-6, hot_amplitude=1.0e-54, blend_log_t=6.05),
     EveLine("Fe VIII", 13.12, 5.65, 0.13, 2.5e-5),
@@ -89,7 +95,7 @@ EVE_LINES: tuple[EveLine, ...] = (
 
 
 def line_names() -> tuple[str, ...]:
-    """Display names of :data:`EVE_LINES` in order."""
+    """Display names of :data:`EVE_LINES` in order (the same in every world)."""
     return tuple(line.name for line in EVE_LINES)
 
 
@@ -97,20 +103,20 @@ def _gauss(log_t: float, sigma: float) -> np.ndarray:
     return np.exp(-0.5 * ((LOG_T - log_t) / sigma) ** 2)
 
 
-def reference_dem() -> np.ndarray:
+def reference_dem(world: World) -> np.ndarray:
     """Volume DEM of the calibration Sun: quiet Sun plus three strength-1 regions."""
     from monitor.synth.disk import quiet_sun_volume_dem
     from monitor.synth.plasma import ActiveRegionPlasma
 
-    return quiet_sun_volume_dem() + 3.0 * ActiveRegionPlasma(1.0).total
+    return quiet_sun_volume_dem(world) + 3.0 * ActiveRegionPlasma(1.0, world).total
 
 
-@lru_cache(maxsize=1)
-def _contribution_matrix() -> np.ndarray:
-    """``G`` of every line on LOG_T, shape (14, len(LOG_T)), W m^-2 cm^3."""
-    ref = reference_dem()
+@lru_cache(maxsize=8)
+def contribution_matrix(world: World) -> np.ndarray:
+    """``G`` of every line of ``world`` on LOG_T, shape (14, len(LOG_T)), W m^-2 cm^3."""
+    ref = reference_dem(world)
     rows = []
-    for line in EVE_LINES:
+    for line in world.eve_lines:
         if line.hot_amplitude:
             main = line.hot_amplitude * _gauss(line.log_t, line.sigma)
             blend_shape = _gauss(line.blend_log_t, 0.12)
@@ -124,12 +130,17 @@ def _contribution_matrix() -> np.ndarray:
     return table
 
 
-def line_irradiance(volume_dem: np.ndarray) -> np.ndarray:
-    """Irradiance at 1 AU (W m^-2) of every line in :data:`EVE_LINES`.
+def line_irradiance(volume_dem: np.ndarray, world: World | None = None) -> np.ndarray:
+    """Irradiance at 1 AU (W m^-2) of every line in ``world`` (default: DEFAULT_WORLD).
 
     Parameters
     ----------
     volume_dem : numpy.ndarray
         Visible volume emission measure per LOG_T bin (cm^-3).
+    world : World, optional
+        Whose contribution functions; the default world's when omitted.
     """
-    return _contribution_matrix() @ np.asarray(volume_dem, dtype=np.float64)
+    from monitor.synth.worlds import DEFAULT_WORLD, get_world
+
+    table = contribution_matrix(world or get_world(DEFAULT_WORLD))
+    return table @ np.asarray(volume_dem, dtype=np.float64)

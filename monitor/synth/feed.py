@@ -30,6 +30,7 @@ from monitor.synth.fitsio import write_channel
 from monitor.synth.responses import channel_spec
 from monitor.synth.scenario import Scenario, load_scenario
 from monitor.synth.sun import SyntheticSun
+from monitor.synth.worlds import DEFAULT_WORLD
 
 __all__ = ["SynthFeed", "WrittenFile"]
 
@@ -69,6 +70,8 @@ class SynthFeed:
         Override the scenario's duration and cadence.
     offset_px, crota2_deg : optional
         Pointing overrides (see :class:`~monitor.synth.sun.SyntheticSun`).
+    world : str
+        The physics' calibration (``monitor.synth.worlds``), written into the truth.
     sleep, clock : callable, optional
         ``sleep(seconds)`` and ``clock() -> seconds`` used for pacing; default
         an interruptible wait and ``time.monotonic`` (tests pass a fake clock).
@@ -78,7 +81,7 @@ class SynthFeed:
                  speed: float = 60.0, seed: int | None = None, truth_path: Path | None = None,
                  channels: Sequence[int] | None = None, duration_s: float | None = None,
                  cadence_s: float | None = None, offset_px: tuple[float, float] | None = None,
-                 crota2_deg: float | None = None,
+                 crota2_deg: float | None = None, world: str = DEFAULT_WORLD,
                  sleep: Callable[[float], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
@@ -91,7 +94,7 @@ class SynthFeed:
         self.truth_path = Path(truth_path) if truth_path else self.out_dir / "synth_truth.jsonl"
         self.speed = float(speed)
         self.sun = SyntheticSun(self.scenario, size=size, seed=seed, channels=channels,
-                                offset_px=offset_px, crota2_deg=crota2_deg)
+                                offset_px=offset_px, crota2_deg=crota2_deg, world=world)
         self._stop = threading.Event()
         self._sleep = sleep
         self._clock = clock

@@ -33,13 +33,14 @@ minus 0.9856 deg/day for the Earth's motion).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 
 from monitor.synth.goes import flux_from_class, xrsb_response
 from monitor.synth.responses import LOG_T
+from monitor.synth.worlds import World, default_world, dem_of
 
 __all__ = [
     "ActiveRegionPlasma",
@@ -71,26 +72,27 @@ class ActiveRegionPlasma:
     ----------
     strength : float
         Scale factor; 1 is a typical mature region.
+    world : World
+        Whose emission measures per unit strength.
     """
 
     strength: float = 1.0
+    world: World = field(default_factory=default_world)
 
     @cached_property
     def core(self) -> np.ndarray:
         """Hot core loops, cm^-3 per bin."""
-        s = self.strength
-        return gaussian_dem(6.0e46 * s, 6.48, 0.10) + gaussian_dem(8.0e46 * s, 6.68, 0.08)
+        return dem_of(self.world.region_core, self.strength)
 
     @cached_property
     def loops(self) -> np.ndarray:
         """Warm (1 MK) loops joining the polarities, cm^-3 per bin."""
-        return gaussian_dem(4.0e46 * self.strength, 6.02, 0.08)
+        return dem_of(self.world.region_loops, self.strength)
 
     @cached_property
     def moss(self) -> np.ndarray:
         """Footpoint moss and plage (transition region), cm^-3 per bin."""
-        s = self.strength
-        return gaussian_dem(1.5e46 * s, 5.85, 0.12) + gaussian_dem(4.0e45 * s, 4.8, 0.2)
+        return dem_of(self.world.region_moss, self.strength)
 
     @property
     def total(self) -> np.ndarray:
@@ -128,11 +130,6 @@ class FlareState:
         return self.phase in ("rise", "decay")
 
 
-_HOT_SIGMA: float = 0.08
-_FOOTPOINT_FRACTION: float = 3e-3
-_FLOOR_MK: float = 2.0
-
-
 @dataclass(frozen=True)
 class FlarePlasma:
     """Time evolution of one flare's plasma, scaled to a peak GOES class.
@@ -145,12 +142,15 @@ class FlarePlasma:
         Start time in seconds from the scenario start.
     rise_s, decay_s : float or None
         Rise and e-folding decay times; defaults grow slowly with the class.
+    world : World
+        Whose flare law (temperatures, footpoints, warm phase).
     """
 
     peak_class: str
     start_s: float
     rise_s: float | None = None
     decay_s: float | None = None
+    world: World = field(default_factory=default_world)
 
     @cached_property
     def peak_flux(self) -> float:
@@ -160,7 +160,9 @@ class FlarePlasma:
     @cached_property
     def peak_temperature_mk(self) -> float:
         """Peak temperature of the hot plasma, MK."""
-        return float(np.clip(10.0 + 4.5 * math.log10(self.peak_flux / 1e-6), 8.0, 30.0))
+        law = self.world.flare
+        return float(np.clip(law.t_base_mk + law.t_per_decade_mk
+                             * math.log10(self.peak_flux / 1e-6), 8.0, 30.0))
 
     @property
     def rise(self) -> float:
@@ -184,15 +186,16 @@ class FlarePlasma:
         em = np.where(t < 0, 0.0, np.where(
             t <= rise, 0.5 * (1.0 - np.cos(np.pi * np.clip(t, 0, rise) / rise)),
             np.exp(-(t - rise) / decay)))
-        t_peak = 0.7 * rise
+        law = self.world.flare
+        t_peak = law.t_peak_fraction * rise
         heat = np.where(t <= t_peak, np.sin(0.5 * np.pi * np.clip(t, 0, t_peak) / t_peak),
-                        np.exp(-(t - t_peak) / (0.8 * decay)))
-        temp = _FLOOR_MK + (self.peak_temperature_mk - _FLOOR_MK) * heat
+                        np.exp(-(t - t_peak) / (law.cooling * decay)))
+        temp = law.floor_mk + (self.peak_temperature_mk - law.floor_mk) * heat
         return em, temp
 
     def _flux_per_em(self, temp_mk: np.ndarray) -> np.ndarray:
         weights = np.exp(-0.5 * ((LOG_T[None, :] - np.log10(temp_mk[:, None] * 1e6))
-                                 / _HOT_SIGMA) ** 2)
+                                 / self.world.flare.hot_sigma) ** 2)
         weights /= weights.sum(axis=1, keepdims=True)
         return weights @ xrsb_response(LOG_T)
 
@@ -214,13 +217,20 @@ class FlarePlasma:
             phase = "decay"
         else:
             phase = "over"
+        law = self.world.flare
+        active = phase in ("rise", "decay")
         em_n, temp = self._shape(np.array([dt]))
-        em = float(em_n[0]) * self.peak_em if phase in ("rise", "decay") else 0.0
+        em = float(em_n[0]) * self.peak_em if active else 0.0
         temp_k = float(temp[0]) * 1e6
         impulsive = math.sin(math.pi * dt / self.rise) if phase == "rise" else 0.0
-        fp_em = _FOOTPOINT_FRACTION * self.peak_em * (impulsive + 0.15 * float(em_n[0])) \
-            if phase in ("rise", "decay") else 0.0
+        fp_em = law.footpoint_fraction * self.peak_em * (
+            impulsive + law.footpoint_gradual * float(em_n[0])) if active else 0.0
+        hot = gaussian_dem(em, math.log10(max(temp_k, 1e5)), law.hot_sigma)
+        if law.warm_fraction and active:
+            lagged, _ = self._shape(np.array([dt - law.warm_lag_rise * self.rise]))
+            hot = hot + gaussian_dem(law.warm_fraction * self.peak_em * float(lagged[0]),
+                                     law.warm_log_t, law.warm_sigma)
         return FlareState(
-            hot_dem=gaussian_dem(em, math.log10(max(temp_k, 1e5)), _HOT_SIGMA),
-            footpoint_dem=gaussian_dem(fp_em, 5.0, 0.35),
+            hot_dem=hot,
+            footpoint_dem=gaussian_dem(fp_em, law.footpoint_log_t, law.footpoint_sigma),
             temperature_k=temp_k, em_cm3=em, phase=phase)

@@ -35,6 +35,7 @@ from monitor.synth.structures import (
     splat,
     width_px,
 )
+from monitor.synth.worlds import World, default_world
 
 __all__ = ["ActiveRegionModel", "Component", "FlareModel", "KernelGeometry"]
 
@@ -84,12 +85,15 @@ class ActiveRegionModel:
         Draws the loops (so a seed fixes the region's look).
     step_mm : float
         Sampling step along loops; half a pixel of the finest image is enough.
+    world : World, optional
+        Whose plasma (default: ``DEFAULT_WORLD``); the region's flares share it.
     """
 
     def __init__(self, spec: ActiveRegionSpec, rng: np.random.Generator,
-                 step_mm: float = 0.25) -> None:
+                 step_mm: float = 0.25, world: World | None = None) -> None:
         self.spec = spec
-        self.plasma = ActiveRegionPlasma(spec.strength)
+        self.world = world or default_world()
+        self.plasma = ActiveRegionPlasma(spec.strength, self.world)
         d = spec.size_arcmin * _RSUN_PER_ARCMIN
         self.axis = _rotated((1.0, 0.0), spec.tilt_deg)
         self.neutral_line = np.array([-self.axis[1], self.axis[0]])
@@ -152,7 +156,8 @@ class FlareModel:
                  rng: np.random.Generator, step_mm: float = 0.25) -> None:
         self.spec = spec
         self.region = region
-        self.plasma = FlarePlasma(spec.peak_class, spec.start_s, spec.rise_s, spec.decay_s)
+        self.plasma = FlarePlasma(spec.peak_class, spec.start_s, spec.rise_s, spec.decay_s,
+                                  region.world)
         sep_arcsec = 8.0 * (self.plasma.peak_flux / 1e-6) ** 0.2
         sep = sep_arcsec * _RSUN_PER_ARCSEC
         axis, line = region.axis, region.neutral_line

@@ -32,7 +32,8 @@ from monitor.synth.geometry import (
     impact_parameter_map,
 )
 from monitor.synth.regions import Component
-from monitor.synth.responses import SATURATION_DN, channel_spec, response_matrix
+from monitor.synth.responses import SATURATION_DN, channel_spec
+from monitor.synth.worlds import World, default_world
 
 __all__ = ["BLANK", "Renderer", "eclipse_transmission", "to_int16"]
 
@@ -60,10 +61,14 @@ class Renderer:
         Keep each channel's quiet-Sun image after its first use (the quiet Sun
         does not change within a run): 4 bytes per pixel per channel, 450 MB
         for seven 4096 px channels, in exchange for ~0.15 s per channel image.
+    world : World, optional
+        Whose quiet Sun and channel responses (default: ``DEFAULT_WORLD``).
     """
 
     def __init__(self, geometry: ImageGeometry, observer: Observer, channels: Sequence[int],
-                 rng: np.random.Generator, cache: bool = False) -> None:
+                 rng: np.random.Generator, cache: bool = False,
+                 world: World | None = None) -> None:
+        world = world or default_world()
         self.geometry = geometry
         self._cache: dict[int, np.ndarray] | None = {} if cache else None
         self.channels = tuple(channels)
@@ -72,8 +77,8 @@ class Renderer:
         self.rho_index = np.minimum(rho * scale + 0.5, RHO_SAMPLES - 1).astype(np.uint16)
         rsun = observer.rsun_obs_arcsec
         smooth = math.hypot(_PSF_SIGMA_ARCSEC, geometry.cdelt_arcsec / 2.5) / rsun
-        self.profiles = channel_profiles(self.channels, smooth_rsun=smooth)
-        self.response = response_matrix(self.channels)
+        self.profiles = channel_profiles(self.channels, smooth_rsun=smooth, world=world)
+        self.response = world.response_matrix(self.channels)
         cm_per_px = (observer.dsun_m - RSUN_REF_M) * geometry.cdelt_arcsec / ARCSEC_PER_RAD * 100
         self.pixel_area_cm2 = cm_per_px ** 2
         mm_per_px = cm_per_px / 1e8

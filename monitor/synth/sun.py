@@ -34,17 +34,17 @@ from monitor.synth.noise import aec_exposure, expose
 from monitor.synth.plasma import FlareState
 from monitor.synth.regions import ActiveRegionModel, Component, FlareModel
 from monitor.synth.render import BLANK, Renderer, eclipse_transmission, to_int16
-from monitor.synth.responses import CHANNELS, LOG_T, channel_spec, response_matrix
+from monitor.synth.responses import CHANNELS, LOG_T, channel_spec
 from monitor.synth.scenario import QUALITY_BITS, Scenario
 from monitor.synth.structures import local_to_heliocentric, local_to_heliographic
 from monitor.synth.truth import FlareKernel, FlareTruth, RegionTruth, Truth
+from monitor.synth.worlds import DEFAULT_WORLD, World, get_world
 
 __all__ = ["ChannelImage", "Observation", "Scene", "SyntheticSun", "compose_scene",
            "scene_truth"]
 
 log = logging.getLogger(__name__)
 
-_AIA_RESPONSE_SUM = response_matrix(CHANNELS).sum(axis=0)
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,8 @@ def _flare_truth(flare: FlareModel, state: FlareState, parts: list[Component],
     size = scene.geometry.size
     on_image = (x > -0.5) & (x < size - 0.5) & (y > -0.5) & (y < size - 0.5)
     foot_lon, foot_lat = local_to_heliographic(centres, lon, lat)
-    counts = np.array([float(p.visible_dem @ _AIA_RESPONSE_SUM) for p in parts])
+    response_sum = flare.region.world.response_matrix(CHANNELS).sum(axis=0)
+    counts = np.array([float(p.visible_dem @ response_sum) for p in parts])
     shares = counts / counts.sum() if counts.sum() > 0 else np.zeros(len(parts))
     arcsec_per_rsun = scene.observer.rsun_obs_arcsec
     kernels = tuple(
@@ -131,9 +132,9 @@ def _flare_truth(flare: FlareModel, state: FlareState, parts: list[Component],
                       kernels=kernels)
 
 
-def scene_truth(scene: Scene, quiet_dem: np.ndarray
+def scene_truth(scene: Scene, quiet_dem: np.ndarray, world: World | None = None
                 ) -> tuple[float, np.ndarray, tuple[FlareTruth, ...], tuple[RegionTruth, ...]]:
-    """GOES flux, EVE irradiances, flare and region truth of a scene.
+    """GOES flux, EVE irradiances (``world``'s lines), flare and region truth of a scene.
 
     Returns
     -------
@@ -142,7 +143,7 @@ def scene_truth(scene: Scene, quiet_dem: np.ndarray
     """
     volume = quiet_dem + sum((c.visible_dem for c in scene.components), np.zeros_like(LOG_T))
     flux = goes_xrsb_flux(volume, LOG_T)
-    irradiance = line_irradiance(volume)
+    irradiance = line_irradiance(volume, world)
     flares = tuple(_flare_truth(f, s, parts, scene) for f, s, parts in scene.flares if s.active)
     regions = []
     for region in scene.regions:
@@ -175,17 +176,21 @@ class SyntheticSun:
         Roll; default the scenario's, else 0.01-0.04 deg.
     workers : int, optional
         Threads rendering channels in parallel (default: the CPU count, at most 4).
+    world : str or World, optional
+        The physics' calibration (``monitor.synth.worlds``; default ``DEFAULT_WORLD``).
     """
 
     def __init__(self, scenario: Scenario, size: int = 1024, seed: int | None = None,
                  channels: Sequence[int] | None = None,
                  offset_px: tuple[float, float] | None = None,
-                 crota2_deg: float | None = None, workers: int | None = None) -> None:
+                 crota2_deg: float | None = None, workers: int | None = None,
+                 world: str | World = DEFAULT_WORLD) -> None:
         if size < 64 or 4096 % size:
             raise ValueError(f"size must divide 4096 (e.g. 512, 1024, 4096), got {size}")
         if seed is not None and seed < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
         self.scenario = scenario
+        self.world = get_world(world)
         self.seed = int(np.random.SeedSequence().entropy % (2 ** 31)) if seed is None else seed
         self.channels = tuple(channels or scenario.channels)
         rng = np.random.default_rng([self.seed, 0])
@@ -197,14 +202,14 @@ class SyntheticSun:
                      if v is not None)
         self.geometry = ImageGeometry.aia(size, offset, crota)
         step_mm = 0.5 * 0.435 * 4096 / size
-        self.regions = {spec.name: ActiveRegionModel(spec, rng, step_mm)
+        self.regions = {spec.name: ActiveRegionModel(spec, rng, step_mm, self.world)
                         for spec in scenario.active_regions}
         self.flares = [FlareModel(spec, self.regions[spec.region], rng, step_mm)
                        for spec in scenario.flares]
         self.renderer = Renderer(self.geometry, observer_at(scenario.start), self.channels, rng,
-                                 cache=True)
+                                 cache=True, world=self.world)
         self.eclipse_angle = float(rng.uniform(0.0, 360.0))
-        self.quiet_dem = quiet_sun_volume_dem()
+        self.quiet_dem = quiet_sun_volume_dem(self.world)
         self.fsn_base = 60_000_000 + (self.seed % 10_000) * 1_000
         self.workers = workers or min(os.cpu_count() or 1, 4)
 
@@ -227,12 +232,13 @@ class SyntheticSun:
         t_rec = self.t_rec(index)
         observer = observer_at(t_rec)
         scene = self.scene(t_s, observer)
-        flux, irradiance, flares, regions = scene_truth(scene, self.quiet_dem)
+        flux, irradiance, flares, regions = scene_truth(scene, self.quiet_dem, self.world)
         gap = any(w.contains(t_s) for w in sc.gaps)
         eclipse = max((e.occulted_fraction(t_s) for e in sc.eclipses), default=0.0)
         images = {} if gap else self._images(index, t_s, t_rec, scene, eclipse)
         truth = Truth(
-            index=index, t_rec=t_rec, scenario=sc.name, seed=self.seed, goes_flux=flux,
+            index=index, t_rec=t_rec, scenario=sc.name, seed=self.seed, world=self.world.name,
+            goes_flux=flux,
             goes_class=goes_class(flux), event_class=EVENT_CLASSES[event_class_index(flux)],
             event_class_index=event_class_index(flux),
             irradiance=tuple(float(v) for v in irradiance), flares=flares, regions=regions,

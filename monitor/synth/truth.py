@@ -137,6 +137,7 @@ class Truth:
     t_rec: datetime
     scenario: str
     seed: int | None
+    world: str
     goes_flux: float
     goes_class: str
     event_class: str
@@ -155,7 +156,7 @@ class Truth:
         """JSON-ready mapping for the sidecar."""
         return {
             "index": self.index, "t_rec": iso_time(self.t_rec), "scenario": self.scenario,
-            "seed": self.seed, "gap": self.gap,
+            "seed": self.seed, "world": self.world, "gap": self.gap,
             "goes_xrsb_flux": _round(self.goes_flux), "goes_class": self.goes_class,
             "event_class": self.event_class, "event_class_index": self.event_class_index,
             "irradiance": {line.name: _round(v) for line, v in zip(EVE_LINES, self.irradiance)},

@@ -101,7 +101,9 @@ def _data_summary(config: TrainConfig, splits: dict[str, Split]) -> dict[str, An
                        file_size_px=source.file_size, train_seed=source.train_seed, val_seed=source.val_seed,
                        test_seed=source.test_seed, file_test_seed=source.file_test_seed,
                        class_mix=list(source.class_mix), max_regions=source.max_regions,
-                       data="synthetic Sun (monitor.synth SyntheticDataset), seeds "
+                       world=source.world,
+                       data=f"synthetic Sun (monitor.synth SyntheticDataset, world "
+                            f"{source.world}), seeds "
                             f"train {source.train_seed}, val {source.val_seed}, test "
                             f"{source.test_seed}, files {source.file_test_seed}")
     elif isinstance(source, SdomlSourceSettings):
@@ -298,7 +300,8 @@ def evaluate_package(config: TrainConfig, package_dir: Path, config_text: str,
         if fresh_samples > 0:
             draw = SyntheticDraw(size=config.model.size, channels=tuple(config.model.channels),
                                  seed=fresh_seed, class_mix=tuple(source.class_mix),
-                                 max_regions=source.max_regions, noise=source.noise)
+                                 max_regions=source.max_regions, noise=source.noise,
+                                 world=source.world)
             extra["fresh_test"] = evaluate_untouched(
                 package, draw, fresh_samples, workers=config.workers or os.cpu_count() or 1,
                 tolerance_px=config.evaluation.pointing_tolerance_px,
@@ -315,7 +318,7 @@ def _file_check(config: TrainConfig, package: ModelPackage) -> dict[str, Any]:
     assert isinstance(source, SyntheticSourceSettings)
     common = {"size": config.model.size, "channels": tuple(config.model.channels),
               "seed": source.file_test_seed, "class_mix": tuple(source.class_mix),
-              "max_regions": source.max_regions, "noise": source.noise}
+              "max_regions": source.max_regions, "noise": source.noise, "world": source.world}
     t0 = time.monotonic()
     result = evaluate_files(package, SyntheticDraw(**common),
                             TwinDraw(**common, file_size=source.file_size),

@@ -81,6 +81,12 @@ class SyntheticSourceSettings:
     max_regions: int = field(default=6, metadata={"ge": 0, "le": 20,
                                                    "doc": "most active regions per Sun"})
     noise: bool = field(default=True, metadata={"doc": "photon and read noise"})
+    world: str = field(
+        default="v2", metadata={"choices": ("v1", "v2"),
+                                "doc": "calibration of the synthetic Sun's physics "
+                                       "(monitor.synth.worlds): v2 is measured against real "
+                                       "EVE, AIA and SDOML data (docs/reality.md); v1 is the "
+                                       "world of the shipped default model"})
 
     def check(self) -> list[tuple[str, str]]:
         """Seeds disjoint, class mix valid."""

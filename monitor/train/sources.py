@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from monitor.synth.worlds import DEFAULT_WORLD
 from monitor.train.data import KERNEL_FIELDS, MAX_KERNELS, SampleTuple, SplitBuilder
 from monitor.train.settings import SyntheticSourceSettings, TrainConfig
 
@@ -45,6 +46,7 @@ class SyntheticDraw:
     class_mix: tuple[float, ...]
     max_regions: int
     noise: bool
+    world: str = DEFAULT_WORLD
     _dataset: Any = field(default=None, init=False, repr=False, compare=False)
 
     def dataset(self) -> Any:
@@ -55,7 +57,7 @@ class SyntheticDraw:
             self._dataset = SyntheticDataset(
                 size=self.size, channels=self.channels, seed=self.seed,
                 length=1 << 30, class_mix=tuple(self.class_mix),  # type: ignore[arg-type]
-                max_regions=self.max_regions, noise=self.noise)
+                max_regions=self.max_regions, noise=self.noise, world=self.world)
         return self._dataset
 
     def __getstate__(self) -> dict[str, Any]:
@@ -116,13 +118,13 @@ class TwinDraw(SyntheticDraw):
 def _draw_for(source: SyntheticSourceSettings, config: TrainConfig, seed: int) -> SyntheticDraw:
     return SyntheticDraw(size=config.model.size, channels=tuple(config.model.channels),
                          seed=seed, class_mix=tuple(source.class_mix),
-                         max_regions=source.max_regions, noise=source.noise)
+                         max_regions=source.max_regions, noise=source.noise, world=source.world)
 
 
 def _key(draw: SyntheticDraw, kind: str) -> dict[str, Any]:
     return {"source": kind, "size": draw.size, "channels": list(draw.channels),
             "seed": draw.seed, "class_mix": list(draw.class_mix),
-            "max_regions": draw.max_regions, "noise": draw.noise,
+            "max_regions": draw.max_regions, "noise": draw.noise, "world": draw.world,
             **({"file_size": draw.file_size} if isinstance(draw, TwinDraw) else {})}
 
 
@@ -148,6 +150,6 @@ def twin_builder(config: TrainConfig, name: str, seed: int, count: int,
     base = _draw_for(source, config, seed)
     draw = TwinDraw(size=base.size, channels=base.channels, seed=seed,
                     class_mix=base.class_mix, max_regions=base.max_regions, noise=base.noise,
-                    file_size=file_size, fallback=True)
+                    world=base.world, file_size=file_size, fallback=True)
     return SplitBuilder(name, count, _key(draw, "synthetic-files"), draw,
                         config.model.input_offset)

@@ -92,7 +92,7 @@ def write_twin_files(draw: SceneDraw, out_dir: Path, channels: tuple[int, ...], 
     when = when.replace(microsecond=(when.microsecond // 1000) * 1000)
     observer = observer_at(when)
     geometry = ImageGeometry.aia(size, offset_px, crota2_deg)
-    renderer = Renderer(geometry, observer, channels, rng)
+    renderer = Renderer(geometry, observer, channels, rng, world=draw.world)
     scene = compose_scene(draw.regions, draw.flares, draw.t_s, observer, geometry)
     images = {}
     for k, wavelength in enumerate(channels):
@@ -104,10 +104,11 @@ def write_twin_files(draw: SceneDraw, out_dir: Path, channels: tuple[int, ...], 
         images[wavelength] = ChannelImage(
             wavelength, data, when + timedelta(seconds=spec.t_obs_offset_s), exposure, 0, 0,
             saturated, False, 70_000_000 + (draw.seed % 1000) * 100_000 + draw.index * 8 + k)
-    flux, irradiance, flares, regions = scene_truth(scene, quiet_sun_volume_dem())
+    flux, irradiance, flares, regions = scene_truth(scene, quiet_sun_volume_dem(draw.world),
+                                                    draw.world)
     idx = event_class_index(flux)
     truth = Truth(index=draw.index, t_rec=when, scenario=f"dataset-twin:{draw.seed}",
-                  seed=draw.seed, goes_flux=flux, goes_class=goes_class(flux),
+                  seed=draw.seed, world=draw.world.name, goes_flux=flux, goes_class=goes_class(flux),
                   event_class=EVENT_CLASSES[idx], event_class_index=idx,
                   irradiance=tuple(float(v) for v in irradiance), flares=flares, regions=regions,
                   exposure_s={w: im.exposure_s for w, im in images.items()})

@@ -46,6 +46,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "monitor.models.command",
     "monitor.inference.command",
     "monitor.goes.command",
+    "monitor.reality.command",
 )
 
 

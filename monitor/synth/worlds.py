@@ -166,7 +166,8 @@ V1 = World(
     responses=tuple((spec.wavelength, spec.peaks) for spec in CHANNEL_SPECS),
 )
 
-V2 = replace(V1, name="v2", description="recalibrated against 2010-2012 EVE, AIA and SDOML v2")
+V2 = replace(V1, name="v2", description="provisional: equal to v1 until recalibrated against "
+             "2010-2012 EVE, AIA and SDOML v2 (docs/reality.md)")
 
 #: Every world by name.
 WORLDS: dict[str, World] = {w.name: w for w in (V1, V2)}

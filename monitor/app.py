@@ -37,9 +37,10 @@ from monitor.observe.metrics import Metrics
 from monitor.observe.sdnotify import SystemdNotifier
 from monitor.pipeline.analysis import FrameAnalyzer
 from monitor.pipeline.ingest_stage import exit_with_daemon, warm_worker
+from monitor.pipeline.refusals import REJECT_REASONS, RefusalPublisher
 from monitor.pipeline.worker import PipelineWorker
-from monitor.publish.kafka_client import client_options
-from monitor.publish.producer import KafkaPublisher
+from monitor.publish.kafka_client import client_options, topic_names
+from monitor.publish.producer import ERROR_KINDS, KafkaPublisher
 from monitor.sources import make_source
 from monitor.state import ProcessedFileLedger
 
@@ -78,6 +79,10 @@ class Daemon:
         state_dir.mkdir(parents=True, exist_ok=True)
         self.metrics.up.set(1)
         self.metrics.local_broker.set(1 if self.bootstrap and cfg.kafka.uses_local_broker else 0)
+        self.metrics.start_known_series(
+            feeds=[f.name for f in cfg.feeds], rules=[r.name for r in cfg.alerts.rules],
+            topics=list(topic_names(cfg.kafka.topic_prefix).values()),
+            reject_reasons=REJECT_REASONS, publish_errors=ERROR_KINDS)
         async with contextlib.AsyncExitStack() as stack:
             ledger = ProcessedFileLedger(state_dir / "ledger.sqlite3")
             stack.callback(ledger.close)
@@ -130,7 +135,10 @@ class Daemon:
                                        partial_allowed=False)
             kafka_options = (client_options(cfg.kafka, self.bootstrap)
                              if any(f.kind == "kafka" for f in cfg.feeds) else None)
-            sources = [make_source(feed, kafka_options=kafka_options) for feed in cfg.feeds]
+            refusals = RefusalPublisher(publisher, self.metrics, cfg.kafka.topic_prefix,
+                                        f"urn:sdo-monitor:{self.instance}")
+            sources = [make_source(feed, kafka_options=kafka_options, refuse=refusals)
+                       for feed in cfg.feeds]
             self.worker = worker = PipelineWorker(
                 config=cfg, metrics=self.metrics, ledger=ledger, pool=pool,
                 assembler=assembler, analyzer=analyzer, publisher=publisher,

@@ -78,7 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ConfigError as exc:
-        print(f"sdo-monitor: invalid configuration:\n{exc.render()}", file=sys.stderr)
+        # one problem, one line (what journald and a CI log show best)
+        sep = " " if len(exc.issues) == 1 else "\n"
+        print(f"sdo-monitor: invalid configuration:{sep}{exc.render()}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

@@ -56,8 +56,9 @@ class ServiceSettings:
         default=20.0, metadata={"gt": 0, "doc": "max time to flush in-flight work on stop"})
     watchdog: bool = field(default=True, metadata={"doc": "send systemd watchdog pings"})
     instance: str = field(
-        default="", metadata={"doc": "name in message sources (urn:sdo-monitor:<instance>); "
-                                     "empty = host name"})
+        default="", metadata={"max_len": 64,
+                              "doc": "name in message sources (urn:sdo-monitor:<instance>); "
+                                     "letters, digits, '.', '_', '-'; empty = host name"})
     ingest_workers: int = field(
         default=0, metadata={"ge": 0, "le": 64, "doc": "file decoders in parallel; 0 = cores"})
     ingest_executor: Literal["process", "thread"] = field(
@@ -77,6 +78,12 @@ class ServiceSettings:
     overlays_kept: int = field(
         default=64, metadata={"ge": 0, "doc": "recent frames whose saliency overlay PNG the "
                                            "API can serve (drawn on first request)"})
+
+    def check(self) -> list[tuple[str, str]]:
+        if self.instance and not all(c.isascii() and (c.isalnum() or c in "._-")
+                                     for c in self.instance):
+            return [("instance", "must be letters, digits, '.', '_' or '-'")]
+        return []
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,11 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-__all__ = ["JsonFormatter", "KeyValueFormatter", "setup_logging"]
+__all__ = ["MAX_FIELD_CHARS", "JsonFormatter", "KeyValueFormatter", "bounded", "setup_logging"]
+
+#: Longest text of one logged field (or message): outside input (a notified path,
+#: a URL, a header value) can be megabytes long, and one line must stay a line.
+MAX_FIELD_CHARS = 1024
 
 _UNDER_SYSTEMD_PREFIX = {  # sd-daemon(3) priority prefixes journald understands
     logging.DEBUG: "<7>", logging.INFO: "<6>", logging.WARNING: "<4>",
@@ -21,9 +25,27 @@ _UNDER_SYSTEMD_PREFIX = {  # sd-daemon(3) priority prefixes journald understands
 }
 
 
+def bounded(value: object, limit: int = MAX_FIELD_CHARS) -> str:
+    """``str(value)`` cut to ``limit`` characters, saying how much was left out."""
+    text = str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}...(+{len(text) - limit} chars)"
+
+
+def _bound_field(value: Any) -> Any:
+    # numbers and flags stay typed (JSON lines); anything else is text, bounded
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, (dict, list, tuple)):
+        text = json.dumps(value, default=str)
+        return value if len(text) <= MAX_FIELD_CHARS else bounded(text)
+    return bounded(value)
+
+
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
-    kv = getattr(record, "kv", None)
-    return dict(kv) if isinstance(kv, dict) else {}
+    kv = record.__dict__.get("kv")
+    return {k: _bound_field(v) for k, v in kv.items()} if isinstance(kv, dict) else {}
 
 
 def _timestamp(record: logging.LogRecord) -> str:
@@ -46,7 +68,7 @@ class KeyValueFormatter(logging.Formatter):
             "ts": _timestamp(record),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": bounded(record.getMessage()),
             **_fields(record),
         }
         if record.exc_info:
@@ -62,7 +84,7 @@ class JsonFormatter(logging.Formatter):
             "ts": _timestamp(record),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": bounded(record.getMessage()),
         }
         doc.update(_fields(record))
         if record.exc_info:

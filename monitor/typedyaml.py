@@ -8,7 +8,9 @@ the single description of a section::
     class FeedSettings:
         cadence_s: float = field(default=12.0, metadata={"gt": 0, "doc": "..."})
 
-Supported metadata keys: ``gt``, ``ge``, ``lt``, ``le``, ``choices``, ``doc``.
+Supported metadata keys: ``gt``, ``ge``, ``lt``, ``le``, ``choices``, ``max_len``
+(strings; every string and path is bounded by :data:`MAX_STRING_CHARS` anyway),
+``doc``.
 Supported field types: ``int``, ``float``, ``str``, ``bool``, ``pathlib.Path``,
 ``Literal[...]``, ``tuple[T, ...]``, ``list[T]``, ``dict[str, T]``,
 ``T | None``, nested dataclasses, and unions of dataclasses that carry a
@@ -19,6 +21,13 @@ rules; it returns ``(field_name, message)`` pairs.
 All problems of a document are collected, not just the first, and each one
 carries its YAML path (``feeds[0].cadence_s``) and line number, because an
 operator fixing a config at 3 a.m. wants the whole list at once.
+
+A config is outside input too, so reading one is bounded before anything
+grows: the file must be a regular file of at most :data:`MAX_CONFIG_BYTES`
+of UTF-8 text, its nesting at most :data:`MAX_DEPTH` deep (checked on the
+event stream, before PyYAML's recursive composer sees it) and, with aliases
+expanded, at most :data:`MAX_NODES` values (a "billion laughs" document is a
+few lines that expand to billions). Each limit is one clear ConfigError.
 """
 
 from __future__ import annotations
@@ -26,6 +35,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
+import stat
 import types
 import typing
 from dataclasses import dataclass
@@ -34,9 +45,19 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 
 import yaml
 
-__all__ = ["ConfigError", "ConfigIssue", "build", "load_yaml", "override", "parse_yaml"]
+__all__ = ["MAX_CONFIG_BYTES", "MAX_DEPTH", "MAX_NODES", "ConfigError", "ConfigIssue", "build",
+           "load_yaml", "override", "parse_yaml"]
 
 T = TypeVar("T")
+
+#: Largest config file read (a full production config is a few kB).
+MAX_CONFIG_BYTES = 1024 * 1024
+#: Deepest nesting of mappings and lists (a real config needs 4).
+MAX_DEPTH = 32
+#: Most values in a document once aliases are expanded.
+MAX_NODES = 100_000
+#: Longest string or path value (a field may lower it with ``max_len`` metadata).
+MAX_STRING_CHARS = 4096
 
 
 @dataclass(frozen=True)
@@ -73,6 +94,8 @@ class _Marks:
 
     def __init__(self) -> None:
         self.lines: dict[str, int] = {}
+        # resolves scalar tags (int, float, bool, null, str) like safe_load, per document
+        self.scalars = yaml.constructor.SafeConstructor()
 
     def line(self, path: str) -> int | None:
         # Fall back to the nearest parent that has a mark (a missing key is
@@ -86,12 +109,38 @@ class _Marks:
             path = path[:cut] if cut > 0 else ""
 
 
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_: set[int]) -> int:
+    """Values in ``node`` with aliases expanded, counted on the shared graph (linear time)."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_:
+        raise ConfigError([ConfigIssue("", "an alias refers to a value that contains it "
+                                           "(recursive structure)", node.start_mark.line + 1)])
+    open_.add(key)
+    total = 1
+    if isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    else:
+        children = []
+    for child in children:
+        total += _expanded_size(child, sizes, open_)
+        if total > MAX_NODES:
+            raise ConfigError([ConfigIssue("", f"more than {MAX_NODES} values once aliases are "
+                                               "expanded (an alias bomb?)")])
+    open_.discard(key)
+    sizes[key] = total
+    return total
+
+
 def _node_to_python(node: yaml.Node, path: str, marks: _Marks) -> Any:
     marks.lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.safe_load(yaml.serialize(key_node))
+            key = marks.scalars.construct_object(key_node, deep=True)
             child = f"{path}.{key}" if path else str(key)
             if key in out:
                 raise ConfigError(
@@ -101,34 +150,79 @@ def _node_to_python(node: yaml.Node, path: str, marks: _Marks) -> Any:
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_node_to_python(v, f"{path}[{i}]", marks) for i, v in enumerate(node.value)]
-    # Scalars: let the safe constructor resolve the tag (int, float, bool, null, str).
-    return yaml.safe_load(yaml.serialize(node))
+    # Scalars: the safe constructor resolves the tag (int, float, bool, null, str).
+    return marks.scalars.construct_object(node, deep=True)
+
+
+def _check_depth(text: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH from the event stream (iterative, no recursion)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ConfigError([ConfigIssue("", f"nested more than {MAX_DEPTH} levels deep",
+                                               event.start_mark.line + 1)])
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
 
 
 def parse_yaml(text: str, source: str = "<config>") -> tuple[Any, _Marks]:
     """Parse YAML text safely, returning the data and the line marks of every path."""
     marks = _Marks()
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError([ConfigIssue("", f"longer than {MAX_CONFIG_BYTES} characters")],
+                          source)
+    if "\x00" in text:
+        raise ConfigError([ConfigIssue("", "holds NUL characters: not a text file")], source)
     try:
+        _check_depth(text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
+        marked = isinstance(exc, yaml.MarkedYAMLError)
+        line = exc.problem_mark.line + 1 if marked and exc.problem_mark is not None else None
+        problem = (exc.problem if marked else None) or str(exc)
         raise ConfigError([ConfigIssue("", f"not valid YAML: {problem}", line)], source) from None
+    except ConfigError as exc:
+        raise ConfigError(exc.issues, source) from None
     if node is None:
         return {}, marks
     try:
+        _expanded_size(node, {}, set())
         return _node_to_python(node, "", marks), marks
     except ConfigError as exc:
         raise ConfigError(exc.issues, source) from None
 
 
-def load_yaml(path: Path) -> tuple[Any, _Marks]:
-    """Read and parse a YAML file; unreadable files are a ConfigError too."""
+def _read_config_file(path: Path) -> str:
+    # stat first: a FIFO or /dev/zero named as the config must not be read at all
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError([ConfigIssue("", "not a regular file")], str(path))
+    if st.st_size > MAX_CONFIG_BYTES:
+        raise ConfigError([ConfigIssue("", f"{st.st_size} bytes, more than the "
+                                           f"{MAX_CONFIG_BYTES} a config may have")], str(path))
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError([ConfigIssue("", f"more than {MAX_CONFIG_BYTES} bytes")], str(path))
+    if b"\x00" in data:
+        raise ConfigError([ConfigIssue("", "holds NUL bytes: a binary file, not YAML")],
+                          str(path))
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([ConfigIssue("", f"cannot read file: {exc}")], str(path)) from None
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([ConfigIssue("", f"not UTF-8 text (byte {exc.start}): a binary "
+                                           "file, not YAML")], str(path)) from None
+
+
+def load_yaml(path: Path) -> tuple[Any, _Marks]:
+    """Read and parse a YAML file; unreadable, oversized or binary files are a ConfigError."""
+    try:
+        text = _read_config_file(Path(path))
+    except OSError as exc:
+        raise ConfigError([ConfigIssue("", f"cannot read file: {exc.strerror or exc}")],
+                          str(path)) from None
     return parse_yaml(text, str(path))
 
 
@@ -177,6 +271,13 @@ def _plain(value: Any) -> Any:
 
 
 _MISSING = object()
+
+
+@typing.runtime_checkable
+class _Checked(typing.Protocol):
+    """A settings class with cross-field rules."""
+
+    def check(self) -> list[tuple[str, str]]: ...
 
 
 def _type_name(tp: Any) -> str:
@@ -239,12 +340,15 @@ class _Builder:
                     return self.fail(path, f"must be a finite number, got {value}")
                 return float(value)
             return self.fail(path, f"must be a number, got {_describe(value)}")
+        if tp in (str, Path) and isinstance(value, str) and len(value) > MAX_STRING_CHARS:
+            return self.fail(path, f"must be at most {MAX_STRING_CHARS} characters, "
+                                   f"got {len(value)}")
         if tp is str:
             if isinstance(value, str):
                 return value
             return self.fail(path, f"must be a string, got {_describe(value)}")
         if tp is Path:
-            if isinstance(value, str) and value:
+            if isinstance(value, str) and value and "\x00" not in value:
                 return Path(value)
             return self.fail(path, f"must be a non-empty path string, got {_describe(value)}")
         if tp is type(None):
@@ -340,9 +444,8 @@ class _Builder:
             obj = cls(**kwargs)
         except (TypeError, ValueError) as exc:
             return self.fail(path, str(exc))
-        check = getattr(obj, "check", None)
-        if callable(check):
-            for name, message in check():
+        if isinstance(obj, _Checked):
+            for name, message in obj.check():
                 self.fail(f"{path}.{name}" if path else name, message)
         return obj
 
@@ -352,6 +455,9 @@ class _Builder:
             return
         values = value if isinstance(value, (list, tuple)) else [value]
         for v in values:
+            if "max_len" in meta and isinstance(v, str) and len(v) > meta["max_len"]:
+                self.fail(path, f"must be at most {meta['max_len']} characters, got {len(v)}")
+                return
             if "choices" in meta and v not in meta["choices"]:
                 allowed = ", ".join(repr(c) for c in meta["choices"])
                 self.fail(path, f"must be one of {allowed}, got {_describe(v)}")

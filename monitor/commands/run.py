@@ -11,7 +11,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from monitor.app import Daemon
-from monitor.config import Config, load_config
+from monitor.config import Config, ConfigError, load_config
 from monitor.logs import setup_logging
 from monitor.publish.local_broker import LocalBroker
 
@@ -69,6 +69,13 @@ async def _main(config: Config, bootstrap: list[str] | None,
 
 
 def run_daemon(args: argparse.Namespace) -> int:
+    from monitor.preflight import config_warnings, file_problems
+
     config = load_config(args.config)
+    missing = file_problems(config)
+    if missing:  # a missing CA file would surface only as endless connection warnings
+        raise ConfigError(missing, str(args.config))
     setup_logging(config.logging.level, args.log_format or config.logging.format, args.verbose)
+    for issue in config_warnings(config):
+        log.warning("config", extra={"kv": {"where": issue.path, "warning": issue.message}})
     return serve(config)

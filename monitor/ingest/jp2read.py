@@ -133,7 +133,7 @@ def open_jp2(path: str, settings: IngestSettings) -> Jp2File:
     glymur = _glymur()
     try:
         jp2 = glymur.Jp2k(path)
-        xml_boxes = [b for b in jp2.box if getattr(b, "box_id", None) == "xml "]
+        xml_boxes = [b for b in jp2.box if isinstance(b, glymur.jp2box.XMLBox)]
         codestream = jp2.get_codestream(header_only=True)
         siz = codestream.segment[1]
     except IngestRejected:
@@ -142,10 +142,10 @@ def open_jp2(path: str, settings: IngestSettings) -> Jp2File:
         raise IngestRejected(RejectReason.MALFORMED_HEADER,
                              f"JPEG 2000 structure unreadable: {type(exc).__name__}: {exc}") \
             from exc
-    if not xml_boxes or getattr(xml_boxes[0], "xml", None) is None:
+    if not xml_boxes or xml_boxes[0].xml is None:
         raise IngestRejected(RejectReason.MALFORMED_HEADER,
                              "JPEG 2000 file has no (parsable) XML metadata box")
-    if getattr(xml_boxes[0], "length", 0) > settings.max_header_bytes:
+    if xml_boxes[0].length > settings.max_header_bytes:
         raise IngestRejected(RejectReason.MALFORMED_HEADER, "XML metadata box too large")
     width = int(siz.xsiz) - int(siz.xosiz)
     height = int(siz.ysiz) - int(siz.yosiz)

@@ -64,7 +64,7 @@ def _stat_and_read(path: str, settings: IngestSettings) -> bytes:
                              {"size_bytes": st.st_size})
     try:
         # O_NONBLOCK: if the path was swapped for a FIFO after stat, open must not hang.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise IngestRejected(RejectReason.NOT_FOUND, "vanished before open") from None
     except OSError as exc:

@@ -17,6 +17,7 @@ tests and an embedded daemon can create a fresh set.
 from __future__ import annotations
 
 import platform
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
@@ -24,7 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 import monitor
 from monitor.observe.collectors import SourceStatsCollector
 
-__all__ = ["PREFIX", "STAGE_BUCKETS", "Metrics"]
+__all__ = ["DROP_REASONS", "PREFIX", "RETRY_STAGES", "STAGE_BUCKETS", "Metrics"]
 
 PREFIX = "sdo_monitor"
 
@@ -41,6 +42,13 @@ STAGE_BUCKETS: dict[str, tuple[float, ...]] = {
     # one frame's channels over ~10 s, so end_to_end cannot show a 0.5 s target
     "last_file_to_ack": (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0),
 }
+
+
+#: (stage, reason) pairs of ``drops_total``.
+DROP_REASONS: tuple[tuple[str, str], ...] = (
+    ("frames", "overload"), ("publish", "outbox_full"), ("publish", "outbox_error"))
+#: Stages of ``retries_total``.
+RETRY_STAGES: tuple[str, ...] = ("ingest", "analysis", "publish", "ledger")
 
 
 @dataclass
@@ -91,6 +99,12 @@ class Metrics:
         self.feed_stale = Gauge(f"{p}_feed_stale",
                                 "1 when a feed has delivered nothing for too long.",
                                 ["feed"], registry=r)
+        self.source_up = Gauge(f"{p}_source_up",
+                               "1 while a feed's source task runs, 0 while it waits to be "
+                               "restarted after a failure.", ["feed"], registry=r)
+        self.source_restarts = Counter(f"{p}_source_restarts_total",
+                                       "Times a feed's source task failed and was restarted.",
+                                       ["feed"], registry=r)
 
         # -- frames, queues, drops
         self.frames = Counter(f"{p}_frames_total", "Frames by completeness.",
@@ -187,3 +201,33 @@ class Metrics:
                               registry=r)
         self.alerts_active = Gauge(f"{p}_alerts_active", "1 while an alert rule is firing.",
                                    ["rule"], registry=r)
+
+    def start_known_series(self, *, feeds: Sequence[str], rules: Sequence[str],
+                           topics: Sequence[str], reject_reasons: Sequence[str],
+                           publish_errors: Sequence[str]) -> None:
+        """Create every label combination known at start, at zero.
+
+        A counter series that appears only with its first event has no earlier
+        sample, so ``rate()`` and ``increase()`` read 0 across that first event
+        (the dashboard's alert panel missed the first alert that way).
+        """
+        for rule in rules:
+            self.alerts_active.labels(rule)
+            for state in ("firing", "resolved"):
+                self.alerts.labels(rule, state)
+        for topic in topics:
+            self.published.labels(topic)
+        for kind in publish_errors:
+            self.publish_errors.labels(kind)
+        for stage, reason in DROP_REASONS:
+            self.drops.labels(stage, reason)
+        for stage in RETRY_STAGES:
+            self.retries.labels(stage)
+        for feed in feeds:
+            self.source_restarts.labels(feed)
+            for reason in reject_reasons:
+                self.rejections.labels(feed, reason)
+            for outcome in ("processed", "rejected", "duplicate"):
+                self.files.labels(feed, outcome)
+            for completeness in ("complete", "partial", "abandoned"):
+                self.frames.labels(feed, completeness)

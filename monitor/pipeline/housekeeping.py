@@ -87,6 +87,8 @@ class Housekeeper:
                                  "target": status.target})
             for feed in w.config.feeds:
                 m.feed_stale.labels(feed.name).set(feed.name in stale)
+            for source in w.supervisor.states():
+                m.source_up.labels(source.feed).set(source.running)
             m.queue_depth.labels("arrivals").set(w.arrivals.qsize())
             m.queue_depth.labels("assembly").set(w.assembler.open_frames)
             if w.goes is not None:
@@ -135,6 +137,7 @@ class Housekeeper:
         if not pub.connected:
             degraded.append(f"kafka not acknowledging ({pub.pending} messages in the outbox)")
         degraded += [f"feed {feed} is stale" for feed in self.stale_feeds()]
+        degraded += w.supervisor.problems()
         if not pub.running:
             reasons.append("publisher stopped")
         return Readiness(not reasons, reasons, degraded)

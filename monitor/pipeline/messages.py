@@ -120,5 +120,5 @@ def rejection_from_ingest(rejection: Rejection, feed: str) -> dict[str, Any]:
     """``input.rejected.v1`` payload for a file the ingest layer refused."""
     return rejection_data(path=rejection.path, feed=feed, reason=str(rejection.reason),
                           detail=rejection.message, size_bytes=rejection.size_bytes,
-                          sha256=getattr(rejection, "sha256", None))
+                          sha256=rejection.content_sha256)
 

@@ -8,10 +8,7 @@ sparklines. Everything in it is bounded by count; the history is also bounded
 by observation time, so a replay of an old day shows that day's hours.
 
 The worker feeds the store with one call per analysed frame
-(``recent.add(done)``). Until a worker does, :class:`DaemonStatusView` keeps
-its own store and catches up from ``worker.latest`` and
-``worker.recent_alerts`` whenever the API is read, which sees every alert but
-only the frames that were the newest at some request.
+(``recent.add(done)``); :class:`DaemonStatusView` reads it.
 """
 
 from __future__ import annotations
@@ -248,20 +245,7 @@ class DaemonStatusView:
         self.worker = worker
         self.daemon = daemon
         self.registry: CollectorRegistry = daemon.metrics.registry
-        recent = getattr(worker, "recent", None)
-        self.fed_by_worker = isinstance(recent, RecentFrames)
-        self.recent: RecentFrames = recent if isinstance(recent, RecentFrames) else RecentFrames()
-
-    def _sync(self) -> None:
-        """Catch up from the worker's own fields (when it does not feed the store)."""
-        if self.fed_by_worker:
-            return
-        w = self.worker
-        for alert in reversed(list(w.recent_alerts)):  # the deque is newest first
-            self.recent.add_alert(alert)
-        if w.latest is not None and w.latest["frame_id"] not in self.recent:
-            feeds = [f.name for f in w.config.feeds]
-            self.recent.add_frame(w.latest, feeds[0] if len(feeds) == 1 else "")
+        self.recent: RecentFrames = worker.recent  # the worker records every frame
 
     def health(self) -> Health:
         return self.worker.health()
@@ -270,7 +254,6 @@ class DaemonStatusView:
         return self.worker.readiness()
 
     def status(self) -> dict[str, Any]:
-        self._sync()
         w = self.worker
         backend = w.backend.status()
         pub = w.publisher.health()
@@ -309,7 +292,7 @@ class DaemonStatusView:
             "queues": {"arrivals": w.arrivals.qsize(), "frames": len(w.frames),
                        "open_frames": w.assembler.open_frames},
             "alerts_active": w.analyzer.alerts.active(),
-            "recent": {"frames": len(self.recent), "fed_by_worker": self.fed_by_worker},
+            "recent": {"frames": len(self.recent)},
             "goes": w.goes.goes.status() if w.goes is not None else None,
         }
 
@@ -322,32 +305,25 @@ class DaemonStatusView:
                 "overlay_url": f"/api/v1/saliency/{record.frame_id}.png" if has_png else None}
 
     def latest_frame(self) -> dict[str, Any] | None:
-        self._sync()
         return self._detail(self.recent.latest())
 
     def frame(self, frame_id: str) -> dict[str, Any] | None:
-        self._sync()
         return self._detail(self.recent.get(frame_id))
 
     def frames(self, limit: int, before: int | None) -> Page:
-        self._sync()
         records, nxt = self.recent.frames(limit, before)
         return Page([r.summary() for r in records], nxt)
 
     def alerts(self, limit: int, before: int | None) -> Page:
-        self._sync()
         return Page(*self.recent.alerts(limit, before))
 
     def open_alerts(self) -> list[dict[str, Any]]:
-        self._sync()
         return self.recent.open_alerts()
 
     def channels(self) -> list[dict[str, Any]]:
-        self._sync()
         return self.recent.channels()
 
     def history(self, window_s: float, points: int) -> dict[str, Any]:
-        self._sync()
         return self.recent.history(window_s, points)
 
     async def saliency_png(self, frame_id: str) -> bytes | None:

@@ -47,6 +47,7 @@ from monitor.publish.envelope import make_event, to_outbound
 from monitor.publish.outbox import OutboundMessage, OutboxError, OutboxFull
 from monitor.publish.producer import KafkaPublisher
 from monitor.sources import FileArrival, Source
+from monitor.sources.supervisor import SourceSupervisor, supervise
 from monitor.state import ProcessedFileLedger
 
 __all__ = ["PipelineWorker"]
@@ -85,6 +86,7 @@ class PipelineWorker:
         self._retries = RetrySchedule()
         self._tasks: list[asyncio.Task[None]] = []
         self._source_tasks: list[asyncio.Task[None]] = []
+        self.supervisor = SourceSupervisor()  # restarts a source task that died
         # frame message id -> (first, last) file arrival, for the latency histograms
         self.e2e_start: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self.latest: dict[str, Any] | None = None
@@ -181,12 +183,8 @@ class PipelineWorker:
             await self.arrivals.put(arrival)  # blocks: back-pressure to the source
             self.metrics.queue_depth.labels("arrivals").set(self.arrivals.qsize())
 
-        try:
-            await source.run(emit)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # one broken feed must not stop the others
-            log.exception("source failed", extra={"kv": {"feed": source.name}})
+        await supervise(source, emit, self.supervisor,
+                        on_failure=lambda feed: self.metrics.source_restarts.labels(feed).inc())
 
     # -- per file -----------------------------------------------------------------
     async def _ingest_loop(self) -> None:

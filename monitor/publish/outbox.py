@@ -119,7 +119,7 @@ class OutboxStats:
 
 
 def _sqlite_failure(action: str, exc: sqlite3.Error) -> OutboxError:
-    code = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
+    code = exc.sqlite_errorname or type(exc).__name__
     return OutboxError(f"outbox {action} failed ({code}): {exc}")
 
 

@@ -15,6 +15,8 @@ from monitor.sources.base import (
     Emit,
     FileArrival,
     Outcome,
+    Refusal,
+    Refuse,
     Source,
     SourceBase,
     SourceStats,
@@ -32,7 +34,7 @@ from monitor.sources.settings import (
 from monitor.sources.spool import SpoolSource
 
 __all__ = ["DownloadSettings", "Emit", "FeedSettings", "FileArrival", "HttpFeedSettings",
-           "HttpSource", "KafkaFeedSettings", "KafkaNotificationSource", "Outcome", "Source",
+           "HttpSource", "KafkaFeedSettings", "KafkaNotificationSource", "Outcome", "Refusal", "Refuse", "Source",
            "SourceBase", "SourceStats", "SpoolFeedSettings", "SpoolSource", "make_notification",
            "make_source", "notification_key", "registered_kinds"]
 

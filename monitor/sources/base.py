@@ -6,6 +6,12 @@ source never runs ahead of it by more than a small, fixed amount. When the
 daemon has dealt with a file it calls ``done(arrival, outcome)`` so the source
 can move, delete, commit or remember it.
 
+Input a source refuses itself (a notification that is not JSON, a path
+outside ``path_roots``, a URL outside ``url_prefixes``, anything whose
+handling raised) becomes a :class:`Refusal` handed to the ``refuse`` callback
+the source was built with; the daemon publishes it on ``<prefix>.rejects``.
+One bad message never ends a feed: every source catches per message.
+
 Sources register themselves by the ``kind`` of their settings (sunpy-style,
 through ``__init_subclass__``); :func:`make_source` builds the right one.
 """
@@ -13,6 +19,7 @@ through ``__init_subclass__``); :func:`make_source` builds the right one.
 from __future__ import annotations
 
 import importlib
+import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -20,8 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
-__all__ = ["Emit", "FileArrival", "Outcome", "Source", "SourceBase", "SourceStats",
-           "make_source", "registered_kinds"]
+from monitor.logs import bounded
+
+__all__ = ["Emit", "FileArrival", "Outcome", "Refusal", "Refuse", "Source", "SourceBase",
+           "SourceStats", "make_source", "registered_kinds"]
+
+log = logging.getLogger(__name__)
+
+#: Longest ``target`` and ``detail`` of a :class:`Refusal` (outside input can be huge).
+MAX_REFUSAL_CHARS = 1024
 
 Outcome = Literal["processed", "rejected", "duplicate"]
 
@@ -68,6 +82,38 @@ class FileArrival:
 
 
 Emit = Callable[[FileArrival], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Input a source refused before it became a file arrival.
+
+    Attributes
+    ----------
+    feed : str
+        The feed's name.
+    target : str
+        What was refused: a path, a URL, or ``topic[partition]@offset`` for a
+        message without a usable one; printable and bounded.
+    reason : str
+        Reason code (``not_json``, ``path_not_allowed``, ``url_userinfo``...).
+    detail : str
+        A sentence for people, bounded.
+    """
+
+    feed: str
+    target: str
+    reason: str
+    detail: str
+
+
+Refuse = Callable[[Refusal], Awaitable[None]]
+
+
+def _printable(text: str) -> str:
+    # NUL, newlines and undecodable bytes must not reach a message, a log or a file name
+    shown = text if text.isprintable() else repr(text)[1:-1]
+    return bounded(shown, MAX_REFUSAL_CHARS)
 
 
 @dataclass(frozen=True)
@@ -141,8 +187,9 @@ class SourceBase:
             cls.kind = kind
             SourceBase._registry[kind] = cls
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, refuse: Refuse | None = None) -> None:
         self.name = name
+        self._refuse_sink = refuse
         self._n_seen = 0
         self._n_emitted = 0
         self._ignored: Counter[str] = Counter()
@@ -168,6 +215,21 @@ class SourceBase:
     def _note_observation(self, t_obs: float) -> None:
         if self._last_observation is None or t_obs > self._last_observation:
             self._last_observation = t_obs
+
+    async def _refuse(self, target: str, reason: str, detail: str) -> None:
+        """Count, log and hand on one refused input; never raises (the feed goes on)."""
+        self._ignored[reason] += 1
+        refusal = Refusal(self.name, _printable(target) or "-", reason, _printable(detail))
+        log.warning("input refused", extra={"kv": {
+            "feed": self.name, "target": refusal.target, "reason": reason,
+            "detail": refusal.detail}})
+        if self._refuse_sink is None:
+            return
+        try:
+            await self._refuse_sink(refusal)
+        except Exception:  # publishing the refusal must not end the feed
+            log.exception("refusal could not be published", extra={"kv": {
+                "feed": self.name, "reason": reason}})
 
     @property
     def last_observation_time(self) -> float | None:
@@ -204,7 +266,8 @@ def make_source(settings: Any, **context: Any) -> Source:
         Shared resources a kind may need: ``kafka_options`` (kafka-python
         connection options from ``monitor.publish.kafka_client.client_options``)
         for Kafka feeds, ``session`` (an ``aiohttp.ClientSession``) to share one
-        connection pool. Keys a kind does not use are ignored.
+        connection pool, ``refuse`` (a :data:`Refuse` callback) for input the
+        source refuses. Keys a kind does not use are ignored.
     """
     kind = settings.kind
     if kind not in SourceBase._registry and kind in _KIND_MODULES:

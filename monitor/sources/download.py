@@ -15,7 +15,13 @@ short) are retried ``retries`` times with exponential backoff and jitter
 4xx, a body over the size limit) fail at once. Both raise
 :class:`DownloadError`, whose ``reason`` is a label from a small fixed set
 (``timeout``, ``connection``, ``truncated``, ``oversize``, ``not_found``,
-``throttled``, ``http_4xx``, ``http_5xx``, ``bad_url``, ``redirects``).
+``throttled``, ``http_4xx``, ``http_5xx``, ``bad_url``, ``redirects``,
+``redirect_not_allowed``).
+
+With an allow-list (:class:`~monitor.sources.urlpolicy.UrlAllowList`, used for
+URLs that arrive in messages), redirects are followed by hand and every hop
+is checked against it: a server inside the allow-list cannot send the daemon
+to a host outside it.
 """
 
 from __future__ import annotations
@@ -33,11 +39,14 @@ from types import TracebackType
 from typing import Self, TypeVar
 
 import aiohttp
+from yarl import URL
 
 from monitor.sources.names import fsync_directory, safe_local_path
 from monitor.sources.settings import DownloadSettings
+from monitor.sources.urlpolicy import UrlAllowList, UrlRefused
 
 __all__ = [
+    "DOWNLOAD_REASONS",
     "TEMP_PREFIX",
     "Document",
     "DownloadError",
@@ -48,10 +57,17 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: Every ``DownloadError.reason``.
+DOWNLOAD_REASONS: tuple[str, ...] = (
+    "timeout", "connection", "truncated", "oversize", "not_found", "throttled", "http_4xx",
+    "http_5xx", "bad_url", "redirects", "redirect_not_allowed")
+
 #: Prefix of the downloader's temporary files (hidden, so spools ignore them).
 TEMP_PREFIX = ".sdo-dl-"
 _TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 _FLUSH_BYTES = 1 << 20
+_REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 5
 
 T = TypeVar("T")
 
@@ -247,8 +263,34 @@ class Downloader:
                                 transient=True)
 
     # -- files ------------------------------------------------------------------
-    async def download(self, url: str, directory: Path, name: str) -> DownloadResult:
+    async def _open(self, url: str, allow: UrlAllowList | None) -> aiohttp.ClientResponse:
+        """GET ``url``; with ``allow``, follow redirects by hand, checking every hop."""
+        if allow is None:
+            return await self.session.get(url)
+        current = url
+        for _ in range(_MAX_REDIRECTS + 1):
+            # encoded=True: request exactly the normalised URL that was checked
+            response = await self.session.get(URL(current, encoded=True),
+                                              allow_redirects=False)
+            if response.status not in _REDIRECT_STATUS:
+                return response
+            location = response.headers.get("Location", "")
+            response.release()
+            try:
+                current = allow.check_redirect(current, location).url
+            except UrlRefused as exc:
+                raise DownloadError("redirect_not_allowed",
+                                    f"{url}: redirected to {location[:300]!r} ({exc.reason})",
+                                    transient=False) from None
+        raise DownloadError("redirects", f"{url}: more than {_MAX_REDIRECTS} redirects",
+                            transient=False)
+
+    async def download(self, url: str, directory: Path, name: str,
+                       allow: UrlAllowList | None = None) -> DownloadResult:
         """Download ``url`` to ``directory/name`` through a temporary file and a rename.
+
+        With ``allow``, ``url`` must already be normalised
+        (:meth:`UrlAllowList.check`) and redirects must stay inside the list.
 
         Raises
         ------
@@ -265,7 +307,7 @@ class Downloader:
             attempts += 1
             temp = final.with_name(f"{TEMP_PREFIX}{secrets.token_hex(4)}-{name}.part")
             try:
-                async with self.session.get(url) as response:
+                async with await self._open(url, allow) as response:
                     self.counters["requests"] += 1
                     self._check_status(response, url)
                     limit = self.settings.max_file_bytes

@@ -34,7 +34,7 @@ from typing import Any
 
 import aiohttp
 
-from monitor.sources.base import Emit, FileArrival, Outcome, SourceBase, SourceStats
+from monitor.sources.base import Emit, FileArrival, Outcome, Refuse, SourceBase, SourceStats
 from monitor.sources.disposal import Disposer
 from monitor.sources.download import TEMP_PREFIX, Document, Downloader, DownloadError
 from monitor.sources.index import (
@@ -94,11 +94,14 @@ class HttpSource(SourceBase, kind="http"):
         The feed.
     session : aiohttp.ClientSession, optional
         Shared session (the daemon's); one is created otherwise.
+    refuse : Refuse, optional
+        Receives files whose handling failed here (published on ``.rejects``).
     """
 
     def __init__(self, settings: HttpFeedSettings,
-                 session: aiohttp.ClientSession | None = None) -> None:
-        super().__init__(settings.name)
+                 session: aiohttp.ClientSession | None = None,
+                 refuse: Refuse | None = None) -> None:
+        super().__init__(settings.name, refuse)
         self.settings = settings
         self.spool = Path(settings.spool)
         self._pattern = re.compile(settings.file_pattern)
@@ -116,8 +119,8 @@ class HttpSource(SourceBase, kind="http"):
 
     @classmethod
     def from_settings(cls, settings: HttpFeedSettings, session: aiohttp.ClientSession | None = None,
-                      **_context: Any) -> HttpSource:
-        return cls(settings, session=session)
+                      refuse: Refuse | None = None, **_context: Any) -> HttpSource:
+        return cls(settings, session=session, refuse=refuse)
 
     # -- main loop ------------------------------------------------------------------
     async def run(self, emit: Emit) -> None:
@@ -135,8 +138,10 @@ class HttpSource(SourceBase, kind="http"):
                     started = time.monotonic()
                     try:
                         await self.poll_once(emit)
-                    except (OSError, aiohttp.ClientError, ValueError) as exc:
-                        # A bad cycle (full disk, odd server) must not end the feed.
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as exc:  # noqa: BLE001
+                        # A bad cycle (full disk, odd server, a bug) must not end the feed.
                         self._errors["poll"] += 1
                         log.error("poll cycle failed", extra={"kv": {
                             "feed": self.name, "error": repr(exc)}})
@@ -296,6 +301,15 @@ class HttpSource(SourceBase, kind="http"):
             log.warning("download failed", extra={"kv": {
                 "feed": self.name, "url": candidate.url, "reason": exc.reason,
                 "will_retry": exc.transient, "error": str(exc)}})
+            return None
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # one file must never end the feed
+            self._errors["internal"] += 1
+            self._remember(candidate.url, "failed")
+            log.exception("download could not be handled", extra={"kv": {
+                "feed": self.name, "url": candidate.url}})
+            await self._refuse(candidate.url, "internal_error", f"{type(exc).__name__}: {exc}")
             return None
         self._remember(candidate.url, "fetched")
         key = (frame_key(candidate.t_obs, self.settings.cadence_s)

@@ -39,18 +39,18 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import aiohttp
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from monitor.sources.base import Emit, FileArrival, Outcome, SourceBase, SourceStats
+from monitor.sources.base import Emit, FileArrival, Outcome, Refuse, SourceBase, SourceStats
 from monitor.sources.disposal import Disposer
 from monitor.sources.download import Downloader, DownloadError
 from monitor.sources.names import UnsafeName, within
 from monitor.sources.notifications import InvalidNotification, Notification, parse_notification
 from monitor.sources.settings import KafkaFeedSettings
+from monitor.sources.urlpolicy import UrlAllowList, UrlRefused
 
 __all__ = ["KafkaNotificationSource"]
 
@@ -99,12 +99,16 @@ class KafkaNotificationSource(SourceBase, kind="kafka"):
         (``monitor.publish.kafka_client.client_options``).
     session : aiohttp.ClientSession, optional
         For downloading notified URLs.
+    refuse : Refuse, optional
+        Receives every notification refused (published on ``.rejects``).
     """
 
     def __init__(self, settings: KafkaFeedSettings, kafka_options: dict[str, Any],
-                 session: aiohttp.ClientSession | None = None) -> None:
-        super().__init__(settings.name)
+                 session: aiohttp.ClientSession | None = None,
+                 refuse: Refuse | None = None) -> None:
+        super().__init__(settings.name, refuse)
         self.settings = settings
+        self._allow = UrlAllowList(settings.url_prefixes)
         self._options = dict(kafka_options)
         self._session = session
         self._channels = frozenset(settings.channels)
@@ -126,11 +130,12 @@ class KafkaNotificationSource(SourceBase, kind="kafka"):
     def from_settings(cls, settings: KafkaFeedSettings,
                       kafka_options: dict[str, Any] | None = None,
                       session: aiohttp.ClientSession | None = None,
+                      refuse: Refuse | None = None,
                       **_context: Any) -> KafkaNotificationSource:
         if not kafka_options:
             raise ValueError(f"feed {settings.name!r}: a Kafka feed needs kafka_options "
                              "(monitor.publish.kafka_client.client_options)")
-        return cls(settings, kafka_options, session=session)
+        return cls(settings, kafka_options, session=session, refuse=refuse)
 
     # -- event-loop side ------------------------------------------------------------
     async def run(self, emit: Emit) -> None:
@@ -185,26 +190,42 @@ class KafkaNotificationSource(SourceBase, kind="kafka"):
             self._bump(self._extra, "dropped_revoked")  # its partition moved to a new owner
             return
         self._n_seen += 1
+        where = f"{record.topic}[{record.partition}]@{record.offset}"
+        target = where
         try:
             note = parse_notification(record.value, record.key)
+            target = note.path or note.url or where
             if note.wavelength is not None and note.wavelength not in self._channels:
-                raise InvalidNotification("channel", f"wavelength {note.wavelength}")
+                # an unconfigured channel is routine (shared topics): not a rejection
+                self._ignored["channel"] += 1
+                log.debug("notification for another channel", extra={"kv": {
+                    "feed": self.name, "notice": where, "wavelength": note.wavelength}})
+                self._ack(record)
+                return
             arrival = await self._locate(note, record)
+        except asyncio.CancelledError:
+            raise
         except InvalidNotification as exc:
-            self._ignored[exc.reason] += 1
-            # An unconfigured channel is routine (shared topics); the rest is a fault.
-            level = logging.DEBUG if exc.reason == "channel" else logging.WARNING
-            log.log(level, "notification ignored", extra={"kv": {
-                "feed": self.name, "partition": record.partition, "offset": record.offset,
-                "reason": exc.reason, "error": str(exc)}})
+            await self._refuse(target, exc.reason, f"notification {where}: {exc}")
             self._ack(record)
             return
-        except (DownloadError, OSError) as exc:
-            reason = exc.reason if isinstance(exc, DownloadError) else "write"
-            self._bump(self._errors, reason)
-            log.error("notified file could not be downloaded", extra={"kv": {
-                "feed": self.name, "url": note.url, "reason": reason, "error": str(exc)}})
+        except DownloadError as exc:
+            self._bump(self._errors, exc.reason)
+            await self._refuse(target, exc.reason, f"notification {where}: {exc}")
             self._ack(record)  # retried already; holding the partition back helps no one
+            return
+        except OSError as exc:
+            self._bump(self._errors, "write")
+            await self._refuse(target, "write", f"notification {where}: {exc}")
+            self._ack(record)
+            return
+        except Exception as exc:  # one message must never end the feed
+            self._bump(self._errors, "internal")
+            log.exception("notification handling failed", extra={"kv": {
+                "feed": self.name, "notice": where}})
+            await self._refuse(target, "internal_error",
+                               f"notification {where}: {type(exc).__name__}: {exc}")
+            self._ack(record)
             return
         if not self._current(record.topic, record.partition, record.epoch):
             self._bump(self._extra, "dropped_revoked")  # revoked while we downloaded
@@ -222,24 +243,28 @@ class KafkaNotificationSource(SourceBase, kind="kafka"):
             path, size = await asyncio.to_thread(self._check_path, note.path)
             return FileArrival(path=path, arrived_at=time.time(), size_bytes=size,
                                **base)  # type: ignore[arg-type]
-        url = note.url or ""
-        if not url.startswith(("http://", "https://")) or not any(
-                url.startswith(p) for p in self.settings.url_prefixes):
-            raise InvalidNotification("url_not_allowed", url)
-        name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+        try:
+            allowed = self._allow.check(note.url)
+        except UrlRefused as exc:
+            raise InvalidNotification(exc.reason, exc.detail) from None
         assert self._downloader is not None and self.settings.spool is not None
         try:
-            result = await self._downloader.download(url, Path(self.settings.spool), name)
+            result = await self._downloader.download(allowed.url, Path(self.settings.spool),
+                                                     allowed.file_name, allow=self._allow)
         except UnsafeName as exc:
             raise InvalidNotification("unsafe_name", str(exc)) from None
         return FileArrival(path=result.path, arrived_at=time.time(),
-                           size_bytes=result.size_bytes, url=url, **base)  # type: ignore[arg-type]
+                           size_bytes=result.size_bytes, url=allowed.url,
+                           **base)  # type: ignore[arg-type]
 
     def _check_path(self, raw: str) -> tuple[Path, int]:
         path = Path(raw)
         if not path.is_absolute():
             raise InvalidNotification("path_not_allowed", f"not an absolute path: {raw!r}")
-        real = Path(os.path.realpath(path))
+        try:
+            real = Path(os.path.realpath(path))
+        except (ValueError, OSError) as exc:  # NUL bytes, loops, names too long
+            raise InvalidNotification("path_not_allowed", f"unusable path: {exc}") from None
         if not any(within(real, root) for root in self._roots):
             raise InvalidNotification("path_not_allowed", f"{raw} is outside path_roots")
         try:

@@ -4,7 +4,8 @@ Value: a UTF-8 JSON object with exactly one of
 
 - ``"path"``: absolute path of a complete file on storage the daemon can read
   (it must lie under one of the feed's ``path_roots``), or
-- ``"url"``: an ``http(s)`` URL (it must start with one of ``url_prefixes``);
+- ``"url"``: an ``http(s)`` URL (it must lie in one of ``url_prefixes``, compared
+  after normalisation, see :mod:`monitor.sources.urlpolicy`);
   the daemon downloads it like the HTTP feed does,
 
 and optionally ``"t_obs"`` (ISO 8601, UTC, e.g. ``"2026-06-24T20:03:00.12Z"``),
@@ -24,13 +25,26 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from monitor.sources.names import frame_key
 
-__all__ = ["InvalidNotification", "Notification", "make_notification", "notification_key",
-           "parse_notification", "parse_time"]
+__all__ = ["MAX_NOTIFICATION_BYTES", "NOTIFICATION_REASONS", "InvalidNotification", "Notification", "make_notification",
+           "notification_key", "parse_notification", "parse_time"]
+
+#: Every reason a notification is refused with (here and by the Kafka source).
+NOTIFICATION_REASONS: tuple[str, ...] = (
+    "not_json", "oversize", "not_object", "no_target", "bad_field", "path_not_allowed",
+    "missing_file", "unsafe_name")
+
+#: Largest notification read at all (a real one is ~200 bytes).
+MAX_NOTIFICATION_BYTES = 64 * 1024
+#: Longest path or URL in a notification (Linux's PATH_MAX).
+MAX_TARGET_CHARS = 4096
+#: A frame key is ``YYYY-MM-DDTHH:MM:SSZ``; other printable keys up to this length pass.
+_KEY = re.compile(r"[\x21-\x7e]{1,64}")
 
 
 class InvalidNotification(ValueError):
@@ -116,11 +130,14 @@ def parse_notification(value: bytes | None, key: bytes | None = None) -> Notific
     Raises
     ------
     InvalidNotification
-        With ``reason`` one of ``not_json``, ``not_object``, ``no_target``,
-        ``bad_field``.
+        With ``reason`` one of ``not_json``, ``oversize``, ``not_object``,
+        ``no_target``, ``bad_field``.
     """
     if value is None:
         raise InvalidNotification("not_json", "empty message (tombstone)")
+    if len(value) > MAX_NOTIFICATION_BYTES:
+        raise InvalidNotification("oversize", f"{len(value)} bytes, more than "
+                                              f"{MAX_NOTIFICATION_BYTES}")
     try:
         data = json.loads(value)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -130,8 +147,15 @@ def parse_notification(value: bytes | None, key: bytes | None = None) -> Notific
     path, url = data.get("path"), data.get("url")
     if (path is None) == (url is None):
         raise InvalidNotification("no_target", "need exactly one of 'path' or 'url'")
-    if not isinstance(path if path is not None else url, str):
+    target = path if path is not None else url
+    if not isinstance(target, str):
         raise InvalidNotification("bad_field", "'path'/'url' must be a string")
+    if not target or len(target) > MAX_TARGET_CHARS:
+        raise InvalidNotification("bad_field", f"'path'/'url' must have 1-{MAX_TARGET_CHARS} "
+                                               f"characters, got {len(target)}")
+    if not target.isprintable():
+        raise InvalidNotification("bad_field", "'path'/'url' holds control characters "
+                                               "(NUL, newline, ...)")
     t_obs = None
     if data.get("t_obs") is not None:
         try:
@@ -142,8 +166,9 @@ def parse_notification(value: bytes | None, key: bytes | None = None) -> Notific
     if wavelength is not None and (not isinstance(wavelength, int) or isinstance(wavelength, bool)):
         raise InvalidNotification("bad_field", f"wavelength must be an integer, got {wavelength!r}")
     frame = data.get("key")
-    if frame is not None and not isinstance(frame, str):
-        raise InvalidNotification("bad_field", "key must be a string")
-    if frame is None and key:
-        frame = key.decode("utf-8", "replace")
+    if frame is not None and not (isinstance(frame, str) and _KEY.fullmatch(frame)):
+        raise InvalidNotification("bad_field", "key must be 1-64 visible ASCII characters "
+                                               "(a frame key YYYY-MM-DDTHH:MM:SSZ)")
+    if frame is None and key and _KEY.fullmatch(key.decode("utf-8", "replace")):
+        frame = key.decode()  # a longer or binary Kafka key only partitions
     return Notification(path, url, t_obs, wavelength, frame)

@@ -12,6 +12,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+from monitor.sources.urlpolicy import UrlRefused, parse_prefix
+
 __all__ = [
     "AIA_CHANNELS",
     "JSOC_NRT_PATTERN",
@@ -189,7 +191,9 @@ class KafkaFeedSettings:
         default=(), metadata={"doc": "directories notified paths must lie in (after resolving "
                                      "symlinks); paths elsewhere are ignored"})
     url_prefixes: tuple[str, ...] = field(
-        default=(), metadata={"doc": "URL prefixes notified URLs must start with"})
+        default=(), metadata={"doc": "directories (http(s) URLs ending in '/') notified URLs "
+                                     "must lie in, compared after parsing and normalising; "
+                                     "redirects must stay inside them too"})
     spool: Path | None = field(
         default=None, metadata={"doc": "where notified URLs are downloaded to"})
     auto_offset_reset: Literal["earliest", "latest"] = field(
@@ -209,13 +213,24 @@ class KafkaFeedSettings:
     done_dir: Path | None = None
     download: DownloadSettings = field(default_factory=DownloadSettings)
 
+    def warnings(self) -> list[tuple[str, str]]:
+        """Legal but probably not meant: a prefix without its trailing '/'."""
+        return [(f"url_prefixes[{i}]", (f"{prefix!r} does not end in '/': it is read as the "
+                                       f"directory {prefix.rstrip('/')}/ (not as a name "
+                                       "prefix)"))
+                for i, prefix in enumerate(self.url_prefixes) if not prefix.endswith("/")]
+
     def check(self) -> list[tuple[str, str]]:
         issues = _check_name(self.name)
         if not self.path_roots and not self.url_prefixes:
             issues.append(("path_roots", ("set path_roots and/or url_prefixes: notifications "
                                           "outside them are ignored")))
         for i, prefix in enumerate(self.url_prefixes):
-            issues += _check_url(f"url_prefixes[{i}]", prefix)
+            try:
+                parse_prefix(prefix)
+            except UrlRefused as exc:
+                issues.append((f"url_prefixes[{i}]", (f"must be a plain http(s) URL of a "
+                                                      f"directory: {exc.detail}")))
         if self.url_prefixes and self.spool is None:
             issues.append(("spool", "is required to download notified URLs"))
         if self.heartbeat_interval_s >= self.session_timeout_s:

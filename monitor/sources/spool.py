@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from monitor.sources.base import Emit, FileArrival, Outcome, SourceBase
+from monitor.sources.base import Emit, FileArrival, Outcome, Refuse, SourceBase
 from monitor.sources.disposal import Disposer
 from monitor.sources.inotify import IN_MOVED_TO, IN_Q_OVERFLOW, InotifyWatch
 from monitor.sources.names import is_temporary, parse_aia_name, within
@@ -139,6 +139,8 @@ class SpoolSource(SourceBase, kind="spool"):
     stable_s, poll_interval_s, watch, recursive, include, order, after_processing,
     done_dir, rejected_dir, channels
         As in :class:`~monitor.sources.settings.SpoolFeedSettings`.
+    refuse : Refuse, optional
+        Receives files whose handling failed here (published on ``.rejects``).
     """
 
     def __init__(self, name: str, path: Path, *, stable_s: float = 2.0,
@@ -147,8 +149,9 @@ class SpoolSource(SourceBase, kind="spool"):
                  order: Literal["mtime", "name"] = "mtime",
                  after_processing: Literal["keep", "move", "delete"] = "move",
                  done_dir: Path | None = None, rejected_dir: Path | None = None,
-                 channels: tuple[int, ...] = AIA_CHANNELS) -> None:
-        super().__init__(name)
+                 channels: tuple[int, ...] = AIA_CHANNELS,
+                 refuse: Refuse | None = None) -> None:
+        super().__init__(name, refuse)
         self.path = Path(path)
         self.stable_s = stable_s
         self.poll_interval_s = poll_interval_s
@@ -174,8 +177,9 @@ class SpoolSource(SourceBase, kind="spool"):
         self._watch_active = False
 
     @classmethod
-    def from_settings(cls, settings: SpoolFeedSettings, **_context: Any) -> SpoolSource:
-        return cls(settings.name, settings.path, stable_s=settings.stable_s,
+    def from_settings(cls, settings: SpoolFeedSettings, refuse: Refuse | None = None,
+                      **_context: Any) -> SpoolSource:
+        return cls(settings.name, settings.path, stable_s=settings.stable_s, refuse=refuse,
                    poll_interval_s=settings.poll_interval_s, watch=settings.watch,
                    recursive=settings.recursive, include=settings.include,
                    order=settings.order, after_processing=settings.after_processing,
@@ -285,7 +289,16 @@ class SpoolSource(SourceBase, kind="spool"):
         for i, cand in enumerate(ready):
             if i % 64 == 63:
                 await asyncio.sleep(0)  # a backlog must not hog the loop when emit never waits
-            await self._emit_one(emit, cand)
+            try:
+                await self._emit_one(emit, cand)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # one file must never end the feed
+                self._errors["internal"] += 1
+                log.exception("file could not be handed over", extra={"kv": {
+                    "feed": self.name, "path": str(cand.path)}})
+                await self._refuse(str(cand.path), "internal_error",
+                                   f"{type(exc).__name__}: {exc}")
 
     def _is_stable(self, key: str, cand: _Candidate, now_wall: float, now_mono: float) -> bool:
         if now_wall - cand.mtime_ns / 1e9 >= self.stable_s:

@@ -56,7 +56,7 @@ class StoreView:
             "model": {"name": "sdo-cnn", "version": "1.0.0", "sha256": "ab" * 32},
             "publisher": {"connected": True, "pending": 0, "oldest_age_s": 0.0},
             "queues": {"arrivals": 0}, "alerts_active": [],
-            "recent": {"frames": len(self.recent), "fed_by_worker": True},
+            "recent": {"frames": len(self.recent)},
             "odd": float("nan"),  # must reach the client as null
         }
 

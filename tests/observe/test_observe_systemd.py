@@ -156,3 +156,20 @@ def test_systemd_exposure_score_is_low(tmp_path: Path) -> None:
 
 def test_default_http_binding_is_loopback() -> None:
     assert HttpSettings().host == "127.0.0.1"
+
+
+def _bytes(value: str) -> float:
+    number, unit = re.fullmatch(r"(\d+(?:\.\d+)?)([KMGT]?)", value).groups()  # type: ignore[union-attr]
+    return float(number) * 1024 ** " KMGT".index(unit or " ")
+
+
+def test_memory_and_tasks_are_bounded_from_the_measured_soak() -> None:
+    import json
+
+    d = directives(UNIT.read_text())
+    soak = json.loads((ROOT / "benchmarks" / "results" / "soak_vm_10000.json").read_text())
+    peak = soak["result"]["peak_rss_mb"] * 1e6
+    high, hard = _bytes(one(d, "Service", "MemoryHigh")), _bytes(one(d, "Service", "MemoryMax"))
+    # room above the measured peak (bigger files, more workers), and throttling before the kill
+    assert 2 * peak <= high < hard <= 4 * peak, (peak, high, hard)
+    assert 256 <= int(one(d, "Service", "TasksMax")) <= 4096

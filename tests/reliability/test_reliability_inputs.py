@@ -4,6 +4,7 @@ reason, nothing escapes the spool, good data around it is analysed as usual."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -100,6 +101,11 @@ def test_hostile_inputs_are_rejected_with_reasons(tmp_path: Path, kafka_bootstra
     for name, reason in expected.items():
         assert by_name.get(name) == reason, (name, by_name)
     assert by_name.get(twin_name) == "duplicate", by_name
+    # a file that was read keeps its content hash in the message (and so in its id)
+    sha = {Path(e["data"]["path"]).name: e["data"]["sha256"] for e in rejects}
+    for name in ("aia.truncated_171.fits", "aia.notfits_171.fits", "aia.future_171.fits"):
+        content = (spool / "rejected" / name).read_bytes()
+        assert sha[name] == hashlib.sha256(content).hexdigest(), name
     assert "aia.link_171.fits" not in by_name and "secret.fits" not in by_name
     assert (outside / "secret.fits").exists()  # never moved or touched
     assert (spool / ".aia.partial_171.fits.part").exists()

@@ -221,3 +221,37 @@ def test_make_source_builds_a_spool_source_from_settings(tmp_path: Path) -> None
     assert source.name == "aia"
     with pytest.raises(ValueError, match="no source for feed kind"):
         make_source(type("Odd", (), {"kind": "ftp"})())
+
+
+def test_a_file_whose_hand_over_raises_is_refused_and_the_feed_goes_on(tmp_path: Path) -> None:
+    from monitor.sources import Refusal
+
+    refused: list[Refusal] = []
+
+    async def refuse(refusal: Refusal) -> None:
+        refused.append(refusal)
+
+    source = spool(tmp_path, refuse=refuse)
+    source.path.mkdir()
+    write_renamed(source.path, "AIA20260624_200000_0171.fits")
+    write_renamed(source.path, "AIA20260624_200300_0171.fits")
+    collect = Collector()
+
+    async def emit(arrival: FileArrival) -> None:
+        if "200000" in arrival.path.name:
+            raise RuntimeError("a bug triggered by this one file")
+        await collect(arrival)
+
+    async def scenario() -> None:
+        async with running(source, emit) as task:
+            await collect.wait_count(1, timeout=10)
+            await settle(source)
+            later = write_renamed(source.path, "AIA20260624_200600_0171.fits")
+            await collect.wait_for(lambda a: any(x.path.name == later.name for x in a), 10)
+            assert not task.done()  # the feed survived
+
+    run(scenario())
+    assert [r.reason for r in refused] == ["internal_error"]
+    assert refused[0].target.endswith("AIA20260624_200000_0171.fits")
+    assert "a bug triggered" in refused[0].detail and refused[0].feed == "test"
+    assert source.stats().ignored == {"internal_error": 1}

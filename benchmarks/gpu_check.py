@@ -34,12 +34,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -289,35 +291,12 @@ def failures(results: list[Result], scaling: dict[str, Any] | None, tests: dict[
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the check; returns the exit code."""
-    args = parse_args(argv)
-    started = time.perf_counter()
-    env = environment()
-    print(json.dumps(env, default=str), flush=True)
-    results = model_checks(args, started)
+def report(args: argparse.Namespace, argv: list[str] | None, env: dict[str, Any],
+           started: float, results: list[Result], scaling: dict[str, Any] | None,
+           tests: dict[str, Any] | None, stem: str) -> list[str]:
+    """Write the JSON and markdown (again after each part, so a run cut short keeps
+    what it measured); returns the failures."""
     goals = verdicts(results)
-    scaling = None
-    if not args.skip_daemon:
-        from gpu_check_daemon import prepare_frames, run_scaling
-        from pipeline_support import DEFAULT_CACHE
-
-        cache = args.cache or DEFAULT_CACHE
-        total = max(2, max(args.workers) * args.frames_per_worker)
-        print(f"daemon: {total} frames at {args.size} px ({args.distinct} rendered) ...",
-              flush=True)
-        frames, prep_s = prepare_frames(cache, args.distinct, total, args.size, args.seed)
-        scaling = run_scaling(frames, args.workers, args.frames_per_worker, args.package,
-                              cache, started + args.budget_s)
-        scaling.update({"prepare_s": prep_s, "size_px": args.size, "distinct": args.distinct})
-    gpu = re.sub(r"[^A-Za-z0-9]+", "-", env.get("gpu", "cpu-only")).strip("-").lower()
-    stem = f"gpu_check_{gpu}{'_dry-run' if args.dry_run else ''}_{time.strftime('%Y%m%d')}"
-    args.out.mkdir(parents=True, exist_ok=True)
-    tests = None
-    if not args.skip_tests:
-        print("the suite's GPU tests ...", flush=True)
-        tests = gpu_tests(args.out / f"{stem}_tests.txt")
-    total_s = time.perf_counter() - started
     text = model_table(results, args.batches) + "\n\n" + verdict_lines(goals)
     if scaling is not None:
         from gpu_check_daemon import daemon_table
@@ -325,16 +304,63 @@ def main(argv: list[str] | None = None) -> int:
         text += "\n\n" + daemon_table(scaling)
     if tests is not None:
         text += f"\n\nGPU tests of the suite (pytest -m gpu tests/inference): {tests['summary']}"
-    print("\n" + text + f"\n\ntotal {total_s:.0f} s", flush=True)
     why = failures(results, scaling, tests, args.require_tensorrt)
     payload = {"benchmark": "gpu_check", "dry_run": args.dry_run,
                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "argv": sys.argv[1:] if argv is None else argv, "environment": env,
-               "total_s": total_s, "results": [r.__dict__ for r in results], "goals": goals,
-               "daemon": scaling, "gpu_tests": tests, "failures": why, "table_markdown": text}
+               "total_s": time.perf_counter() - started,
+               "results": [r.__dict__ for r in results], "goals": goals, "daemon": scaling,
+               "gpu_tests": tests, "failures": why, "table_markdown": text}
     (args.out / f"{stem}.json").write_text(json.dumps(payload, indent=1, default=str) + "\n")
     (args.out / f"{stem}.md").write_text(text + "\n")
-    print(f"wrote {args.out / stem}.json and .md")
+    return why
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the check; returns the exit code."""
+    args = parse_args(argv)
+    started = time.perf_counter()
+    env = environment()
+    print(json.dumps(env, default=str), flush=True)
+    gpu = re.sub(r"[^A-Za-z0-9]+", "-", env.get("gpu", "cpu-only")).strip("-").lower()
+    stem = f"gpu_check_{gpu}{'_dry-run' if args.dry_run else ''}_{time.strftime('%Y%m%d')}"
+    args.out.mkdir(parents=True, exist_ok=True)
+    render = None
+    if not args.skip_daemon:
+        # The daemon's files are rendered in a separate process (spawned before CUDA
+        # starts here) while the backends are checked: one core of many, for minutes.
+        from gpu_check_daemon import prepare_frames
+        from pipeline_support import DEFAULT_CACHE
+
+        args.cache = args.cache or DEFAULT_CACHE
+        total = max(2, max(args.workers) * args.frames_per_worker)
+        print(f"daemon files: {total} frames at {args.size} px ({args.distinct} rendered), "
+              "prepared in the background ...", flush=True)
+        renderer = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        render = renderer.submit(prepare_frames, args.cache, args.distinct, total, args.size,
+                                 args.seed)
+    results = model_checks(args, started)
+    report(args, argv, env, started, results, None, None, stem)
+    scaling = None
+    if render is not None:
+        from gpu_check_daemon import run_scaling
+
+        t0 = time.perf_counter()
+        frames, prep_s = render.result()
+        renderer.shutdown()
+        scaling = run_scaling(frames, args.workers, args.frames_per_worker, args.package,
+                              args.cache, started + args.budget_s)
+        scaling.update({"prepare_s": prep_s, "prepare_waited_s": time.perf_counter() - t0,
+                        "size_px": args.size, "distinct": args.distinct})
+        report(args, argv, env, started, results, scaling, None, stem)
+    tests = None
+    if not args.skip_tests:
+        print("the suite's GPU tests ...", flush=True)
+        tests = gpu_tests(args.out / f"{stem}_tests.txt")
+    why = report(args, argv, env, started, results, scaling, tests, stem)
+    text = (args.out / f"{stem}.md").read_text()
+    print(f"\n{text}\ntotal {time.perf_counter() - started:.0f} s; "
+          f"wrote {args.out / stem}.json and .md", flush=True)
     for line in why:
         print(f"FAILED: {line}")
     return 1 if why else 0

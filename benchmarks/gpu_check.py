@@ -117,9 +117,12 @@ def _nvidia_smi() -> str:
     exe = shutil.which("nvidia-smi")
     if exe is None:
         return "absent"
-    done = subprocess.run([exe, "--query-gpu=name,driver_version,memory.total",
-                           "--format=csv,noheader"], capture_output=True, text=True, timeout=30,
-                          check=False)
+    try:
+        done = subprocess.run([exe, "--query-gpu=name,driver_version,memory.total",
+                               "--format=csv,noheader"], capture_output=True, text=True,
+                              timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"failed: {exc}"
     return done.stdout.strip() or done.stderr.strip()
 
 

@@ -6,7 +6,8 @@ decompression in a process pool, and ``sdo-monitor replay`` with the production
 defaults (``inference.backend: auto``) publishing to the bundled broker, its
 throughput taken in steady state. What differs:
 
-* the files are rendered before anything is timed: ``--distinct`` frames of the
+* the files are ready before the daemon is timed (gpu_check.py prepares them in
+  a separate process while it checks the backends): ``--distinct`` frames of the
   ``active_regions`` scenario, then day-shifted copies (new observations to the
   daemon, same pixels; ``pipeline_support.shifted_frames``), so a short run
   has enough frames for 16 workers;

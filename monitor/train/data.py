@@ -202,7 +202,9 @@ def _drawn(builder: SplitBuilder, workers: int) -> Iterator[tuple[int, np.ndarra
 
 def _fingerprint(builder: SplitBuilder) -> dict[str, Any]:
     _, codes, cls, flux, irr, _, _ = _encode(builder, 0)
-    return {"class": int(cls), "flux": float(flux), "irr0": float(irr[0]),
+    first = float(irr[0])
+    return {"class": int(cls), "flux": float(flux),
+            "irr0": first if np.isfinite(first) else None,
             "codes_sum": int(codes.astype(np.int64).sum())}
 
 

@@ -47,7 +47,8 @@ def huber_lstsq(a: np.ndarray, y: np.ndarray, scale: np.ndarray, delta_dex: floa
     a : numpy.ndarray
         ``(n, P)`` design matrix; its last column must be the constant 1 (not penalised).
     y : numpy.ndarray
-        ``(n, L)`` targets (target space).
+        ``(n, L)`` targets (target space); NaN marks a missing value, which
+        that line's fit leaves out (real EVE lines go missing one at a time).
     scale : numpy.ndarray
         ``(L,)`` dex per target unit (the lines' ``std``).
     delta_dex : float
@@ -59,14 +60,22 @@ def huber_lstsq(a: np.ndarray, y: np.ndarray, scale: np.ndarray, delta_dex: floa
     """
     a = np.asarray(a, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
+    known = np.isfinite(y)
+    y = np.where(known, y, 0.0)
     p = a.shape[1]
     gram = a.T @ a
     reg = ridge * np.trace(gram) / p * np.eye(p)
     reg[-1, -1] = 0.0
-    w = np.linalg.solve(gram + reg, a.T @ y)
+    if known.all():
+        w = np.linalg.solve(gram + reg, a.T @ y)
+    else:
+        w = np.zeros((p, y.shape[1]))
+        for line in range(y.shape[1]):
+            am = a * known[:, line:line + 1]
+            w[:, line] = np.linalg.solve(a.T @ am + reg, am.T @ y[:, line])
     for _ in range(iterations):
         r = np.abs(a @ w - y) * np.asarray(scale)[None, :]
-        weights = np.where(r <= delta_dex, 1.0, delta_dex / np.maximum(r, 1e-300))
+        weights = np.where(r <= delta_dex, 1.0, delta_dex / np.maximum(r, 1e-300)) * known
         for line in range(y.shape[1]):
             aw = a * weights[:, line:line + 1]
             w[:, line] = np.linalg.solve(a.T @ aw + reg, aw.T @ y[:, line])
@@ -87,6 +96,16 @@ def gather_rows(n: int, width: int, ctx: DistContext,
         out[torch.from_numpy(rows)] = torch.from_numpy(np.asarray(fill(rows), dtype=np.float64))
     ctx.all_reduce_sum(out)
     return out.numpy()
+
+
+def _nan_median(values: np.ndarray) -> np.ndarray:
+    """Median per column over the known (finite) values; inf for a column without any."""
+    out = np.full(values.shape[1], np.inf)
+    for j in range(values.shape[1]):
+        known = values[np.isfinite(values[:, j]), j]
+        if known.size:
+            out[j] = np.median(known)
+    return out
 
 
 def select_ridge(a: np.ndarray, y: np.ndarray, a_val: np.ndarray, y_val: np.ndarray,
@@ -112,7 +131,7 @@ def select_ridge(a: np.ndarray, y: np.ndarray, a_val: np.ndarray, y_val: np.ndar
     chosen = [ridges[0]] * y.shape[1]
     for ridge in ridges:
         w = huber_lstsq(a, y, scale, delta_dex, ridge=ridge)
-        err = np.median(np.abs(a_val @ w - y_val), axis=0) * np.asarray(scale)
+        err = _nan_median(np.abs(a_val @ w - y_val)) * np.asarray(scale)
         better = err < best_err
         best[:, better] = w[:, better]
         best_err[better] = err[better]

@@ -87,7 +87,10 @@ class Normalization:
 
 
 def fit_normalization(train: Split, max_images: int = 256, seed: int = 0) -> Normalization:
-    """Channel statistics from up to ``max_images`` training images; line statistics from all."""
+    """Channel statistics from up to ``max_images`` training images; line statistics from all.
+
+    A line's statistics come from the samples where it is known (NaN = missing).
+    """
     clip_min = math.log10(train.offset)
     rng = np.random.default_rng(seed)
     n = len(train)
@@ -109,5 +112,5 @@ def fit_normalization(train: Split, max_images: int = 256, seed: int = 0) -> Nor
         offset=float(train.offset), clip_min=clip_min,
         channel_mean=tuple(round(float(v), 6) for v in mean),
         channel_std=tuple(round(float(max(v, 1e-3)), 6) for v in std),
-        line_mean=tuple(round(float(v), 6) for v in logs.mean(axis=0)),
-        line_std=tuple(round(float(max(v, _MIN_LINE_STD)), 6) for v in logs.std(axis=0)))
+        line_mean=tuple(round(float(v), 6) for v in np.nanmean(logs, axis=0)),
+        line_std=tuple(round(float(max(v, _MIN_LINE_STD)), 6) for v in np.nanstd(logs, axis=0)))

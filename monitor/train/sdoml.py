@@ -2,7 +2,8 @@
 
 :func:`build_table` indexes the AIA channels by ``T_OBS``, joins them on
 regular slots, attaches EVE lines, GOES flux and (optionally) HEK flare
-positions, and keeps the slots that have all of them. The table is cached in
+positions, and keeps the slots that have every channel, a GOES flux and at
+least one EVE line (a missing line is NaN: the trainer leaves it out). The table is cached in
 the run's cache directory (indexing a full store reads every attribute list
 once; the published stores do not change). :func:`sdoml_builders` splits the
 table by time blocks with guard gaps; :class:`SdomlDraw` reads one slot's
@@ -43,7 +44,8 @@ from monitor.train.data import KERNEL_FIELDS, SampleTuple, SplitBuilder
 from monitor.train.settings import SdomlSourceSettings, TrainConfig
 from monitor.train.splits import time_block_split
 
-__all__ = ["SdomlDraw", "SdomlTable", "build_table", "dry_run_summary", "sdoml_builders"]
+__all__ = ["SdomlDraw", "SdomlTable", "build_table", "cached_table", "dry_run_summary",
+           "sdoml_builders"]
 
 log = logging.getLogger(__name__)
 _TABLE_FORMAT = 1
@@ -102,11 +104,14 @@ def build_table(source: SdomlSourceSettings, channels: tuple[int, ...]) -> Sdoml
            else read_eve(open_store(source.eve, source.anonymous)))
     irradiance = eve.match(alignment.times, source.eve_tolerance_minutes * 60.0)
     flux = read_goes_flux(list(source.goes)).at(alignment.times)
-    has_eve = np.all(np.isfinite(irradiance), axis=1)
+    # A line missing at a slot stays NaN (the loss and the scores leave it out); a slot
+    # without any line has nothing for the irradiance head and is dropped.
+    has_eve = np.any(np.isfinite(irradiance), axis=1)
     has_goes = np.isfinite(flux)
     dropped["no_eve"] += int(np.count_nonzero(~has_eve))
     dropped["no_goes"] += int(np.count_nonzero(has_eve & ~has_goes))
     keep = has_eve & has_goes
+    dropped["eve_values_missing"] += int(np.count_nonzero(~np.isfinite(irradiance[keep])))
     sel = alignment.frames[keep]
     times = alignment.times[keep]
     flare_xy = (read_hek(source.hek).at(times) if source.hek

@@ -149,8 +149,11 @@ class Trainer:
               z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         t = self.config.training
         ce = F.cross_entropy(logits, classes, weight=self.class_weight)
-        err = (irradiance - z) * self.line_std / t.irradiance_scale_dex
-        irr = F.huber_loss(err, torch.zeros_like(err), delta=1.0)
+        # Missing lines (NaN targets: real EVE data) add nothing to the loss.
+        known = torch.isfinite(z)
+        err = torch.where(known, (irradiance - z) * self.line_std / t.irradiance_scale_dex, 0.0)
+        irr = (F.huber_loss(err, torch.zeros_like(err), delta=1.0, reduction="sum")
+               / known.sum().clamp_min(1))
         return t.class_loss_weight * ce + t.irradiance_loss_weight * irr, ce, irr
 
     # -- step 1: the linear model -----------------------------------------------------

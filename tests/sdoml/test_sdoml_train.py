@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 
 from monitor.grid import ModelGrid
+from monitor.sdoml.eve import MODEL_KEYS
 from monitor.sdoml.testing import FLARE_HPC, Miniature
 from monitor.train.command import load_config
 from monitor.train.data import cached_split, dequantize
 from monitor.train.pipeline import dry_run
-from monitor.train.sdoml import sdoml_builders
+from monitor.train.sdoml import cached_table, sdoml_builders
 from monitor.train.settings import TrainConfig
 
 EXE = Path(sys.executable).with_name("sdo-monitor")
@@ -71,6 +72,10 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
                           check=False, cwd=ROOT, env=env)
 
 
+def _ts(when: object) -> float:
+    return when.timestamp()  # type: ignore[attr-defined]
+
+
 def _with(config: TrainConfig, **data: object) -> TrainConfig:
     return dataclasses.replace(config, data=dataclasses.replace(config.data, **data))
 
@@ -78,16 +83,18 @@ def _with(config: TrainConfig, **data: object) -> TrainConfig:
 def test_every_data_option_changes_what_is_aligned(mini: Miniature, tmp_path: Path) -> None:
     _, config = _config(mini, tmp_path)
     base = dry_run(config)
-    # 24 slots less 22:00 (no 94 A), 23:00 (211 A geometry 'nan'), 01:24 (He II missing)
-    # and 01:36 (no GOES minute); 00:00 (171 A in the 2010 group) and 01:00 (a duplicate)
-    # stay.
-    assert base["aligned"] == 20 and base["channels"] == [94, 171, 193, 211]
-    assert (base["first"], base["last"]) == ("2010-12-31T21:00:00Z", "2011-01-01T01:12:00Z")
-    assert base["train"] + base["val"] + base["test"] == 20
+    # 24 slots less 22:00 (no 94 A), 23:00 (211 A geometry 'nan') and 01:36 (no GOES
+    # minute); 00:00 (171 A in the 2010 group), 01:00 (a duplicate) and 01:24 (He II
+    # 30.4 nm missing, the other 13 lines known) stay.
+    assert base["aligned"] == 21 and base["channels"] == [94, 171, 193, 211]
+    assert (base["first"], base["last"]) == ("2010-12-31T21:00:00Z", "2011-01-01T01:24:00Z")
+    assert base["train"] + base["val"] + base["test"] == 21
+    # 24-minute slots (21:12, 21:36, ... 01:36) skip 23:00 but hit 22:00 and 01:36.
     assert dry_run(_with(config, cadence_minutes=24, channel_tolerance_minutes=3))[
         "aligned"] == 10
     assert dry_run(_with(config, channel_tolerance_minutes=0.1))["aligned"] == 0
-    assert dry_run(_with(config, eve_tolerance_minutes=0.2))["aligned"] == 19  # Fe XX gap
+    # EVE samples sit 10.5 s after the minute: 6 s finds none, so no slot has a line.
+    assert dry_run(_with(config, eve_tolerance_minutes=0.1))["aligned"] == 0
     assert dry_run(_with(config, years=(2011,)))["first"] == "2011-01-01T00:12:00Z"
     assert dry_run(_with(config, gap_hours=0.25))["train"] < base["train"]
     assert dry_run(_with(config, max_frames=8))["test"] == 0  # the first 8 h of blocks
@@ -112,6 +119,15 @@ def test_samples_are_gridded_labelled_and_carry_the_flare_position(
     assert abs(peak[1] - kernels[0, 0]) <= 1 and abs(peak[0] - kernels[0, 1]) <= 1
     quiet = sdoml_builders(_with(config, hek=""))["val"].draw(0)[4]
     assert quiet.shape[0] == 0
+    # Missing EVE lines stay missing, per line: He II 30.4 nm at 01:24, Fe XX at 21:24 when
+    # only the minute next to the slot counts.
+    table, _ = cached_table(config.data, (94, 171, 193, 211), tmp_path / "t")
+    he2 = table.irradiance[table.times == _ts(mini.no_eve_slot)][0]
+    assert np.isnan(he2[MODEL_KEYS.index("He II_2")]) and np.isfinite(he2).sum() == 13
+    tight, _ = cached_table(_with(config, eve_tolerance_minutes=0.2).data,
+                            (94, 171, 193, 211), tmp_path / "t")
+    fe20 = tight.irradiance[tight.times == _ts(mini.fe20_gap_slot)][0]
+    assert np.isnan(fe20[MODEL_KEYS.index("Fe XX")]) and np.isfinite(fe20).sum() == 13
     split = cached_split(builders["test"], tmp_path / "cache")
     assert len(split) == builders["test"].count
     assert np.all(np.isfinite(dequantize(np.asarray(split.images))))
@@ -126,7 +142,7 @@ def test_a_tiny_model_trains_and_is_evaluated_through_the_cli(mini: Miniature,
     assert len(lines) == 1
     summary = json.loads(lines[0])
     assert list(summary) == ["aligned", "train", "val", "test", "channels", "first", "last"]
-    assert summary["aligned"] == 20
+    assert summary["aligned"] == 21
     run = _cli("train", "-c", str(path), "--no-progress")
     assert run.returncode == 0, run.stderr[-3000:]
     assert json.loads(run.stdout.strip().splitlines()[-1])["package"] == str(
@@ -140,6 +156,9 @@ def test_a_tiny_model_trains_and_is_evaluated_through_the_cli(mini: Miniature,
     assert metrics["data"]["source"] == "sdoml"
     assert metrics["test"]["samples"] == summary["test"]
     assert metrics["training"]["epochs_run"] == 2
+    # A training slot misses He II 30.4 nm: the masked loss and the scores stay finite.
+    assert all(np.isfinite(h["train_irradiance_loss"]) for h in metrics["training"]["history"])
+    assert np.isfinite(metrics["test"]["irradiance"]["model"]["median"])
     assert "SDOML v2" in (config.package_path / "MODEL_CARD.md").read_text()
 
 

@@ -43,3 +43,19 @@ def test_select_ridge_shrinks_lines_the_inputs_cannot_explain() -> None:
     assert abs(w[0, 0] - 2.0) < 0.01 and ridges[0] <= 1e-2
     assert ridges[1] > ridges[0]
     assert np.abs(w[:-1, 1]).max() < np.abs(w[:-1, 0]).max() / 10
+
+
+def test_a_missing_target_is_left_out_of_its_line_only() -> None:
+    from monitor.train.heads import huber_lstsq
+
+    rng = np.random.default_rng(1)
+    a = np.c_[rng.normal(size=(60, 2)), np.ones(60)]
+    y = a @ np.array([[1.0, -2.0], [0.5, 0.0], [0.1, 0.3]])
+    holes = y.copy()
+    holes[:10, 1] = np.nan                              # line 1 unknown in 10 samples
+    w = huber_lstsq(a, holes, np.ones(2), delta_dex=0.05)
+    assert np.allclose(w[:, 0], huber_lstsq(a, y[:, :1], np.ones(1), 0.05)[:, 0])
+    # (the ridge is scaled by the whole design's Gram matrix: 1e-6 of it, hence atol)
+    assert np.allclose(w[:, 1], huber_lstsq(a[10:], y[10:, 1:], np.ones(1), 0.05)[:, 0],
+                       atol=1e-5)
+    assert np.allclose(w, huber_lstsq(a, y, np.ones(2), 0.05), atol=1e-5)  # exact data

@@ -85,3 +85,14 @@ def test_irradiance_errors_median_and_worst_line() -> None:
     assert e["per_line"]["c"]["median"] == pytest.approx(0.10)
     assert e["median"] == pytest.approx(0.03)
     assert e["worst_line"] == pytest.approx(0.10) and e["worst_line_name"] == "c"
+
+
+def test_irradiance_errors_leave_missing_lines_out_per_line() -> None:
+    true = np.ones((4, 2))
+    pred = true * np.array([1.02, 1.05])
+    true[1, 1] = np.nan                                 # line b missing in one sample
+    pred[1, 1] = 9.0
+    e = irradiance_errors(pred, true, ["a", "b"])
+    assert e["per_line"]["b"]["median"] == pytest.approx(0.05)
+    assert e["per_line"]["b"]["samples"] == 3 and e["per_line"]["a"]["samples"] == 4
+    assert e["worst_line_name"] == "b" and np.isfinite(e["all_samples_median"])

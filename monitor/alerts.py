@@ -202,7 +202,9 @@ class AlertEngine:
     def _event(rule: AlertRule, s: _RuleState, feed: str,
                state: Literal["firing", "resolved"]) -> AlertEvent:
         assert s.alert_id is not None and s.started_at is not None
-        where = (s.location or {}).get("noaa_location")
+        # The located flare's place when the region has one, else the region's.
+        region = s.location or {}
+        where = (region.get("flare") or region).get("noaa_location")
         scale = f" ({rule.noaa_scale})" if rule.noaa_scale else ""
         text = (f"{rule.name}{scale} {state}: peak probability {s.peak:.2f}"
                 + (f" at {where}" if where else ""))

@@ -42,6 +42,15 @@ def test_alert_carries_peak_and_its_location() -> None:
     assert "R1" in ev.message and "S01E10" in ev.message
 
 
+def test_alert_message_names_the_located_flare_over_its_region() -> None:
+    engine = AlertEngine((RULE,))
+    region = {"noaa_location": "S05E12", "flare": {"noaa_location": "S07E15"}}
+    fired = []
+    for i in range(2):
+        fired += engine.observe("aia", f"f{i}", _t(i), {"p_ge_M": 0.9}, region)
+    assert "at S07E15" in fired[0].message and fired[0].location == region
+
+
 def test_cooldown_is_in_observation_time() -> None:
     engine = AlertEngine((RULE,))
     first = run(engine, [0.9, 0.9, 0.1, 0.1])

@@ -65,6 +65,7 @@ __all__ = [
     "load_package",
     "load_weights",
     "sha256_file",
+    "update_documents",
     "write_package",
 ]
 
@@ -160,6 +161,27 @@ class ModelPackage:
                     raise PackageFormatError(self.weights_path, f"no tensor {tensor!r} ({key})")
                 out[key] = np.asarray(fh.get_tensor(tensor), dtype=np.float32)
         return out
+
+    def pointing_error_arcsec(self) -> dict[str, Any] | None:
+        """The measured flare pointing error, from ``metrics.json``; None if never measured.
+
+        ``{"median", "p90", "frames"}``: arcsec between located and true flares
+        on held-out synthetic Suns through FITS files and the daemon's path
+        (``file_path.files.pointing_error``, written by ``train --evaluate``).
+        """
+        try:
+            metrics = json.loads((self.path / METRICS).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        found: Any = metrics
+        for key in ("file_path", "files", "pointing_error"):
+            found = found.get(key) if isinstance(found, dict) else None
+        if not isinstance(found, dict) or not found.get("frames"):
+            return None
+        median, p90 = found.get("median_arcsec"), found.get("p90_arcsec")
+        if not isinstance(median, (int, float)) or not isinstance(p90, (int, float)):
+            return None
+        return {"median": float(median), "p90": float(p90), "frames": int(found["frames"])}
 
     def probe_input(self, batch: int = 2) -> np.ndarray:
         """Deterministic random ``(batch, C, N, N)`` float32 input for parity checks."""
@@ -264,6 +286,37 @@ def load_package(path: Path | str, verify: bool = True) -> ModelPackage:
     return package
 
 
+def _write_manifest(path: Path, manifest: Manifest) -> None:
+    """``model.json`` with the sha256 and size of every required file as it is now."""
+    files = {name: FileEntry(sha256=sha256_file(path / name), bytes=(path / name).stat().st_size)
+             for name in REQUIRED_FILES}
+    tmp = path / f".{MANIFEST}.tmp-{os.getpid()}"
+    tmp.write_text(json.dumps(replace(manifest, files=files).to_dict(), indent=2) + "\n",
+                   encoding="utf-8")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path / MANIFEST)
+
+
+def update_documents(path: Path | str, *, metrics: dict[str, Any], model_card: str,
+                     verify: bool = True) -> ModelPackage:
+    """Rewrite a package's ``metrics.json`` and ``MODEL_CARD.md`` and re-hash ``model.json``.
+
+    The weights and the ONNX graph are not touched (byte for byte), so the
+    package's numbers can be re-measured without re-exporting the network.
+    """
+    path = Path(path).resolve()
+    manifest, _ = _read_manifest(path)
+    verify_files(path, manifest)  # only a package that was intact gets new hashes
+    for name, text in ((METRICS, json.dumps(metrics, indent=2, sort_keys=True) + "\n"),
+                       (MODEL_CARD, model_card)):
+        tmp = path / f".{name}.tmp-{os.getpid()}"
+        tmp.write_text(text, encoding="utf-8")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path / name)
+    _write_manifest(path, manifest)
+    return load_package(path, verify=verify)
+
+
 def write_package(
     out_dir: Path | str,
     model: SolarResNet,
@@ -325,12 +378,8 @@ def write_package(
         for name in REQUIRED_FILES:
             # safetensors creates its file 0600; a package is read by the service user.
             os.chmod(tmp / name, 0o644)
-        files = {name: FileEntry(sha256=sha256_file(tmp / name), bytes=(tmp / name).stat().st_size)
-                 for name in REQUIRED_FILES}
         created = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-        final = replace(manifest, files=files, created_utc=manifest.created_utc or created)
-        (tmp / MANIFEST).write_text(json.dumps(final.to_dict(), indent=2) + "\n",
-                                    encoding="utf-8")
+        _write_manifest(tmp, replace(manifest, created_utc=manifest.created_utc or created))
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"
             out.rename(old)

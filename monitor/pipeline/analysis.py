@@ -89,6 +89,7 @@ class FrameAnalyzer:
         self.scaling = package.manifest.input.scaling
         self.grid = ModelGrid(package.manifest.input.size)
         self.heads = HeadWeights.from_package(package)
+        self._pointing = package.pointing_error_arcsec()
         self._overlay_index = overlay_channel_index(self.channels, saliency.overlay_channel)
         self._explainer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="saliency")
 
@@ -149,9 +150,11 @@ class FrameAnalyzer:
         observations = [item.payload.observation for item in frame.channels.values()
                         if item.payload.observation is not None]
         t1 = time.perf_counter()
+        hot = {w: frame.channels[w].payload.grid_image for w in self.saliency.refine_channels
+               if w in frame.channels and frame.channels[w].payload.grid_image is not None}
         summary, summary_obj = await loop.run_in_executor(
             self._explainer, self._explain, out.features[0], out.logits[0], irradiance,
-            observations, x)
+            observations, x, hot)
         timings["saliency"] = time.perf_counter() - t1
         t_obs = frame.t_obs
         location = None
@@ -167,7 +170,9 @@ class FrameAnalyzer:
         data = frame_data(frame_id=frame.frame_id, t_obs=t_obs, observations=observations,
                           missing=frame.missing, probabilities=probabilities,
                           irradiance_w_m2=irradiance, package=self.package, backend=backend,
-                          latencies_s=timings, flags=flags)
+                          latencies_s=timings, flags=flags,
+                          flare=summary_obj.flare() if summary_obj is not None else None,
+                          pointing_error_arcsec=self._pointing)
         sal = None
         if summary is not None:
             drawn = self.saliency.overlay and bool(summary["targets"])
@@ -200,8 +205,8 @@ class FrameAnalyzer:
                               channel_label=f"AIA {self.channels[index]} Å", scale="linear")
 
     def _explain(self, features: np.ndarray, logits: np.ndarray, irradiance: np.ndarray,
-                 observations: list[Any], x: np.ndarray) -> tuple[dict[str, Any] | None,
-                                                                  Any]:
+                 observations: list[Any], x: np.ndarray, hot: dict[int, np.ndarray]
+                 ) -> tuple[dict[str, Any] | None, Any]:
         if not self.saliency.enabled or not observations:
             return None, None
         ref = observations[0]
@@ -212,6 +217,6 @@ class FrameAnalyzer:
             hgln_obs_deg=g.hgln_obs or 0.0, hglt_obs_deg=g.hglt_obs or 0.0,
             size=self.grid.size)
         summary = explain_outputs(features, logits, self.heads, geometry, self.saliency,
-                                  irradiance_w_m2=irradiance)
+                                  irradiance_w_m2=irradiance, hot=hot)
         return summary.to_dict(), summary
 

@@ -17,6 +17,7 @@ from monitor.alerts import AlertEvent
 from monitor.ingest import Observation, Rejection
 from monitor.models import ModelPackage
 from monitor.publish.envelope import rfc3339
+from monitor.saliency.regions import FlareLocation
 
 __all__ = ["PIPELINE_REASONS", "alert_data", "frame_data", "model_ref",
            "rejection_data", "rejection_from_ingest", "saliency_data", "softmax"]
@@ -64,18 +65,26 @@ def _code(text: str) -> str:
 def frame_data(*, frame_id: str, t_obs: datetime, observations: Sequence[Observation],
                missing: Sequence[int], probabilities: np.ndarray, irradiance_w_m2: np.ndarray,
                package: ModelPackage, backend: str, latencies_s: dict[str, float],
-               flags: Sequence[str]) -> dict[str, Any]:
-    """``frame.analyzed.v1`` payload."""
+               flags: Sequence[str], flare: tuple[str, FlareLocation] | None = None,
+               pointing_error_arcsec: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``frame.analyzed.v1`` payload.
+
+    ``flare`` is an explained class and its located flare
+    (:meth:`monitor.saliency.SaliencySummary.flare`); when that class is the
+    predicted one it goes out, with the package's measured
+    ``pointing_error_arcsec``, as ``flare_location``.
+    """
     manifest = package.manifest
     classes = manifest.classes.classes
     probs = {name: float(np.clip(p, 0.0, 1.0)) for name, p in zip(classes, probabilities)}
+    predicted = classes[int(np.argmax(probabilities))]
     return {
         "frame_id": frame_id,
         "t_obs": rfc3339(t_obs),
         "inputs": [_input(o) for o in sorted(observations, key=lambda o: o.wavelength)],
         "missing_channels": sorted(missing),
         "class_probabilities": probs,
-        "predicted_class": classes[int(np.argmax(probabilities))],
+        "predicted_class": predicted,
         "goes_class_estimate": None,
         "irradiance": [
             {"line": line.name, "ion": line.ion, "wavelength_nm": float(line.wavelength_nm),
@@ -85,6 +94,9 @@ def frame_data(*, frame_id: str, t_obs: datetime, observations: Sequence[Observa
         "backend": backend,
         "latencies_s": {k: max(0.0, float(v)) for k, v in latencies_s.items()},
         "flags": sorted(set(flags)),
+        "flare_location": None if flare is None or flare[0] != predicted else {
+            "target": predicted, **flare[1].to_dict(),
+            "pointing_error_arcsec": pointing_error_arcsec},
     }
 
 

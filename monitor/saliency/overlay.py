@@ -2,7 +2,8 @@
 
 One channel of the frame, log-scaled, in grey; the explained target's map as a
 heat layer whose opacity grows with saliency; the region threshold as a
-contour; region centroids marked with rank and NOAA location; the limb as a
+contour; region centroids marked with rank and NOAA location, a located
+flare (``region.flare``) as a ring; the limb as a
 dashed circle; time, target and score as a caption. Solar north is up and
 west to the right (the grid's ``[y, x]`` array drawn with ``origin="lower"``).
 
@@ -137,6 +138,10 @@ def render_overlay(image: np.ndarray, summary: SaliencySummary, *, target: int =
             ax.annotate(f"{region.rank} {label}", (region.centroid_x_px, region.centroid_y_px),
                         xytext=(6, 6), textcoords="offset points", color=_MARKER_COLOUR,
                         fontsize=8, fontweight="bold")
+            if region.flare is not None:   # the located flare: a ring at its place
+                ax.plot(region.flare.centroid_x_px, region.flare.centroid_y_px, marker="o",
+                        markersize=9, fillstyle="none", color=_MARKER_COLOUR,
+                        markeredgewidth=1.2)
         score = "" if shown.target.score is None else (
             f" p={shown.target.score:.2f}" if shown.target.kind == "class"
             else f" {shown.target.score:.3g} W m^-2")

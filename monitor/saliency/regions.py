@@ -14,7 +14,10 @@ large moderately salient active region over a single hot pixel; each reports:
   floored at ``min_mu`` near the limb; None when no pixel is on the disk;
 * ``peak``: the map's maximum in the region (CAM units: head-output units per
   feature position);
-* ``share``: the region's integrated saliency over the whole map's.
+* ``share``: the region's integrated saliency over the whole map's;
+* ``flare``: where inside the region the flare is, from the hot channels at
+  grid resolution (:mod:`monitor.saliency.refine`), with its own location and
+  area; None where nothing was refined.
 """
 
 from __future__ import annotations
@@ -30,19 +33,50 @@ from scipy import ndimage
 from monitor.saliency.geometry import FrameGeometry, noaa_location
 
 __all__ = [
+    "EIGHT_CONNECTED",
+    "FlareLocation",
+    "FlarePixels",
     "PixelRegion",
     "SaliencyRegion",
+    "deprojected_area_msh",
     "extract_regions",
     "locate_regions",
     "measure_regions",
 ]
 
-_EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+
+
+@dataclass(frozen=True)
+class FlarePixels:
+    """A flare located inside a region, on the grid (:func:`monitor.saliency.refine.refine_flare`).
+
+    Parameters
+    ----------
+    centroid_x_px, centroid_y_px : float
+        Excess-weighted centroid, 0-based grid pixels.
+    pixels : int
+        Grid pixels at or above half the maximum of the combined hot map.
+    area_msh : float or None
+        Deprojected area of those pixels on the disk; None when none is.
+    channels : tuple of int
+        The hot channels used (those the frame had).
+    """
+
+    centroid_x_px: float
+    centroid_y_px: float
+    pixels: int
+    area_msh: float | None
+    channels: tuple[int, ...]
 
 
 @dataclass(frozen=True)
 class PixelRegion:
-    """A region measured on the grid, before coordinates are attached."""
+    """A region measured on the grid, before coordinates are attached.
+
+    ``peak_x_px``, ``peak_y_px`` is the region's largest map value (it names
+    the connected component); ``flare`` is filled by the refinement.
+    """
 
     centroid_x_px: float
     centroid_y_px: float
@@ -51,6 +85,48 @@ class PixelRegion:
     peak: float
     share: float
     area_msh: float | None
+    peak_x_px: int = 0
+    peak_y_px: int = 0
+    flare: FlarePixels | None = None
+
+
+@dataclass(frozen=True)
+class FlareLocation:
+    """The ``flare`` object of a region: the flare inside it, located on the Sun.
+
+    Parameters
+    ----------
+    centroid_x_px, centroid_y_px : float
+        Grid centroid (not published).
+    hpc_x_arcsec, hpc_y_arcsec : float
+        Helioprojective position.
+    hgs_lon_deg, hgs_lat_deg, noaa_location : float, float, str or None
+        Stonyhurst position and NOAA location; None off the disk.
+    on_disk : bool
+        Whether the position lies inside the limb.
+    area_msh : float or None
+        Deprojected area at half maximum of the hot channels.
+    area_arcsec2 : float
+        Projected area of the same pixels.
+    channels : tuple of int
+        Hot channels it was located in.
+    """
+
+    centroid_x_px: float
+    centroid_y_px: float
+    hpc_x_arcsec: float
+    hpc_y_arcsec: float
+    hgs_lon_deg: float | None
+    hgs_lat_deg: float | None
+    noaa_location: str | None
+    on_disk: bool
+    area_msh: float | None
+    area_arcsec2: float
+    channels: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The message form (the ``flare`` object of ``saliency.v1`` and ``alert.v1`` regions)."""
+        return {**_place(self), "channels": list(self.channels)}
 
 
 @dataclass(frozen=True)
@@ -79,6 +155,9 @@ class SaliencyRegion:
         Largest saliency in the region.
     share : float
         Fraction of the map's total saliency inside the region.
+    flare : FlareLocation or None
+        The flare inside the region, located in the hot channels; None when
+        not refined (non-flare targets, lower ranks, no hot channel).
     """
 
     rank: int
@@ -94,22 +173,45 @@ class SaliencyRegion:
     area_msh: float | None
     peak: float
     share: float
+    flare: FlareLocation | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The message form: exactly the fields of the ``saliency.v1`` region."""
         return {
             "rank": self.rank,
-            "hpc_x_arcsec": round(self.hpc_x_arcsec, 2),
-            "hpc_y_arcsec": round(self.hpc_y_arcsec, 2),
-            "hgs_lon_deg": None if self.hgs_lon_deg is None else round(self.hgs_lon_deg, 3),
-            "hgs_lat_deg": None if self.hgs_lat_deg is None else round(self.hgs_lat_deg, 3),
-            "noaa_location": self.noaa_location,
-            "on_disk": self.on_disk,
-            "area_msh": None if self.area_msh is None else round(self.area_msh, 2),
-            "area_arcsec2": round(self.area_arcsec2, 1),
+            **_place(self),
             "peak": float(self.peak),
             "share": round(min(max(self.share, 0.0), 1.0), 6),
+            "flare": None if self.flare is None else self.flare.to_dict(),
         }
+
+
+def _place(where: SaliencyRegion | FlareLocation) -> dict[str, Any]:
+    """Position and area fields shared by regions and flares, rounded for the wire."""
+    return {
+        "hpc_x_arcsec": round(where.hpc_x_arcsec, 2),
+        "hpc_y_arcsec": round(where.hpc_y_arcsec, 2),
+        "hgs_lon_deg": None if where.hgs_lon_deg is None else round(where.hgs_lon_deg, 3),
+        "hgs_lat_deg": None if where.hgs_lat_deg is None else round(where.hgs_lat_deg, 3),
+        "noaa_location": where.noaa_location,
+        "on_disk": where.on_disk,
+        "area_msh": None if where.area_msh is None else round(where.area_msh, 2),
+        "area_arcsec2": round(where.area_arcsec2, 1),
+    }
+
+
+def deprojected_area_msh(geometry: FrameGeometry, cols: np.ndarray, rows: np.ndarray,
+                         min_mu: float) -> float | None:
+    """Area of grid pixels on the disk in millionths of the hemisphere; None if none is.
+
+    ``1e6 * sum(1 / max(mu, min_mu)) / (2 pi R_px^2)`` over the pixels with ``mu > 0``.
+    """
+    mu = geometry.mu(cols, rows)
+    disk = mu > 0.0
+    if not disk.any():
+        return None
+    hemisphere_px = 2.0 * math.pi * geometry.radius_px ** 2
+    return 1e6 * float(np.sum(1.0 / np.maximum(mu[disk], min_mu))) / hemisphere_px
 
 
 def measure_regions(saliency: np.ndarray, geometry: FrameGeometry, *,
@@ -143,7 +245,7 @@ def measure_regions(saliency: np.ndarray, geometry: FrameGeometry, *,
     peak = float(cam.max(initial=0.0))
     if not math.isfinite(peak) or peak <= 0.0:
         return []
-    labels, count = ndimage.label(cam >= threshold_fraction * peak, structure=_EIGHT_CONNECTED)
+    labels, count = ndimage.label(cam >= threshold_fraction * peak, structure=EIGHT_CONNECTED)
     if count == 0:
         return []
     # Work on the labelled pixels only (a few % of the grid): one bincount per
@@ -160,29 +262,34 @@ def measure_regions(saliency: np.ndarray, geometry: FrameGeometry, *,
     sum_y = np.bincount(lab, weights=weights * rows, minlength=count + 1)
     peaks = np.zeros(count + 1)
     np.maximum.at(peaks, lab, weights)
+    # The pixel of each component's maximum: sorted by (label, value), the last of each label.
+    order = np.lexsort((weights, lab))
+    last = order[np.r_[np.flatnonzero(np.diff(lab[order])), len(order) - 1]]
+    peak_at = np.zeros(count + 1, dtype=np.int64)
+    peak_at[lab[last]] = idx[last]
     total = float(cam.sum(dtype=np.float64))
 
     candidates = [i for i in range(1, count + 1) if pixels[i] >= min_region_px]
     candidates.sort(key=lambda i: integrated[i], reverse=True)
-    hemisphere_px = 2.0 * math.pi * geometry.radius_px ** 2
     out: list[PixelRegion] = []
     for i in candidates[:top_k]:
         member = lab == i
-        mu = geometry.mu(cols[member], rows[member])
-        disk = mu > 0.0
-        area_msh = (1e6 * float(np.sum(1.0 / np.maximum(mu[disk], min_mu))) / hemisphere_px
-                    if disk.any() else None)
         out.append(PixelRegion(
             centroid_x_px=float(sum_x[i] / integrated[i]),
             centroid_y_px=float(sum_y[i] / integrated[i]),
             pixels=int(pixels[i]), integrated=float(integrated[i]),
-            peak=float(peaks[i]), share=float(integrated[i] / total), area_msh=area_msh))
+            peak=float(peaks[i]), share=float(integrated[i] / total),
+            area_msh=deprojected_area_msh(geometry, cols[member], rows[member], min_mu),
+            peak_x_px=int(peak_at[i] % n), peak_y_px=int(peak_at[i] // n)))
     return out
 
 
 def locate_regions(groups: Sequence[Sequence[PixelRegion]], geometry: FrameGeometry
                    ) -> list[list[SaliencyRegion]]:
     """Attach solar coordinates to the regions of several maps in one transform.
+
+    Region centroids and the centroids of their refined flares go through
+    sunpy together (one transform per frame).
 
     Parameters
     ----------
@@ -194,26 +301,39 @@ def locate_regions(groups: Sequence[Sequence[PixelRegion]], geometry: FrameGeome
     flat = [r for group in groups for r in group]
     if not flat:
         return [[] for _ in groups]
-    where = geometry.pixel_to_solar(np.array([r.centroid_x_px for r in flat]),
-                                    np.array([r.centroid_y_px for r in flat]))
+    points = [(r.centroid_x_px, r.centroid_y_px) for r in flat]
+    points += [(r.flare.centroid_x_px, r.flare.centroid_y_px) for r in flat if r.flare]
+    xs, ys = np.array(points, dtype=np.float64).T
+    where = geometry.pixel_to_solar(xs, ys)
     px_area = geometry.arcsec_per_px ** 2
+
+    def at(j: int) -> dict[str, Any]:
+        on_disk = bool(where.on_disk[j])
+        lon = float(where.hgs_lon_deg[j]) if on_disk else None
+        lat = float(where.hgs_lat_deg[j]) if on_disk else None
+        return {"hpc_x_arcsec": float(where.hpc_x_arcsec[j]),
+                "hpc_y_arcsec": float(where.hpc_y_arcsec[j]),
+                "hgs_lon_deg": lon, "hgs_lat_deg": lat, "on_disk": on_disk,
+                "noaa_location": noaa_location(lat, lon)
+                if lat is not None and lon is not None else None}
+
     out: list[list[SaliencyRegion]] = []
-    j = 0
+    j, k = 0, len(flat)
     for group in groups:
         located = []
         for rank, r in enumerate(group, start=1):
-            on_disk = bool(where.on_disk[j])
-            lon = float(where.hgs_lon_deg[j]) if on_disk else None
-            lat = float(where.hgs_lat_deg[j]) if on_disk else None
+            flare = None
+            if r.flare is not None:
+                f = r.flare
+                flare = FlareLocation(centroid_x_px=f.centroid_x_px,
+                                      centroid_y_px=f.centroid_y_px, **at(k),
+                                      area_msh=f.area_msh, area_arcsec2=f.pixels * px_area,
+                                      channels=f.channels)
+                k += 1
             located.append(SaliencyRegion(
                 rank=rank, centroid_x_px=r.centroid_x_px, centroid_y_px=r.centroid_y_px,
-                hpc_x_arcsec=float(where.hpc_x_arcsec[j]),
-                hpc_y_arcsec=float(where.hpc_y_arcsec[j]),
-                hgs_lon_deg=lon, hgs_lat_deg=lat,
-                noaa_location=noaa_location(lat, lon) if lat is not None and lon is not None
-                else None,
-                on_disk=on_disk, area_arcsec2=r.pixels * px_area, area_msh=r.area_msh,
-                peak=r.peak, share=r.share))
+                **at(j), area_arcsec2=r.pixels * px_area, area_msh=r.area_msh,
+                peak=r.peak, share=r.share, flare=flare))
             j += 1
         out.append(located)
     return out

@@ -3,7 +3,8 @@
 Stdlib only, so the config loader can validate YAML without importing numpy,
 sunpy or matplotlib. Operations-center defaults: explain the predicted event
 class of every frame, report the three most salient regions above half of the
-map's peak, and render an overlay (131 A, the hot flare channel) per frame.
+map's peak, locate the flare inside the top region in the hot channels (94
+and 131 A), and render an overlay (131 A, the hot flare channel) per frame.
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ class SaliencySettings:
         metadata={"gt": 0.0, "le": 1.0,
                   "doc": "floor of mu = cos(heliocentric angle) when deprojecting areas; "
                          "keeps limb pixels from exploding area_msh"})
+    refine_channels: tuple[int, ...] = field(
+        default=(94, 131),
+        metadata={"doc": "hot AIA channels (A) in which the flare is located, at grid "
+                         "resolution, inside the top region of each explained flare class "
+                         "(the region's 'flare' object); [] reports CAM regions only"})
     overlay: bool = field(
         default=True, metadata={"doc": "render a PNG overlay per frame (for the HTTP API)"})
     overlay_channel: int = field(
@@ -65,6 +71,10 @@ class SaliencySettings:
                              "saliency is enabled but no target is selected"))
         if len(set(self.extra_classes)) != len(self.extra_classes):
             problems.append(("extra_classes", "duplicate class name"))
+        if len(set(self.refine_channels)) != len(self.refine_channels):
+            problems.append(("refine_channels", "duplicate channel"))
+        if any(w <= 0 for w in self.refine_channels):
+            problems.append(("refine_channels", "wavelengths must be > 0"))
         if any(w <= 0 for w in self.irradiance_lines_nm):
             problems.append(("irradiance_lines_nm", "wavelengths must be > 0"))
         return problems

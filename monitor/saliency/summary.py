@@ -2,15 +2,18 @@
 
 :func:`explain` is what the daemon calls after inference, for every frame,
 whatever the backend: CAM at feature resolution (one small GEMM), bilinear
-upsampling to the model grid, regions per target, and one sunpy transform
-for all region centroids of the frame. It costs a few milliseconds at 256 px
-(see docs/saliency.md for measured numbers).
+upsampling to the model grid, regions per target, the flare located inside
+the top region of each flare class in the hot channels
+(:mod:`monitor.saliency.refine`), and one sunpy transform for all centroids of
+the frame. It costs a few milliseconds at 256 px (see docs/saliency.md for
+measured numbers).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -24,10 +27,17 @@ from monitor.saliency.cam import (
     upsample_bilinear,
 )
 from monitor.saliency.geometry import FrameGeometry
-from monitor.saliency.regions import SaliencyRegion, locate_regions, measure_regions
+from monitor.saliency.refine import refine_flare
+from monitor.saliency.regions import (
+    FlareLocation,
+    SaliencyRegion,
+    locate_regions,
+    measure_regions,
+)
 from monitor.saliency.settings import SaliencySettings
 
-__all__ = ["SaliencySummary", "TargetSaliency", "explain", "explain_maps", "explain_outputs"]
+__all__ = ["SaliencySummary", "TargetSaliency", "explain", "explain_maps", "explain_outputs",
+           "is_flare_class"]
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +98,17 @@ class SaliencySummary:
         """
         return {"method": self.method, "targets": [t.to_dict() for t in self.targets]}
 
+    def flare(self) -> tuple[str, FlareLocation] | None:
+        """The first explained flare class with a located flare (top region), and the flare."""
+        for t in self.targets:
+            if is_flare_class(t.target) and t.regions and t.regions[0].flare is not None:
+                return t.target.name, t.regions[0].flare
+        return None
+
 
 def explain_maps(maps: np.ndarray, targets: Sequence[Target], geometry: FrameGeometry,
-                 settings: SaliencySettings, method: Method = "cam") -> SaliencySummary:
+                 settings: SaliencySettings, method: Method = "cam",
+                 hot: Mapping[int, np.ndarray] | None = None) -> SaliencySummary:
     """Regions of ready maps on the model grid, one per target.
 
     Parameters
@@ -105,6 +123,9 @@ def explain_maps(maps: np.ndarray, targets: Sequence[Target], geometry: FrameGeo
         Threshold, ``top_k``, ``min_region_px``, ``min_mu``.
     method : {"cam", "gradcam"}
         Recorded in the summary.
+    hot : mapping of int to numpy.ndarray, optional
+        Hot channels (wavelength -> ``(N, N)`` DN/s on the grid) to locate the
+        flare in; only those named in ``settings.refine_channels`` are used.
     """
     maps = np.asarray(maps, dtype=np.float32)
     if maps.ndim != 3 or maps.shape[0] != len(targets):
@@ -113,6 +134,13 @@ def explain_maps(maps: np.ndarray, targets: Sequence[Target], geometry: FrameGeo
     measured = [measure_regions(m, geometry, threshold_fraction=settings.threshold_fraction,
                                 top_k=settings.top_k, min_region_px=settings.min_region_px,
                                 min_mu=settings.min_mu) for m in maps]
+    channels = {w: hot[w] for w in settings.refine_channels if hot and w in hot}
+    for i, (target, regions) in enumerate(zip(targets, measured)):
+        if channels and regions and is_flare_class(target):
+            flare = refine_flare(maps[i], regions[0], channels, geometry,
+                                 threshold_fraction=settings.threshold_fraction,
+                                 min_mu=settings.min_mu)
+            regions[0] = dataclasses.replace(regions[0], flare=flare)
     located = locate_regions(measured, geometry)
     return SaliencySummary(
         geometry=geometry, method=method,
@@ -121,9 +149,19 @@ def explain_maps(maps: np.ndarray, targets: Sequence[Target], geometry: FrameGeo
                       for t, r, m in zip(targets, located, maps)))
 
 
+def is_flare_class(target: Target) -> bool:
+    """Whether a target is a flare class: a class other than the first.
+
+    The first class of a package is the one below every flare threshold
+    (``none``: its first ``class_thresholds_w_m2`` is 0), whose map has no
+    flare to locate.
+    """
+    return target.kind == "class" and target.index > 0
+
+
 def explain(features: np.ndarray, targets: int | Sequence[Target], heads: HeadWeights,
-            geometry: FrameGeometry, settings: SaliencySettings | None = None
-            ) -> SaliencySummary:
+            geometry: FrameGeometry, settings: SaliencySettings | None = None,
+            hot: Mapping[int, np.ndarray] | None = None) -> SaliencySummary:
     """Saliency summary of one frame from its feature maps (any backend).
 
     Parameters
@@ -139,6 +177,8 @@ def explain(features: np.ndarray, targets: int | Sequence[Target], heads: HeadWe
         The frame's geometry on the model grid.
     settings : SaliencySettings, optional
         Region extraction settings; defaults if omitted.
+    hot : mapping of int to numpy.ndarray, optional
+        Hot channels on the grid (DN/s) to locate flares in (:func:`explain_maps`).
 
     Returns
     -------
@@ -157,12 +197,13 @@ def explain(features: np.ndarray, targets: int | Sequence[Target], heads: HeadWe
         target_list = list(targets)
     cams = class_activation_maps(feats, heads.weights_for(target_list))
     maps = upsample_bilinear(cams, geometry.size)
-    return explain_maps(maps, target_list, geometry, settings)
+    return explain_maps(maps, target_list, geometry, settings, hot=hot)
 
 
 def explain_outputs(features: np.ndarray, logits: np.ndarray, heads: HeadWeights,
                     geometry: FrameGeometry, settings: SaliencySettings | None = None,
-                    irradiance_w_m2: np.ndarray | None = None) -> SaliencySummary:
+                    irradiance_w_m2: np.ndarray | None = None,
+                    hot: Mapping[int, np.ndarray] | None = None) -> SaliencySummary:
     """:func:`select_targets` from the settings, then :func:`explain`, for one frame.
 
     Parameters
@@ -179,6 +220,8 @@ def explain_outputs(features: np.ndarray, logits: np.ndarray, heads: HeadWeights
         Which targets and how regions are cut.
     irradiance_w_m2 : numpy.ndarray, optional
         ``(L,)`` line irradiances (scores of explained lines).
+    hot : mapping of int to numpy.ndarray, optional
+        Hot channels on the grid (DN/s) to locate flares in (:func:`explain_maps`).
     """
     settings = settings or SaliencySettings()
     targets = select_targets(heads, logits,
@@ -186,4 +229,4 @@ def explain_outputs(features: np.ndarray, logits: np.ndarray, heads: HeadWeights
                              extra_classes=settings.extra_classes,
                              irradiance_lines_nm=settings.irradiance_lines_nm,
                              irradiance_w_m2=irradiance_w_m2)
-    return explain(features, targets, heads, geometry, settings)
+    return explain(features, targets, heads, geometry, settings, hot=hot)

@@ -14,6 +14,10 @@ within ``3 sigma + tolerance`` grid pixels of a visible kernel (loop top or
 footprint) of the flare. ``sigma`` is the kernel's Gaussian extent; the
 tolerance (default 16 px, one cell of the 16x16 feature map at 256 px, about
 150 arcsec) is the resolution the map has at all.
+
+**Pointing error.** Where the frames' geometries are known (the file path of
+:mod:`monitor.train.filecheck`), also the distance in arcsec from the flare the
+daemon locates to the true one (:mod:`monitor.train.pointing`).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from monitor.train.metrics import (
     threshold_scores,
 )
 from monitor.train.normalize import Normalization
+from monitor.train.pointing import Located, pointing_error
 
 __all__ = ["Predictions", "cam_peaks", "evaluate_predictions", "pointing_game", "predict"]
 
@@ -49,6 +54,8 @@ class Predictions:
     irradiance: np.ndarray
     linear_irradiance: np.ndarray
     cam_peak_xy: np.ndarray
+    #: Located regions and flares, when the frames' geometries were known (file path).
+    location: Located | None = None
 
     @property
     def predicted(self) -> np.ndarray:
@@ -181,5 +188,7 @@ def evaluate_predictions(pred: Predictions, true_index: np.ndarray, goes_flux: n
                                  "their maximum"},
         "pointing_game": pointing_game(pred.cam_peak_xy, kernels, true_index, predicted,
                                        tolerance_px),
+        **({"pointing_error": pointing_error(pred.location, kernels, true_index, predicted)}
+           if pred.location is not None else {}),
         "goes_flux_range_w_m2": [float(np.min(goes_flux)), float(np.max(goes_flux))],
     }

@@ -8,7 +8,10 @@ scales both with the package's own ``model.json`` scaling
 (``monitor.preprocess.apply_scaling``), and runs the exported ONNX graph with
 the daemon's ONNX Runtime backend. It reports the full evaluation on the
 files, the same evaluation on their dataset twins, and how far the two
-paths' outputs are apart frame by frame.
+paths' outputs are apart frame by frame. On the files, where each frame's
+geometry comes from its headers, it also makes the saliency summaries as the
+daemon does and scores the located flares in arcsec (``pointing_error``,
+:mod:`monitor.train.pointing`).
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from typing import Any
 import numpy as np
 
 from monitor.models.package import ModelPackage
+from monitor.saliency import FrameGeometry, HeadWeights
 from monitor.train.data import SampleTuple
 from monitor.train.evaluate import Predictions, cam_peaks, evaluate_predictions
+from monitor.train.pointing import Located, locate_frames
 from monitor.train.sources import SyntheticDraw, TwinDraw
 
 __all__ = ["draw_pairs", "evaluate_files", "evaluate_untouched", "run_package"]
@@ -39,14 +44,15 @@ def _pair_init(draws: tuple[SyntheticDraw, TwinDraw]) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-Pair = tuple[int, SampleTuple, SampleTuple | None, str | None]
+Pair = tuple[int, SampleTuple, SampleTuple | None, FrameGeometry | None, str | None]
 
 
 def _draw_pair(dataset: SyntheticDraw, files: TwinDraw, index: int) -> Pair:
     try:
-        return index, dataset(index), files(index), None
+        sample, geometry = files.frame(index)
+        return index, dataset(index), sample, geometry, None
     except RuntimeError as exc:   # ingest refused a file, as the daemon would
-        return index, dataset(index), None, str(exc)
+        return index, dataset(index), None, None, str(exc)
 
 
 def _pair(index: int) -> Pair:
@@ -61,7 +67,7 @@ def _sample(index: int) -> SampleTuple:
 
 def draw_pairs(dataset: SyntheticDraw, files: TwinDraw, count: int, workers: int = 1
                ) -> list[Pair]:
-    """``count`` (index, dataset sample, file-path sample or None, rejection) of the same Suns.
+    """``count`` (index, dataset sample, file-path sample, its geometry, rejection) of the same Suns.
 
     A frame whose files ingest rejects has ``None`` and the rejection message.
     """
@@ -74,12 +80,15 @@ def draw_pairs(dataset: SyntheticDraw, files: TwinDraw, count: int, workers: int
 
 
 def run_package(package: ModelPackage, images_dn_s: Sequence[np.ndarray],
-                batch: int = 8) -> Predictions:
+                batch: int = 8, geometries: Sequence[FrameGeometry] | None = None
+                ) -> Predictions:
     """Scale DN/s images with the package's scaling and run them like the daemon does.
 
     ONNX Runtime (the daemon's CPU backend) gives logits, irradiance and
     features; the linear-baseline part of the irradiance, which the graph
-    does not output separately, comes from the package's torch weights.
+    does not output separately, comes from the package's torch weights. With
+    the frames' ``geometries`` the saliency summaries are made too, as the
+    daemon makes them, and the located flares kept (``Predictions.location``).
     """
     import torch
 
@@ -92,7 +101,9 @@ def run_package(package: ModelPackage, images_dn_s: Sequence[np.ndarray],
     backend.load(package, "cpu", "fp32", max_batch=batch)
     model = package.build_torch_model()
     weight = model.class_head.weight.detach().numpy()
+    heads = HeadWeights.from_package(package)
     probs, irr, lin, peaks = [], [], [], []
+    located: list[Located] = []
     try:
         for start in range(0, len(images_dn_s), batch):
             x = np.stack([apply_scaling(im, scalings) for im in images_dn_s[start:start + batch]])
@@ -105,10 +116,15 @@ def run_package(package: ModelPackage, images_dn_s: Sequence[np.ndarray],
                 lin.append(manifest.irradiance_w_m2(
                     model.linear_irradiance(torch.from_numpy(x)).numpy()))
             peaks.append(cam_peaks(out.features, weight, p.argmax(axis=1), x.shape[-1]))
+            if geometries is not None:
+                located.append(locate_frames(
+                    out.features, out.logits, images_dn_s[start:start + batch],
+                    geometries[start:start + batch], heads, manifest.input.channels))
     finally:
         backend.close()
     return Predictions(np.concatenate(probs), np.concatenate(irr), np.concatenate(lin),
-                       np.concatenate(peaks))
+                       np.concatenate(peaks),
+                       Located.concatenate(located) if located else None)
 
 
 def _evaluate(pred: Predictions, samples: Sequence[SampleTuple], package: ModelPackage,
@@ -135,15 +151,16 @@ def evaluate_files(package: ModelPackage, dataset: SyntheticDraw, files: TwinDra
         differences between the paths) and the settings used.
     """
     drawn = draw_pairs(dataset, files, count, workers)
-    rejected = [{"index": i, "reason": why} for i, _, b, why in drawn if b is None]
-    pairs = [(a, b) for _, a, b, _ in drawn if b is not None]
+    rejected = [{"index": i, "reason": why} for i, _, b, _, why in drawn if b is None]
+    pairs = [(a, b) for _, a, b, _, _ in drawn if b is not None]
+    geometries = [g for _, _, b, g, _ in drawn if b is not None]
     if rejected:
         log.warning("file-path check: ingest rejected frames", extra={"kv": {
             "rejected": len(rejected), "of": count, "first": rejected[0]["reason"][-120:]}})
     on_dataset = [a for a, _ in pairs]
     on_files = [b for _, b in pairs]
     p_data = run_package(package, [s[0] for s in on_dataset])
-    p_files = run_package(package, [s[0] for s in on_files])
+    p_files = run_package(package, [s[0] for s in on_files], geometries=geometries)
     rel_irr = np.abs(p_files.irradiance / p_data.irradiance - 1.0)
     p_m_data = p_data.probabilities[:, 2:].sum(axis=1)
     p_m_files = p_files.probabilities[:, 2:].sum(axis=1)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from monitor.models.defaults import EVE_LINES
-from monitor.models.package import ModelPackage, write_package
+from monitor.models.package import ModelPackage, update_documents, write_package
 from monitor.models.spec import CHECKPOINT_SPEC_KEY, manifest_from_spec
 from monitor.train.data import Split, cached_split, concat_splits
 from monitor.train.distributed import DistContext, init_distributed
@@ -351,7 +351,8 @@ def rewrite_documents(package_dir: Path, out_dir: Path, config_text: str,
     For when the report code changes after a (long) training run, or an
     evaluation is added afterwards (``extra_metrics``, merged at the top level
     of ``metrics.json``): the weights, the ONNX graph and the measured numbers
-    stay as they are; ``model.json`` gets new hashes for the rewritten files.
+    stay as they are, byte for byte (:func:`monitor.models.package.update_documents`);
+    ``model.json`` gets new hashes for the rewritten files.
     """
     from monitor.models.package import load_package
 
@@ -361,8 +362,7 @@ def rewrite_documents(package_dir: Path, out_dir: Path, config_text: str,
     metrics["targets"], metrics["targets_met"] = targets_table(metrics["test"])
     manifest = package.manifest
     card = model_card(manifest.name, manifest.version, metrics, config_text)
-    out = write_package(package.path, package.build_torch_model(), manifest, metrics=metrics,
-                        model_card=card, overwrite=True)
+    out = update_documents(package.path, metrics=metrics, model_card=card)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     plot_training_curve(metrics["training"]["history"], Path(out_dir) / "train_curve.png")
     plot_reliability(metrics["test"]["calibration"], Path(out_dir) / "train_reliability.png",

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TARGETS", "model_card", "plot_reliability", "plot_training_curve", "report_markdown",
-           "targets_table"]
+__all__ = ["POINTING_GOALS_ARCSEC", "TARGETS", "model_card", "plot_reliability",
+           "plot_training_curve", "pointing_sentence", "report_markdown", "targets_table"]
 
 #: (label, path into metrics, comparison, target value).
 TARGETS: tuple[tuple[str, tuple[str, ...], str, float], ...] = (
@@ -21,6 +21,29 @@ TARGETS: tuple[tuple[str, tuple[str, ...], str, float], ...] = (
     ("irradiance worst line", ("irradiance", "model", "worst_line"), "<=", 0.05),
     ("pointing game", ("pointing_game", "share"), ">=", 0.9),
 )
+
+
+#: Goals of the located flare's distance to the true one: (median, 90th percentile), arcsec.
+POINTING_GOALS_ARCSEC = (30.0, 90.0)
+
+
+def pointing_sentence(files: dict[str, Any]) -> str | None:
+    """One sentence on the pointing error of the file-path check; None if not measured."""
+    pe = files["files"].get("pointing_error")
+    if not pe or not pe.get("located"):
+        return None
+    goal_median, goal_p90 = POINTING_GOALS_ARCSEC
+    met = pe["median_arcsec"] <= goal_median and pe["p90_arcsec"] <= goal_p90
+    cam, area = pe["cam_region"], pe["area_msh"]
+    cam_area = cam["area_msh"] or {"median": float("nan")}
+    return (f"Flare location (the daemon's `flare_location`, hot channels inside the CAM "
+            f"region): {pe['located']} of {pe['frames']} flare frames located, "
+            f"{pe['median_arcsec']:.1f} arcsec from the true flare (median), "
+            f"{pe['p90_arcsec']:.1f} arcsec (90 %), {pe['max_arcsec']:.1f} at worst "
+            f"(goal <= {goal_median:g} / {goal_p90:g}: {'met' if met else 'missed'}); "
+            f"areas {area['p10']:.0f}-{area['p90']:.0f} MSH (10-90 %). The CAM region "
+            f"alone: {cam['median_arcsec']:.1f} / {cam['p90_arcsec']:.1f} arcsec, "
+            f"{cam_area['median']:.0f} MSH (median).")
 
 
 def _get(data: dict[str, Any], path: tuple[str, ...]) -> Any:
@@ -205,6 +228,9 @@ def report_markdown(metrics: dict[str, Any], title: str) -> str:
                 (f"Same predicted class on {_pct(a['same_predicted_class'])} of the frames; "
                 f"mean |dP(>=M)| {a['p_ge_m_abs_diff_mean']:.4f}; median saliency peak shift "
                 f"{a['saliency_peak_shift_px_median']} px.")]
+        pointing = pointing_sentence(files)
+        if pointing:
+            out += ["", pointing]
     t = metrics["training"]
     out += ["", "## Training", "",
             (f"{t['epochs_run']} epochs ({t['stop_reason']}), best epoch {t['best_epoch']}, "
@@ -280,6 +306,9 @@ def model_card(manifest_name: str, version: str, metrics: dict[str, Any],
                   f"{_pct(f['irradiance']['model']['median'])}, worst line "
                   f"{_pct(f['irradiance']['model']['worst_line'])}, pointing game "
                   f"{_pct(f['pointing_game']['share'])}."), ""]
+        pointing = pointing_sentence(files)
+        if pointing:
+            lines += [pointing, ""]
     fresh = metrics.get("fresh_test")
     if fresh:
         r_fresh, _ = targets_table(fresh)
@@ -301,6 +330,8 @@ def model_card(manifest_name: str, version: str, metrics: dict[str, Any],
               ("- Calibration was measured on the synthetic class mix; real flare rates are "
               "much lower, so probabilities need recalibration on real data."),
               ("- Saliency maps have the resolution of the 16x16 feature map (16 px, ~150 "
-              "arcsec at 256 px)."), "",
+              "arcsec at 256 px): their regions' areas are those of the map. Flare positions "
+              "and areas come from the hot channels (94, 131 A) inside the top region; if the "
+              "map points at the wrong region, so does the located flare."), "",
               "## Reproduce", "", "```yaml", config_text.strip(), "```", ""]
     return "\n".join(lines)

@@ -87,6 +87,10 @@ class TwinDraw(SyntheticDraw):
     fallback: bool = False
 
     def __call__(self, index: int) -> SampleTuple:
+        return self.frame(index)[0]
+
+    def frame(self, index: int) -> tuple[SampleTuple, Any]:
+        """The sample and the frame's ``FrameGeometry`` (None for a dataset fallback)."""
         from monitor.train.twin import dataset_scene, read_frame, write_twin_files
 
         draw = dataset_scene(self.dataset(), int(index))
@@ -100,7 +104,7 @@ class TwinDraw(SyntheticDraw):
                     raise
                 # The daemon would drop this frame (e.g. 94 A rejected as dark at a short
                 # AEC exposure): for a training set keep the dataset rendering instead.
-                return super().__call__(index)
+                return super().__call__(index), None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         truth = frame.truth
@@ -111,8 +115,9 @@ class TwinDraw(SyntheticDraw):
                 sigma = k.sigma_arcsec / geometry.arcsec_per_px
                 kernels.append([float(x), float(y), sigma, k.flux_share, float(k.visible)])
         rows = np.asarray(kernels, dtype=np.float32).reshape(-1, len(KERNEL_FIELDS))
-        return (image, int(truth.event_class_index), float(truth.goes_flux),
-                np.asarray(truth.irradiance, dtype=np.float64), rows, float(index))
+        sample = (image, int(truth.event_class_index), float(truth.goes_flux),
+                  np.asarray(truth.irradiance, dtype=np.float64), rows, float(index))
+        return sample, geometry
 
 
 def _draw_for(source: SyntheticSourceSettings, config: TrainConfig, seed: int) -> SyntheticDraw:

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
+import math
 import shutil
+import statistics
+from datetime import datetime
 from pathlib import Path
+
+from support import daemon_config, read_topic
 
 from monitor.app import Daemon
 from monitor.inference.settings import InferenceSettings
 from monitor.models.package import default_package_path
 from monitor.publish.envelope import validate_event
 from monitor.synth import SynthFeed
-
-from support import daemon_config, read_topic
 
 
 def test_m_flare_gives_one_firing_then_one_resolved_alert(tmp_path: Path, kafka_bootstrap: str,
@@ -63,3 +67,30 @@ def test_m_flare_gives_one_firing_then_one_resolved_alert(tmp_path: Path, kafka_
     where = r1[0]["location"]
     assert where is not None and where["on_disk"]
     assert abs(where["hgs_lat_deg"] - (-15)) < 8 and abs(where["hgs_lon_deg"] - 25) < 10, where
+
+    # The flare itself, located in the hot channels: near the true loop top in every frame
+    # the model calls a flare, with the package's measured pointing error attached.
+    truth = [json.loads(line) for line in (tmp_path / "truth.jsonl").read_text().splitlines()]
+
+    def when(stamp: str) -> datetime:
+        return datetime.fromisoformat(stamp)
+
+    errors = []
+    for event in frames:
+        data = event["data"]
+        located = data["flare_location"]
+        if data["predicted_class"] == "none":
+            assert located is None
+            continue
+        assert located is not None and located["target"] == data["predicted_class"]
+        assert located["pointing_error_arcsec"]["median"] <= 30.0
+        assert 10.0 <= located["area_msh"] <= 3000.0, located
+        t = when(data["t_obs"])
+        nearest = min(truth, key=lambda r: abs((when(r["t_rec"]) - t).total_seconds()))
+        if nearest["flares"]:
+            top = nearest["flares"][0]["kernels"][0]
+            errors.append(math.hypot(located["hpc_x_arcsec"] - top["tx_arcsec"],
+                                     located["hpc_y_arcsec"] - top["ty_arcsec"]))
+    assert len(errors) >= 3, errors
+    assert statistics.median(errors) <= 30.0 and max(errors) <= 90.0, errors
+    assert where["flare"] is not None and where["flare"]["noaa_location"]

@@ -60,7 +60,10 @@ def saliency_payload(i: int, *, t: datetime | None = None) -> dict[str, Any]:
     t = t or T0 + timedelta(minutes=i)
     region = {"rank": 1, "hpc_x_arcsec": -310.5, "hpc_y_arcsec": 240.0, "hgs_lon_deg": -19.0,
               "hgs_lat_deg": 15.2, "noaa_location": "N15E19", "on_disk": True,
-              "area_msh": 120.0, "area_arcsec2": 3.6e4, "peak": 0.93, "share": 0.62}
+              "area_msh": 52000.0, "area_arcsec2": 3.6e4, "peak": 0.93, "share": 0.62,
+              "flare": {"hpc_x_arcsec": -298.1, "hpc_y_arcsec": 251.7, "hgs_lon_deg": -18.3,
+                        "hgs_lat_deg": 15.9, "noaa_location": "N16E18", "on_disk": True,
+                        "area_msh": 180.0, "area_arcsec2": 850.0, "channels": [94, 131]}}
     data = {"frame_id": frame_id(i), "t_obs": rfc3339(t), "model": _MODEL, "method": "cam",
             "targets": [{"target": "M", "kind": "class", "score": 0.4, "regions": [region]}],
             "overlay_url": f"/api/v1/saliency/{frame_id(i)}.png"}

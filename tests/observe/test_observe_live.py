@@ -339,6 +339,7 @@ def test_status_page_states_in_headless_chromium(tmp_path: Path, case: str) -> N
         elif case == "filled":
             assert len(sparks) == 14 and all(a["data-points"] == "7" for a in sparks)
             assert len(regions) == 1 and regions[0]["data-target"] == "M"
+            assert regions[0]["data-located"] == "flare"  # the flare's place, not the CAM's
             assert len(open_alerts) == 1
             (overlay,) = dom.find("img", id="overlay")
             assert overlay.get("data-loaded") == "64"

@@ -12,6 +12,11 @@ _REGION: dict[str, Any] = {
     "rank": 1, "hpc_x_arcsec": 412.5, "hpc_y_arcsec": 233.1, "hgs_lon_deg": 27.4,
     "hgs_lat_deg": 15.2, "noaa_location": "N15W27", "on_disk": True, "area_msh": 310.0,
     "area_arcsec2": 5120.0, "peak": 0.93, "share": 0.41}
+_FLARE: dict[str, Any] = {
+    "hpc_x_arcsec": 420.2, "hpc_y_arcsec": 240.6, "hgs_lon_deg": 27.9, "hgs_lat_deg": 15.6,
+    "noaa_location": "N16W28", "on_disk": True, "area_msh": 210.5, "area_arcsec2": 1030.0,
+    "channels": [94, 131]}
+_FLARED_REGION: dict[str, Any] = {**_REGION, "flare": _FLARE}
 
 EXAMPLES: dict[str, dict[str, Any]] = {
     "frame.analyzed": {
@@ -37,6 +42,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "latencies_s": {"ingest": 0.21, "preprocess": 0.08, "queue": 0.01, "inference": 0.05},
         "flags": ["partial_frame"],
         "missing_channels": [94],
+        "flare_location": {"target": "M", **_FLARE, "channels": [131],
+                           "pointing_error_arcsec": {"median": 2.3, "p90": 4.0, "frames": 74}},
     },
     "saliency": {
         "frame_id": "aia-20240510T120000Z",
@@ -44,10 +51,10 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "model": {"name": "sdo-flare-eve", "version": "1.0.0", "sha256": _SHA},
         "method": "cam",
         "targets": [{"target": "M", "kind": "class", "score": 0.6, "regions": [
-            _REGION,
+            _FLARED_REGION,
             {**_REGION, "rank": 2, "hpc_x_arcsec": -980.0, "hpc_y_arcsec": 10.0,
              "hgs_lon_deg": None, "hgs_lat_deg": None, "noaa_location": None,
-             "on_disk": False, "area_msh": None, "peak": 0.2, "share": 0.1}]}],
+             "on_disk": False, "area_msh": None, "peak": 0.2, "share": 0.1, "flare": None}]}],
         "overlay_url": "http://127.0.0.1:9464/api/v1/saliency/aia-20240510T120000Z.png",
     },
     "alert": {
@@ -62,7 +69,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "resolved_at": None,
         "evidence_frames": ["aia-20240510T115948Z", "aia-20240510T120000Z"],
         "peak_probability": 0.6,
-        "location": _REGION,
+        "location": _FLARED_REGION,
         "message": "M-class flare probability 0.60 >= 0.50 for 2 frames near N15W27 (R1)",
     },
     "input.rejected": {

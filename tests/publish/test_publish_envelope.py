@@ -100,6 +100,15 @@ def test_missing_identity_field_is_named(example_data: dict[str, dict[str, Any]]
      "$.data.targets[0].regions[0].hgs_lat_deg"),  # on disk needs heliographic coordinates
     ("saliency", lambda d: d["targets"][0]["regions"][1].__setitem__("noaa_location", "N5W3"),
      "$.data.targets[0].regions[1].noaa_location"),
+    ("frame.analyzed", lambda d: d["flare_location"]["pointing_error_arcsec"].__setitem__(
+        "median", -1.0), "$.data.flare_location.pointing_error_arcsec.median"),
+    ("frame.analyzed", lambda d: d["flare_location"].pop("target"), "$.data.flare_location"),
+    ("frame.analyzed", lambda d: d["flare_location"].__setitem__("channels", []),
+     "$.data.flare_location.channels"),
+    ("saliency", lambda d: d["targets"][0]["regions"][0]["flare"].__setitem__("area_msh", -5),
+     "$.data.targets[0].regions[0].flare.area_msh"),
+    ("alert", lambda d: d["location"]["flare"].__setitem__("noaa_location", "N1W1"),
+     "$.data.location"),  # location is oneOf(region, null): the error names the field
     ("alert", lambda d: d.__setitem__("state", "resolved"), "$.data.resolved_at"),
     ("alert", lambda d: d.__setitem__("noaa_scale", "M1"), "$.data.noaa_scale"),
     ("alert", lambda d: d.__setitem__("evidence_frames", "aia-1"), "$.data.evidence_frames"),

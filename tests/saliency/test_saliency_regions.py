@@ -26,7 +26,7 @@ from monitor.saliency.regions import SaliencyRegion
 T_OBS = datetime(2024, 3, 20, 6, 0, tzinfo=UTC)
 SCHEMA = Path(__file__).resolve().parents[2] / "monitor/publish/schemas/saliency.v1.schema.json"
 REGION_KEYS = ["rank", "hpc_x_arcsec", "hpc_y_arcsec", "hgs_lon_deg", "hgs_lat_deg",
-               "noaa_location", "on_disk", "area_msh", "area_arcsec2", "peak", "share"]
+               "noaa_location", "on_disk", "area_msh", "area_arcsec2", "peak", "share", "flare"]
 
 
 def geometry(size: int = 256, b0: float = 0.0) -> FrameGeometry:

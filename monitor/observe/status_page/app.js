@@ -156,11 +156,15 @@ async function renderLatest(frame) {
   const rows = [];
   for (const target of (frame.saliency && frame.saliency.targets) || []) {
     for (const r of target.regions) {
-      rows.push(el("tr", { class: "region", "data-target": target.target },
-        el("td", {}, target.target), el("td", {}, r.rank),
-        el("td", {}, r.noaa_location || (r.on_disk ? "–" : "off disk")),
-        el("td", {}, r.hpc_x_arcsec.toFixed(0)), el("td", {}, r.hpc_y_arcsec.toFixed(0)),
-        el("td", {}, r.area_msh === null ? "–" : r.area_msh.toFixed(0)),
+      // A region with a located flare shows the flare (hot channels, grid resolution);
+      // otherwise the CAM region itself, whose area is that of a 16 px feature map.
+      const at = r.flare || r;
+      rows.push(el("tr", { class: "region", "data-target": target.target,
+                           "data-located": r.flare ? "flare" : "cam" },
+        el("td", {}, target.target), el("td", {}, r.flare ? `${r.rank} flare` : r.rank),
+        el("td", {}, at.noaa_location || (at.on_disk ? "–" : "off disk")),
+        el("td", {}, at.hpc_x_arcsec.toFixed(0)), el("td", {}, at.hpc_y_arcsec.toFixed(0)),
+        el("td", {}, at.area_msh === null ? "–" : at.area_msh.toFixed(0)),
         el("td", {}, pct(r.share))));
     }
   }

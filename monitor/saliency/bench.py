@@ -3,7 +3,8 @@
 Measures, per frame, on this machine's CPU:
 
 * ``explain`` (CAM GEMM + upsampling + regions + one sunpy transform) from
-  feature maps of the production network shape (F = 128, stride 16);
+  feature maps of the production network shape (F = 128, stride 16), without
+  and with the flare located in two hot channels (:mod:`monitor.saliency.refine`);
 * ``render_overlay`` at two PNG sizes;
 * the torch Grad-CAM reference against one plain forward pass of the
   production-shape network (random weights: timing only).
@@ -96,10 +97,12 @@ def _stage_rows(size: int, repeat: int, render_overlay: Callable[..., bytes]
     features, logits, heads, geometry, image = _inputs(size)
     frames = itertools.count()
 
-    def explain_frame(settings: SaliencySettings) -> SaliencySummary:
+    hot = {94: 0.1 * image, 131: image}
+
+    def explain_frame(settings: SaliencySettings, refine: bool = False) -> SaliencySummary:
         # A new observation time per call, as in operation: nothing geometric is cached.
         g = replace(geometry, t_obs=geometry.t_obs + timedelta(seconds=12 * next(frames)))
-        return explain_outputs(features, logits, heads, g, settings)
+        return explain_outputs(features, logits, heads, g, settings, hot=hot if refine else None)
 
     one = SaliencySettings()
     three = SaliencySettings(irradiance_lines_nm=(10.0, 13.0))
@@ -107,6 +110,8 @@ def _stage_rows(size: int, repeat: int, render_overlay: Callable[..., bytes]
     return [
         _time_ms(f"explain, 1 target (predicted class), {size} px",
                  lambda: explain_frame(one), repeat),
+        _time_ms(f"explain, 1 target, flare located in 94 + 131 A, {size} px",
+                 lambda: explain_frame(one, refine=True), repeat),
         _time_ms(f"explain, 3 targets (class + 2 lines), {size} px",
                  lambda: explain_frame(three), repeat),
         *(_time_ms(f"overlay PNG {png} px from {size} px grid",

@@ -208,3 +208,31 @@ def test_goes_labels_and_hek_positions(mini: Miniature, tmp_path: Path) -> None:
     positions = read_hek(mini.hek)
     xy = positions.at(np.array([_ts(peak), _ts(mini.no_goes_slot)]))
     assert xy[0].tolist() == [500.0, -250.0] and np.isnan(xy[1]).all()
+
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
+
+
+def test_names_match_the_real_stores_as_the_fdl_statistics_list_them() -> None:
+    """The FDL statistics were computed from the real v2 stores: their keys are the stores'."""
+    path = SHARED / "sdomlv2_stats" / "normalizations_AIA_FULL_EVE_FULL_12min.json"
+    if not path.is_file():
+        pytest.skip(f"real SDOML statistics not present at {path}")
+    stats = json.loads(path.read_text())
+    from monitor.sdoml.aia import AIA_CHANNELS, channel_key
+
+    assert set(stats["AIA"]) == {channel_key(c) for c in AIA_CHANNELS}
+    eve = set(stats["EVE"]) - {"eve_norm"}
+    # FDL's 38 lines: every SDOML line but Fe XVI_2; the network's 14 are among them.
+    assert eve == {name for name, _ in ALL_LINES} - {"Fe XVI_2"}
+    assert set(MODEL_KEYS) <= eve
+
+
+def test_a_v2a_eve_store_keeps_its_lines_at_the_root(mini: Miniature, tmp_path: Path) -> None:
+    root = tmp_path / "EVE_legacy.zarr"
+    shutil.copytree(mini.eve / "MEGS-A", root)
+    (root / ".zgroup").write_text('{"zarr_format": 2}')
+    v2a = read_eve(open_store(str(root)))
+    v2 = read_eve(open_store(str(mini.eve)))
+    assert np.array_equal(v2a.times, v2.times)
+    assert np.array_equal(v2a.values, v2.values, equal_nan=True)

@@ -186,3 +186,41 @@ def test_the_config_needs_goes_and_a_tolerance_inside_half_a_slot(tmp_path: Path
     shipped, _ = load_config(ROOT / "config" / "train-sdoml-v2.yaml")
     assert shipped.data.aia.startswith("s3://gov-nasa-hdrl-data1/contrib/fdl-sdoml/")  # type: ignore[attr-defined]
     assert shipped.data.eve.endswith("sdomlv2_eve.zarr")  # type: ignore[attr-defined]
+
+
+def _write_v1(mini: Miniature, root: Path, channels: tuple[int, ...]) -> None:
+    """The miniature as SDOML v1: npz per channel and minute (2 x 2 sums), EVE npy files."""
+    from datetime import UTC, datetime
+
+    from monitor.sdoml import open_store, read_channel_index, read_eve
+    from monitor.sdoml.eve import ALL_LINES
+
+    store = open_store(str(mini.aia))
+    for channel in channels:
+        index = read_channel_index(store, channel, [2010, 2011])
+        for k in range(len(index)):
+            when = datetime.fromtimestamp(round(index.times[k] / 60) * 60, UTC)
+            frame = store.array(f"{index.years[k]}/{channel}A").frame(int(index.rows[k]))
+            folder = root / f"{when:%Y}" / "AIA" / f"{channel:04d}" / f"{when:%m}" / f"{when:%d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(folder / f"AIA{when:%Y%m%d_%H%M}_{channel:04d}.npz", x=frame * 4)
+    eve = read_eve(open_store(str(mini.eve)), keys=tuple(name for name, _ in ALL_LINES))
+    (root / "EVE").mkdir()
+    np.save(root / "EVE" / "irradiance.npy", np.nan_to_num(eve.values, nan=-1.0))
+    np.save(root / "EVE" / "jd.npy", eve.times / 86400.0 + 2440587.5)
+
+
+def test_sdoml_v1_trains_from_the_same_frames(mini: Miniature, tmp_path: Path) -> None:
+    _, config = _config(mini, tmp_path)
+    config = dataclasses.replace(config, model=dataclasses.replace(
+        config.model, channels=(171, 193)))
+    root = tmp_path / "v1"
+    _write_v1(mini, root, (171, 193))
+    v1 = _with(config, format="v1", aia=str(root), eve=str(root / "EVE"))
+    got, want = dry_run(v1), dry_run(config)
+    assert got == want and got["aligned"] == 23  # only 01:36 (no GOES) is missing here
+    a = sdoml_builders(v1)["val"].draw(1)
+    b = sdoml_builders(config)["val"].draw(1)
+    assert a[5] == b[5] and a[1] == b[1]
+    # v1 is summed (x 4, undone on reading) and has only the nominal geometry.
+    assert np.allclose(a[0], b[0], rtol=1e-4, atol=0.01)

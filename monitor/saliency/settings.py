@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 
 __all__ = ["SaliencySettings"]
 
+#: AIA's EUV channels (A): where a flare can be located.
+_EUV_CHANNELS = (94, 131, 171, 193, 211, 304, 335)
+
 
 @dataclass(frozen=True)
 class SaliencySettings:
@@ -47,7 +50,8 @@ class SaliencySettings:
                          "keeps limb pixels from exploding area_msh"})
     refine_channels: tuple[int, ...] = field(
         default=(94, 131),
-        metadata={"doc": "hot AIA channels (A) in which the flare is located, at grid "
+        metadata={"choices": _EUV_CHANNELS,
+                  "doc": "hot AIA channels (A) in which the flare is located, at grid "
                          "resolution, inside the top region of each explained flare class "
                          "(the region's 'flare' object); [] reports CAM regions only"})
     overlay: bool = field(
@@ -73,8 +77,6 @@ class SaliencySettings:
             problems.append(("extra_classes", "duplicate class name"))
         if len(set(self.refine_channels)) != len(self.refine_channels):
             problems.append(("refine_channels", "duplicate channel"))
-        if any(w <= 0 for w in self.refine_channels):
-            problems.append(("refine_channels", "wavelengths must be > 0"))
         if any(w <= 0 for w in self.irradiance_lines_nm):
             problems.append(("irradiance_lines_nm", "wavelengths must be > 0"))
         return problems

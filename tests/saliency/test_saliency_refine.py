@@ -101,8 +101,15 @@ def test_explain_maps_locates_flares_of_flare_classes_in_the_configured_channels
     assert off.targets[0].regions[0].area_msh == flare_class.regions[0].area_msh
 
 
-def test_refine_channels_are_checked() -> None:
-    assert ("refine_channels", "duplicate channel") in SaliencySettings(
-        refine_channels=(131, 131)).check()
-    assert ("refine_channels", "wavelengths must be > 0") in SaliencySettings(
-        refine_channels=(0,)).check()
+def test_refine_channels_from_yaml() -> None:
+    from monitor.config import ConfigError, parse_config
+
+    assert parse_config("saliency: {refine_channels: []}").saliency.refine_channels == ()
+    assert parse_config("").saliency.refine_channels == (94, 131)
+    with pytest.raises(ConfigError) as info:
+        parse_config("saliency: {refine_channels: [131, 131]}")
+    assert [i.path for i in info.value.issues] == ["saliency.refine_channels"]
+    for bad in ("[hot]", "[1600]"):   # not a number; not an EUV channel
+        with pytest.raises(ConfigError) as info:
+            parse_config(f"saliency: {{refine_channels: {bad}}}")
+        assert info.value.issues[0].path.startswith("saliency.refine_channels"), bad

@@ -131,8 +131,7 @@ class Daemon:
                                        for _ in range(self._pool_size())))
 
             assembler = FrameAssembler(cfg.frames, package.manifest.input.channels,
-                                       {f.name: f.cadence_s for f in cfg.feeds},
-                                       partial_allowed=False)
+                                       {f.name: f.cadence_s for f in cfg.feeds})
             kafka_options = (client_options(cfg.kafka, self.bootstrap)
                              if any(f.kind == "kafka" for f in cfg.feeds) else None)
             refusals = RefusalPublisher(publisher, self.metrics, cfg.kafka.topic_prefix,

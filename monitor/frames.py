@@ -8,8 +8,8 @@ is stable, so consumers can drop duplicates.
 
 When a bucket's window closes with channels missing (``wait_s`` after its
 first channel arrived) the policy decides: ``partial`` emits the frame flagged
-as partial (only when the model declares it tolerates missing channels),
-``reject`` gives up on it (each file is rejected with a reason), ``wait``
+as partial when it has at least ``min_channels`` (the model sees the missing
+channels at their normalised mean, zero), ``reject`` gives up on it (each file is rejected with a reason), ``wait``
 keeps it open until more than ``max_open`` frames are waiting, then rejects
 the oldest. A channel that arrives after its frame was emitted is rejected as
 late. Nothing is dropped without a reason.
@@ -43,7 +43,9 @@ class FrameSettings:
                                                 "the first one of a frame arrived"})
     on_missing: Literal["wait", "partial", "reject"] = field(
         default="reject", metadata={"doc": "what to do when wait_s passes with channels "
-                                           "missing (partial only if the model allows)"})
+                                           "missing: partial analyses frames with at least "
+                                           "min_channels (missing ones at the channel mean), "
+                                           "flagged partial_frame"})
     min_channels: int = field(
         default=5, metadata={"ge": 1, "le": 7, "doc": "fewest channels a partial frame needs"})
     max_open: int = field(
@@ -139,16 +141,13 @@ class FrameAssembler(Generic[P]):
         The channels the model needs, in model order.
     cadence_s : dict
         Bucket width per feed name (the feed's cadence).
-    partial_allowed : bool
-        Whether the model accepts frames with missing channels.
     """
 
     def __init__(self, settings: FrameSettings, required: tuple[int, ...],
-                 cadence_s: dict[str, float], partial_allowed: bool = False) -> None:
+                 cadence_s: dict[str, float]) -> None:
         self.settings = settings
         self.required = tuple(required)
         self.cadence_s = dict(cadence_s)
-        self.partial_allowed = partial_allowed
         self._open: dict[str, Frame[P]] = {}
         # Emitted ids, bounded: enough to recognise late channels of recent frames.
         self._closed: dict[str, None] = {}
@@ -206,7 +205,7 @@ class FrameAssembler(Generic[P]):
         return result
 
     def _settle(self, frame: Frame[P], result: AssemblyResult[P]) -> None:
-        usable = (self.settings.on_missing == "partial" and self.partial_allowed
+        usable = (self.settings.on_missing == "partial"
                   and len(frame.channels) >= self.settings.min_channels)
         (result.partial if usable else result.abandoned).append(frame)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from monitor.frames import ChannelItem, FrameAssembler, FrameSettings, frame_id_for
 
 CH = (94, 131, 171, 193, 211, 304, 335)
@@ -57,16 +59,17 @@ def test_reject_policy_abandons_incomplete_frames_after_wait() -> None:
     assert late.refused and late.refused[0].reason == "late_channel"
 
 
-def test_partial_only_when_the_model_allows_it() -> None:
-    settings = FrameSettings(wait_s=1, on_missing="partial", min_channels=5)
-    for allowed, expect_partial in ((True, 1), (False, 0)):
-        asm: FrameAssembler[str] = FrameAssembler(settings, CH, {"aia": 12.0},
-                                                  partial_allowed=allowed)
-        for ch in CH[:5]:
-            asm.add(item(ch), now=0.0)
-        result = asm.expire(now=2.0)
-        assert len(result.partial) == expect_partial
-        assert len(result.abandoned) == 1 - expect_partial
+@pytest.mark.parametrize(("on_missing", "channels", "expect_partial"), [
+    ("partial", 5, 1), ("partial", 4, 0), ("reject", 6, 0)])
+def test_partial_frames_follow_the_policy_and_min_channels(on_missing: str, channels: int,
+                                                           expect_partial: int) -> None:
+    settings = FrameSettings(wait_s=1, on_missing=on_missing, min_channels=5)  # type: ignore[arg-type]
+    asm: FrameAssembler[str] = FrameAssembler(settings, CH, {"aia": 12.0})
+    for ch in CH[:channels]:
+        asm.add(item(ch), now=0.0)
+    result = asm.expire(now=2.0)
+    assert len(result.partial) == expect_partial
+    assert len(result.abandoned) == 1 - expect_partial
 
 
 def test_wait_policy_keeps_frames_until_memory_bound() -> None:

@@ -155,9 +155,6 @@ class ConfirmationSettings:
                                                   "before the alert started"})
     after_s: float = field(
         default=3600.0, metadata={"ge": 0, "doc": "... or this long after it"})
-    require: bool = field(
-        default=False, metadata={"doc": "hold alerts until GOES confirms (else follow-up "
-                                        "messages only)"})
 
 
 @dataclass(frozen=True)

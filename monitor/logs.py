@@ -103,25 +103,33 @@ class _JournalPrefix(logging.Formatter):
         return _UNDER_SYSTEMD_PREFIX.get(record.levelno, "<6>") + self.inner.format(record)
 
 
-class _LibraryNoise(logging.Filter):
-    """kafka-python logs every lost connection at ERROR with a traceback.
+def _one_line(record: logging.LogRecord, level: int) -> None:
+    if record.exc_info:
+        error = record.exc_info[1]
+        record.msg = f"{record.getMessage()} ({type(error).__name__}: {bounded(error, 300)})"
+        record.args = None
+        record.exc_info = None
+        record.exc_text = None
+    if record.levelno > level:
+        record.levelno, record.levelname = level, logging.getLevelName(level)
 
-    During a broker outage that floods the journal with stack traces the
-    operator cannot act on; the publisher already reports the outage once, as a
-    metric and a log line of its own. Keep the library's line, one line long,
-    as a warning.
+
+class _LibraryNoise(logging.Filter):
+    """Library tracebacks the operator cannot act on, as one line.
+
+    kafka-python logs every lost connection at ERROR with a traceback: during
+    a broker outage that floods the journal, and the publisher already reports
+    the outage once, as a metric and a log line of its own; its line stays, as
+    a warning. aiohttp's server logs every malformed request a client sends
+    (a scanner, a half-open connection) at ERROR with a 28-line traceback; it
+    is the client's mistake, so one line at info.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name.startswith("kafka"):
-            if record.exc_info:
-                error = record.exc_info[1]
-                record.msg = f"{record.getMessage()} ({type(error).__name__}: {error})"
-                record.args = None
-                record.exc_info = None
-                record.exc_text = None
-            if record.levelno >= logging.ERROR:
-                record.levelno, record.levelname = logging.WARNING, "WARNING"
+            _one_line(record, logging.WARNING)
+        elif record.name == "aiohttp.server":
+            _one_line(record, logging.INFO)
         return True
 
 

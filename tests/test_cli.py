@@ -113,3 +113,20 @@ def test_command_line_overrides_are_validated_like_the_config() -> None:
     assert result.returncode == 3
     assert "max_batch: must be >= 1, got 0" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_replay_progress_is_log_lines_with_an_eta_when_not_a_terminal() -> None:
+    import io
+
+    from monitor.commands.replay import Progress
+
+    out = io.StringIO()  # not a terminal, like journald or a redirected log file
+    progress = Progress(100, 0.0, out, every_s=10.0)
+    for t, settled in ((1.0, 10), (5.0, 30), (11.5, 50), (30.0, 100)):
+        progress.show(settled, settled // 7, t)
+    progress.end()
+    text = out.getvalue()
+    assert "\r" not in text
+    lines = text.splitlines()
+    assert len(lines) == 3 and lines[0] == "replay: 10/100 files, 1 frames, 10.0 files/s, ETA 9 s"
+    assert lines[-1].endswith("ETA -")

@@ -53,3 +53,21 @@ def test_kafka_library_tracebacks_become_one_warning_line(
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert "level=warning" in err and "ConnectionResetError" in err
+
+
+def test_malformed_http_requests_are_one_line_at_info(capsys: pytest.CaptureFixture[str]) -> None:
+    from aiohttp.http_exceptions import BadHttpMessage
+
+    setup_logging("INFO", "keyvalue", journald_prefix=False)
+    try:
+        raise BadHttpMessage("Invalid method encountered")
+    except BadHttpMessage:
+        logging.getLogger("aiohttp.server").exception("Error handling request")
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+    assert "level=info" in err and "BadHttpMessage" in err
+
+
+def test_every_field_is_bounded() -> None:
+    line = KeyValueFormatter().format(_record(path="/" + "a" * 900_000, n=5))
+    assert len(line) < 2000 and "(+" in line and "n=5" in line

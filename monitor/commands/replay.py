@@ -15,13 +15,13 @@ import fnmatch
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from monitor.config import Config, load_config
 from monitor.sources.names import is_temporary
 from monitor.sources.settings import SpoolFeedSettings
 
-__all__ = ["add_subparser", "replay_config", "run_replay"]
+__all__ = ["Progress", "add_subparser", "replay_config", "run_replay"]
 
 
 def add_subparser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -55,6 +55,34 @@ def _count_inputs(config: Config) -> int:
                and any(fnmatch.fnmatchcase(p.name, pat) for pat in feed.include))
 
 
+class Progress:
+    """Replay progress: one line rewritten in place on a terminal, else a line every
+    ``every_s`` seconds (a ``\\r`` would corrupt a log file), both with an ETA."""
+
+    def __init__(self, total: int, started: float, stream: TextIO, every_s: float = 10.0) -> None:
+        self.total, self.started, self.stream, self.every_s = total, started, stream, every_s
+        self.tty = stream.isatty()
+        self._last: float | None = None
+
+    def line(self, settled: int, frames: int, now: float) -> str:
+        rate = settled / max(1e-9, now - self.started)
+        eta = (f"{(self.total - settled) / rate:.0f} s" if rate > 0 and settled < self.total
+               else "-")
+        return (f"replay: {settled}/{self.total} files, {frames} frames, {rate:.1f} files/s, "
+                f"ETA {eta}")
+
+    def show(self, settled: int, frames: int, now: float) -> None:
+        if self.tty:
+            print(f"\r{self.line(settled, frames, now)}", end="", file=self.stream, flush=True)
+        elif self._last is None or now - self._last >= self.every_s:
+            print(self.line(settled, frames, now), file=self.stream, flush=True)
+            self._last = now
+
+    def end(self) -> None:
+        if self.tty:
+            print(file=self.stream)
+
+
 def run_replay(args: argparse.Namespace) -> int:
     from monitor.commands.run import serve
 
@@ -66,6 +94,7 @@ def run_replay(args: argparse.Namespace) -> int:
     total = _count_inputs(config)
     stop = asyncio.Event()
     started = time.monotonic()
+    progress = Progress(total, started, sys.stderr)
 
     def on_ready(daemon: Any) -> None:
         asyncio.get_running_loop().create_task(_watch(daemon))
@@ -77,9 +106,7 @@ def run_replay(args: argparse.Namespace) -> int:
             await asyncio.sleep(0.5)
             settled = worker.settled()
             if not args.no_progress:
-                rate = settled / max(1e-9, time.monotonic() - started)
-                print(f"\rreplay: {settled}/{total} files, {worker.counts['frames']} frames, "
-                      f"{rate:.1f} files/s", end="", file=sys.stderr, flush=True)
+                progress.show(settled, worker.counts["frames"], time.monotonic())
             if settled + worker.open_channel_count() >= total and not flushed and \
                     worker.idle():
                 await worker.flush_frames()  # the last frames may lack channels
@@ -88,7 +115,7 @@ def run_replay(args: argparse.Namespace) -> int:
                 await daemon.wait_published(60.0)
                 stop.set()
         if not args.no_progress:
-            print(file=sys.stderr)
+            progress.end()
 
     code = serve(config, on_ready=on_ready, stop=stop)
     print(f"replay: {total} files in {time.monotonic() - started:.1f} s", file=sys.stderr)

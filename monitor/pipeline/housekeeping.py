@@ -134,8 +134,11 @@ class Housekeeper:
         if status.degraded:
             degraded.append(f"inference: {status.detail}")
         pub = w.publisher.health()
-        if not pub.connected:
-            degraded.append(f"kafka not acknowledging ({pub.pending} messages in the outbox)")
+        # an idle daemon has sent nothing yet: that is not an outage
+        if not pub.connected and (pub.pending or pub.last_error):
+            why = f"; last error: {pub.last_error[:200]}" if pub.last_error else ""
+            degraded.append(f"kafka not acknowledging ({pub.pending} messages in the "
+                            f"outbox{why})")
         degraded += [f"feed {feed} is stale" for feed in self.stale_feeds()]
         degraded += w.supervisor.problems()
         if not pub.running:

@@ -225,6 +225,11 @@ def test_grafana_provisioning_points_at_the_dashboard_and_prometheus() -> None:
     ds = yaml.safe_load((prov / "datasources" / "sdo-monitor.yml").read_text())
     (source,) = ds["datasources"]
     assert source["type"] == "prometheus" and source["url"] == "${SDO_PROMETHEUS_URL}"
+    # the dashboard opens on this datasource, whatever the site's default is
+    dash = json.loads(DASHBOARD.read_text())
+    (variable,) = [v for v in dash["templating"]["list"] if v["name"] == "datasource"]
+    assert variable["current"]["value"] == source["uid"]
+    assert variable["current"]["text"] == source["name"]
     boards = yaml.safe_load((prov / "dashboards" / "sdo-monitor.yml").read_text())
     (provider,) = boards["providers"]
     compose = yaml.safe_load(COMPOSE.read_text())

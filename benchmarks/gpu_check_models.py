@@ -12,7 +12,9 @@ and Sun-like frames, the latter in a batch that is not a CUDA-graph bucket):
 * ``probabilities``: ``max|p - p_ref|`` of the class probabilities (softmax);
 * ``eve``: ``max|y - y_ref| / |y_ref|`` of every EVE line in W m^-2;
 * ``cam``: ``max|m - m_ref|`` of every class and line CAM, each divided by the
-  peak of its reference map (maps whose reference is all zero are skipped).
+  largest ``|value|`` of its reference map before the ReLU (the map's own
+  scale: a map that is mostly negative has a tiny positive peak, and dividing
+  by that would measure nothing but the cut).
 
 Speed: host array in to host arrays out (``infer``: staging copies, compute,
 synchronisation) with ``perf_counter``; and, for GPU backends, the GPU work
@@ -120,13 +122,19 @@ class Reference:
     heads: np.ndarray  # (K + L, F): every class and line row, for the CAMs
     inputs: dict[str, np.ndarray]
     outputs: dict[str, InferenceOutput]
+    cam_scale: dict[str, np.ndarray]  # (B, K + L): max |map| before the ReLU
 
     @classmethod
     def compute(cls, package: ModelPackage, inputs: dict[str, np.ndarray],
                 backend: Any) -> Reference:
         heads = HeadWeights.from_package(package)
         rows = np.concatenate([heads.class_weight, heads.irradiance_weight])
-        return cls(package, rows, inputs, {k: backend.infer(x) for k, x in inputs.items()})
+        outputs = {k: backend.infer(x) for k, x in inputs.items()}
+        # max|M| = max(max ReLU(M), max ReLU(-M)): the CAM function, with negated heads
+        scale = {k: np.maximum(class_activation_maps(o.features, rows).max(axis=(-2, -1)),
+                               class_activation_maps(o.features, -rows).max(axis=(-2, -1)))
+                 for k, o in outputs.items()}
+        return cls(package, rows, inputs, outputs, scale)
 
     def published(self, out: InferenceOutput) -> dict[str, np.ndarray]:
         """Probabilities, EVE lines in W m^-2 and CAMs of one output."""
@@ -148,10 +156,10 @@ def parity(ref: Reference, label: str, got: InferenceOutput) -> dict[str, float]
     p, q = ref.published(got), ref.published(want)
     errors["probabilities"] = float(np.abs(p["probabilities"] - q["probabilities"]).max())
     errors["eve"] = float((np.abs(p["eve"] - q["eve"]) / np.abs(q["eve"])).max())
-    peaks = q["cam"].max(axis=(-2, -1), keepdims=True)
-    live = peaks[..., 0, 0] > 0
-    diff = np.abs(p["cam"] - q["cam"]) / np.where(peaks > 0, peaks, 1.0)
-    errors["cam"] = float(diff.max(axis=(-2, -1))[live].max()) if live.any() else 0.0
+    scale = ref.cam_scale[label]
+    live = scale > 0
+    diff = np.abs(p["cam"] - q["cam"]).max(axis=(-2, -1)) / np.where(live, scale, 1.0)
+    errors["cam"] = float(diff[live].max()) if live.any() else 0.0
     return errors
 
 

@@ -35,7 +35,8 @@ $(STAMP): pyproject.toml $(SYSTEM_STAMP)
 # Native libraries Python packages need but do not ship: OpenJPEG for sunpy's
 # JPEG2000 reader (glymur). Tools the tests drive: promtool and the Prometheus
 # server (rule tests, scrape test; Debian's package may also enable its own
-# service), Chromium (status page test). Installed only where missing, and
+# service), Chromium (status page test), kcat (an independent Kafka client for
+# the demo's topics, and the test that reads them). Installed only where missing, and
 # only as root; without them those tests skip and say why.
 $(SYSTEM_STAMP):
 	@mkdir -p $(VENV)
@@ -43,6 +44,7 @@ $(SYSTEM_STAMP):
 	ldconfig -p 2>/dev/null | grep -q libopenjp2 || missing="$$missing libopenjp2-7"; \
 	command -v promtool >/dev/null && command -v prometheus >/dev/null || missing="$$missing prometheus"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v kcat >/dev/null || missing="$$missing kcat"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing Debian packages:$$missing"; \

@@ -43,8 +43,10 @@ def serve(config: Config, on_ready: Callable[[Daemon], None] | None = None,
         if config.kafka.uses_local_broker:
             log.warning("no kafka.bootstrap_servers: starting the bundled local broker "
                         "(in-memory, for development and the demo)")
+            # relay: Debian's kcat (librdkafka 2.0) can read this broker's topics too
             broker = stack.enter_context(LocalBroker(config.kafka.local.port,
-                                                     config.kafka.local.start_timeout_s))
+                                                     config.kafka.local.start_timeout_s,
+                                                     relay=True))
             bootstrap = [broker.bootstrap]
         try:
             return asyncio.run(_main(config, bootstrap, on_ready, stop))

@@ -5,6 +5,11 @@ written in Rust, Apache-2.0) as an executable. We run it with in-memory
 storage, bound to 127.0.0.1 on a free port, and wait until it answers a real
 Kafka metadata request before handing it out.
 
+With ``relay=True`` (what ``run`` and ``demo`` use) the broker listens on a
+private port and advertises ``port``, where an
+:class:`~monitor.publish.kafka_compat.ApiVersionsRelay` forwards to it, so
+Debian's kcat (librdkafka 2.0) can read the demo's topics too.
+
 In-memory storage forgets everything on restart, producer ids included; the
 publisher copes with that (see DESIGN.md), and the reliability tests use
 :meth:`LocalBroker.restart` to provoke it on purpose.
@@ -24,6 +29,8 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
+
+from monitor.publish.kafka_compat import ApiVersionsRelay
 
 __all__ = ["BrokerError", "LocalBroker", "find_tansu", "free_port"]
 
@@ -88,12 +95,21 @@ class LocalBroker:
         Port to listen on; 0 picks a free one.
     start_timeout_s : float
         How long :meth:`start` waits for the broker to answer.
+    relay : bool
+        Put an :class:`~monitor.publish.kafka_compat.ApiVersionsRelay` on ``port``
+        (the broker itself listens on a private port) so librdkafka 2.0 clients
+        such as Debian's kcat work.
     """
 
-    def __init__(self, port: int = 0, start_timeout_s: float = 20.0) -> None:
+    def __init__(self, port: int = 0, start_timeout_s: float = 20.0,
+                 relay: bool = False) -> None:
         self.host = "127.0.0.1"
         self.port = port or free_port(self.host)
         self.start_timeout_s = start_timeout_s
+        self._relay: ApiVersionsRelay | None = None
+        self._listen_port = free_port(self.host) if relay else self.port
+        if relay:
+            self._relay = ApiVersionsRelay(self.port, self._listen_port, self.host)
         self._proc: subprocess.Popen[bytes] | None = None
         self._logdir = tempfile.TemporaryDirectory(prefix="sdo-monitor-broker-")
         self.log_path = Path(self._logdir.name) / "tansu.log"
@@ -116,9 +132,12 @@ class LocalBroker:
         """Start the broker and block until it answers a metadata request."""
         if self.running:
             return self
-        url = f"tcp://{self.host}:{self.port}"
-        cmd = [str(find_tansu()), "broker", "--listener-url", url,
-               "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
+        if self._relay is not None and self._relay.running is False:
+            self._relay.start()
+        listen = f"tcp://{self.host}:{self._listen_port}"
+        advertised = f"tcp://{self.host}:{self.port}"
+        cmd = [str(find_tansu()), "broker", "--listener-url", listen,
+               "--advertised-listener-url", advertised, "--storage-engine", "memory://tansu/"]
         env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
         env.setdefault("RUST_LOG", "warn")
         with self.log_path.open("ab") as logfile:
@@ -194,6 +213,8 @@ class LocalBroker:
 
     def close(self) -> None:
         self.stop()
+        if self._relay is not None:
+            self._relay.close()
         self._logdir.cleanup()
 
     def __enter__(self) -> LocalBroker:

@@ -238,6 +238,12 @@ def _series(points: list[_Point], start: float, window_s: float, n: int) -> dict
     }
 
 
+def _readiness_fields(readiness: Readiness) -> dict[str, Any]:
+    # the status page's header shows degraded states (a stale feed, Kafka not
+    # acknowledging), not only ready / not ready
+    return {"ready": readiness.ready, "degraded": list(readiness.degraded)}
+
+
 class DaemonStatusView:
     """Read-only view over a :class:`PipelineWorker` for the HTTP layer."""
 
@@ -276,7 +282,7 @@ class DaemonStatusView:
             "mode": w.config.service.mode,
             "time": now,
             "uptime_s": round(time.monotonic() - self.daemon._started, 1),
-            "ready": self.readiness().ready,
+            **_readiness_fields(self.readiness()),
             "counts": dict(w.counts),
             "feeds": feeds,
             "backend": {"active": backend.active, "target": backend.target,

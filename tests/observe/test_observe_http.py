@@ -35,18 +35,20 @@ class StoreView:
     alive: bool = True
     ready: bool = False
     pngs: dict[str, bytes] = field(default_factory=dict)
+    degraded: list[str] = field(default_factory=lambda: ["fallback backend"])
+    kafka_error: str | None = None
 
     def health(self) -> Health:
         return Health(self.alive, "heartbeat 1.0 s ago")
 
     def readiness(self) -> Readiness:
-        return Readiness(self.ready, [] if self.ready else ["warming up"], ["fallback backend"])
+        return Readiness(self.ready, [] if self.ready else ["warming up"], list(self.degraded))
 
     def status(self) -> dict[str, Any]:
         t_obs = self.recent.latest().t_obs if len(self.recent) else None
         return {
             "version": "0.0.0", "instance": "urn:sdo-monitor:test", "mode": "live",
-            "time": 1.7e9, "uptime_s": 12.5, "ready": self.ready,
+            "time": 1.7e9, "uptime_s": 12.5, "ready": self.ready, "degraded": self.degraded,
             "counts": {"frames": len(self.recent)},
             "feeds": {"aia": {"kind": "spool", "stale": False, "seen": 7, "last_seen": 1.7e9,
                               "last_seen_age_s": 3.0, "last_observation": t_obs,
@@ -54,7 +56,8 @@ class StoreView:
             "backend": {"active": "onnxruntime", "target": "onnxruntime", "precision": "fp32",
                         "degraded": False, "engine_build": "not_needed", "detail": ""},
             "model": {"name": "sdo-cnn", "version": "1.0.0", "sha256": "ab" * 32},
-            "publisher": {"connected": True, "pending": 0, "oldest_age_s": 0.0},
+            "publisher": {"connected": self.kafka_error is None, "pending": 0,
+                          "oldest_age_s": 0.0, "last_error": self.kafka_error},
             "queues": {"arrivals": 0}, "alerts_active": [],
             "recent": {"frames": len(self.recent)},
             "odd": float("nan"),  # must reach the client as null

@@ -309,9 +309,10 @@ def test_status_page_renders_in_headless_chromium(live: Live, tmp_path: Path) ->
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (Debian package "
                                              "'chromium'; `make test` installs it)")
-@pytest.mark.parametrize("case", ["empty", "filled", "token"])
+@pytest.mark.parametrize("case", ["empty", "filled", "degraded", "token"])
 def test_status_page_states_in_headless_chromium(tmp_path: Path, case: str) -> None:
-    """An empty daemon, one with saliency regions and alerts, and one behind a token."""
+    """An empty daemon, one with saliency regions and alerts (healthy, then with a stale
+    feed and Kafka failing), and one behind a token."""
     import cv2
     import numpy as np
     from test_observe_http import StoreView, filled_view, serve
@@ -319,6 +320,11 @@ def test_status_page_states_in_headless_chromium(tmp_path: Path, case: str) -> N
     from monitor.observe.metrics import Metrics
 
     view = StoreView(Metrics().registry) if case == "empty" else filled_view()
+    if case in ("filled", "degraded"):
+        view.ready, view.degraded = True, []
+    if case == "degraded":
+        view.degraded = ["feed aia is stale"]
+        view.kafka_error = "KafkaConnectionError: 111 ECONNREFUSED"
     _, png = cv2.imencode(".png", np.full((64, 64, 3), 128, np.uint8))
     view.pngs = {k: png.tobytes() for k in view.pngs}
 
@@ -334,9 +340,16 @@ def test_status_page_states_in_headless_chromium(tmp_path: Path, case: str) -> N
         sparks = [a for t, a in dom.elements if t == "svg" and a.get("class") == "spark"]
         regions = [a for t, a in dom.elements if t == "tr" and a.get("class") == "region"]
         open_alerts = [a for t, a in dom.elements if t == "li" and a.get("data-alert")]
+        if case in ("filled", "degraded"):  # the header's colour follows /readyz
+            (badge,) = [a for t, a in dom.elements if t == "span" and a.get("data-health")]
+            assert badge["data-health"] == ("ok" if case == "filled" else "warn")
+            reasons = dom.find("span", **{"class": "degraded-reason"})
+            assert len(reasons) == (case == "degraded")
+            assert bool(dom.find("span", **{"class": "kafka-error"})) == (case == "degraded")
+            assert ("ECONNREFUSED" in run.stdout) == (case == "degraded")
         if case == "empty":
             assert dom.find("li", **{"class": "none"}) and not sparks and not regions
-        elif case == "filled":
+        elif case in ("filled", "degraded"):
             assert len(sparks) == 14 and all(a["data-points"] == "7" for a in sparks)
             assert len(regions) == 1 and regions[0]["data-target"] == "M"
             assert regions[0]["data-located"] == "flare"  # the flare's place, not the CAM's

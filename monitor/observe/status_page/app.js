@@ -91,11 +91,20 @@ async function api(path, { allow404 = false, blob = false } = {}) {
 function renderSummary(status) {
   const b = status.backend;
   const badges = [];
-  badges.push(el("span", { class: status.ready ? "badge ok" : "badge bad" },
-                 status.ready ? "ready" : "not ready"));
-  if (b.degraded) badges.push(el("span", { class: "badge warn", title: b.detail }, "degraded"));
-  if (!status.publisher.connected) {
-    badges.push(el("span", { class: "badge warn" }, "kafka not acknowledging"));
+  // green only when ready and nothing runs degraded (a stale feed, Kafka, a fallback backend)
+  const degraded = status.degraded || [];
+  const health = !status.ready ? "bad" : degraded.length ? "warn" : "ok";
+  badges.push(el("span", { class: `badge ${health}`, "data-health": health,
+                           title: degraded.join("\n") },
+                 !status.ready ? "not ready" : degraded.length ? "degraded" : "ready"));
+  for (const reason of degraded) badges.push(el("span", { class: "degraded-reason" }, reason));
+  const pub = status.publisher;
+  if (!pub.connected && (pub.pending || pub.last_error)) {
+    badges.push(el("span", { class: "badge warn", title: pub.last_error || "" },
+                   "kafka not acknowledging"));
+  }
+  if (pub.last_error) {
+    badges.push(el("span", { class: "kafka-error" }, `kafka: ${pub.last_error}`));
   }
   const model = status.model || {};
   document.getElementById("summary").replaceChildren(

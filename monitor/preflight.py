@@ -6,8 +6,9 @@ would otherwise fail minutes into ``run`` (85 connection warnings that never
 name the missing CA file):
 
 - :func:`file_problems`: every file or directory the config names as input
-  (Kafka CA, certificate and key, secret files, the model package, notified
-  path roots) exists and is readable now;
+  (Kafka CA, certificate and key, secret files, the model package, the
+  degradation table, notified path roots) exists and is readable now (the
+  degradation table also parses);
 - :func:`secret_problems`: every secret the config names resolves (its
   environment variable is set, its file is readable and not empty);
 - :func:`config_warnings`: legal settings that are probably not meant.
@@ -42,6 +43,20 @@ def _readable(where: str, path: Path | None, directory: bool = False) -> list[Co
     return []
 
 
+def _degradation_table(path: Path | None) -> list[ConfigIssue]:
+    where = "preprocess.degradation_table"
+    issues = _readable(where, path)
+    if path is None or issues:
+        return issues
+    from monitor.preprocess.calibrate import DegradationTable
+
+    try:
+        DegradationTable.from_file(path)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return [ConfigIssue(where, f"not a degradation table: {str(exc)[:300]}")]
+    return []
+
+
 def file_problems(config: Config) -> list[ConfigIssue]:
     """Input files and directories the config names that are missing or unreadable."""
     k, h = config.kafka, config.http
@@ -52,6 +67,7 @@ def file_problems(config: Config) -> list[ConfigIssue]:
         *_readable("kafka.sasl_password_file", k.sasl_password_file),
         *_readable("http.token_file", h.token_file),
         *_readable("inference.model_package", config.inference.model_package, directory=True),
+        *_degradation_table(config.preprocess.degradation_table),
     ]
     for i, feed in enumerate(config.feeds):
         if isinstance(feed, KafkaFeedSettings):

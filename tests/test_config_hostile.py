@@ -54,6 +54,11 @@ def _missing_ca(tmp: Path) -> Path:
 
 FEEDS = "feeds: [{kind: spool, name: aia, path: /srv/sdo/incoming}]\n"
 
+
+def _bad_table(tmp: Path) -> Path:
+    (tmp / "table.txt").write_text("DATE T_START\n2017-01-01 2010-01-01\n")
+    return _write(f"preprocess: {{degradation_table: {tmp / 'table.txt'}}}\n" + FEEDS)(tmp)
+
 # (case, builder, message the single line must contain)
 CASES: list[tuple[str, Callable[[Path], Path], str]] = [
     ("billion laughs", _write(_bomb()), "aliases are expanded"),
@@ -78,6 +83,7 @@ CASES: list[tuple[str, Callable[[Path], Path], str]] = [
     ("instance with spaces", _write("service: {instance: 'ops 1'}\n" + FEEDS),
      "letters, digits"),
     ("missing Kafka CA file", _missing_ca, "kafka.ssl_cafile: file"),
+    ("broken degradation table", _bad_table, "not a degradation table: "),
 ]
 
 

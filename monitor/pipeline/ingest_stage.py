@@ -9,14 +9,21 @@ observation record come back.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from monitor.grid import ModelGrid
 from monitor.ingest import IngestSettings, Observation, Rejection, read_observation
-from monitor.preprocess import PreprocessError, PreprocessSettings, preprocess_detailed
+from monitor.preprocess import (
+    DegradationTable,
+    PreprocessError,
+    PreprocessSettings,
+    preprocess_detailed,
+)
 
 __all__ = ["StageResult", "exit_with_daemon", "ingest_file", "warm_worker"]
 
@@ -73,6 +80,12 @@ class StageResult:
         return self.rejection is None and self.observation is not None
 
 
+@functools.lru_cache(maxsize=2)
+def _degradation(path: Path) -> DegradationTable:
+    # read once per worker process (the daemon refused to start on an unreadable table)
+    return DegradationTable.from_file(path)
+
+
 def ingest_file(path: str, ingest: IngestSettings, prep: PreprocessSettings,
                 grid_size: int) -> StageResult:
     """Read, validate, decode and map one file onto the model grid. Never raises."""
@@ -84,7 +97,9 @@ def ingest_file(path: str, ingest: IngestSettings, prep: PreprocessSettings,
     assert result.observation is not None and result.image is not None
     t1 = time.perf_counter()
     try:
-        grid = preprocess_detailed(result.observation, result.image, ModelGrid(grid_size), prep)
+        table = _degradation(prep.degradation_table) if prep.degradation_table else None
+        grid = preprocess_detailed(result.observation, result.image, ModelGrid(grid_size), prep,
+                                   degradation=table)
     except PreprocessError as exc:
         return StageResult(path, rejection=exc.to_rejection(result.observation),
                            timings_s={"ingest": t_ingest})

@@ -227,9 +227,9 @@ class SourceBase:
             return
         try:
             await self._refuse_sink(refusal)
-        except Exception:  # publishing the refusal must not end the feed
-            log.exception("refusal could not be published", extra={"kv": {
-                "feed": self.name, "reason": reason}})
+        except Exception as exc:  # noqa: BLE001 - publishing the refusal must not end the feed
+            log.error("refusal could not be published", extra={"kv": {
+                "feed": self.name, "reason": reason, "error": f"{type(exc).__name__}: {exc}"}})
 
     @property
     def last_observation_time(self) -> float | None:

@@ -307,7 +307,8 @@ class HttpSource(SourceBase, kind="http"):
         except Exception as exc:  # one file must never end the feed
             self._errors["internal"] += 1
             self._remember(candidate.url, "failed")
-            log.exception("download could not be handled", extra={"kv": {
+            # the refusal below logs the error; the traceback only with -v
+            log.debug("download could not be handled", exc_info=True, extra={"kv": {
                 "feed": self.name, "url": candidate.url}})
             await self._refuse(candidate.url, "internal_error", f"{type(exc).__name__}: {exc}")
             return None

@@ -221,7 +221,8 @@ class KafkaNotificationSource(SourceBase, kind="kafka"):
             return
         except Exception as exc:  # one message must never end the feed
             self._bump(self._errors, "internal")
-            log.exception("notification handling failed", extra={"kv": {
+            # the refusal below logs the error; the traceback only with -v
+            log.debug("notification handling failed", exc_info=True, extra={"kv": {
                 "feed": self.name, "notice": where}})
             await self._refuse(target, "internal_error",
                                f"notification {where}: {type(exc).__name__}: {exc}")

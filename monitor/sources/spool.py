@@ -295,7 +295,8 @@ class SpoolSource(SourceBase, kind="spool"):
                 raise
             except Exception as exc:  # one file must never end the feed
                 self._errors["internal"] += 1
-                log.exception("file could not be handed over", extra={"kv": {
+                # the refusal below logs the error; the traceback only with -v
+                log.debug("file could not be handed over", exc_info=True, extra={"kv": {
                     "feed": self.name, "path": str(cand.path)}})
                 await self._refuse(str(cand.path), "internal_error",
                                    f"{type(exc).__name__}: {exc}")

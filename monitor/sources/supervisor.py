@@ -123,10 +123,11 @@ async def supervise(source: Source, emit: Emit, supervisor: SourceSupervisor,
             raise
         except Exception as exc:  # the point: the feed comes back
             error = f"{type(exc).__name__}: {exc}"
-            log.exception("source failed", extra={"kv": {"feed": source.name}})
+            log.debug("source failure", exc_info=True, extra={"kv": {"feed": source.name}})
         delay = supervisor.failed(source.name, error)
         if on_failure is not None:
             on_failure(source.name)
-        log.warning("source will be restarted", extra={"kv": {
+        # one line for the operator (the traceback only with -v)
+        log.error("source failed, will be restarted", extra={"kv": {
             "feed": source.name, "in_s": delay, "error": error}})
         await sleep(delay)

@@ -1,10 +1,13 @@
-"""The daemon: sources -> ingest -> frames -> inference/saliency/alerts -> outbox -> Kafka.
+"""The daemon: the composition root and every lifetime of one sdo-monitor instance.
 
-:class:`Daemon` owns every resource with a lifetime (ledger, worker pool,
-backend and batcher, publisher, HTTP server, sources) and the tasks between
-them; the data flow and restart-safety rules are in DESIGN.md and in
-:mod:`monitor.state`. The per-file and per-frame steps live in
-:mod:`monitor.pipeline.worker`; this module is lifecycle and wiring only.
+:meth:`Daemon.run` builds the object graph in order (each object gets what it
+uses through its constructor) and puts every lifetime on one
+``AsyncExitStack``: ledger, inference backend and batcher, saliency explainer,
+publisher, ingest pool, HTTP server, GOES task, housekeeping, the pipeline's
+tasks and the watchdog. A start that fails unwinds everything already
+started, in reverse. The stages themselves live in :mod:`monitor.pipeline`;
+the data flow and restart-safety rules are in docs/DESIGN.md and
+:mod:`monitor.state`.
 
 Stop (SIGTERM/SIGINT): intake stops first, in-flight files and frames get
 ``service.drain_timeout_s`` to finish, the publisher flushes what the broker
@@ -16,32 +19,47 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import socket
 import time
+from collections.abc import Coroutine
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 from monitor.alerts import AlertEngine
 from monitor.config import Config
 from monitor.credentials import read_secret
 from monitor.frames import FrameAssembler
-from monitor.inference import BatchEvent, DynamicBatcher, open_backend
-from monitor.models import load_package
+from monitor.inference import BatchEvent, DynamicBatcher, ManagedBackend, open_backend
+from monitor.models import ModelPackage, load_package
 from monitor.models.package import default_package_path
 from monitor.observe.http import build_app, start_http
 from monitor.observe.metrics import Metrics
 from monitor.observe.sdnotify import SystemdNotifier
 from monitor.pipeline.analysis import FrameAnalyzer
-from monitor.pipeline.ingest_stage import exit_with_daemon, warm_worker
+from monitor.pipeline.analysis_stage import AnalysisStage, FrameListener
+from monitor.pipeline.assembly import Assembly, FrameQueue
+from monitor.pipeline.filebook import FileBook
+from monitor.pipeline.gauges import ResultGauges
+from monitor.pipeline.goes_link import GoesLink
+from monitor.pipeline.housekeeping import Housekeeper
+from monitor.pipeline.ingest_stage import IngestStage
+from monitor.pipeline.intake import Intake
+from monitor.pipeline.messages import model_ref
+from monitor.pipeline.outcomes import Outcomes
+from monitor.pipeline.overlays import OverlayStore
+from monitor.pipeline.pool_work import exit_with_daemon, warm_worker
+from monitor.pipeline.publishing import DeliveryTracker, ResultPublisher
 from monitor.pipeline.refusals import REJECT_REASONS, RefusalPublisher
-from monitor.pipeline.worker import PipelineWorker
+from monitor.pipeline.runner import Pipeline
+from monitor.pipeline.status import PipelineSnapshot, heartbeat_ok, status_line
+from monitor.pipeline.view import DaemonIdentity, DaemonStatusView, RecentFrames
 from monitor.publish.kafka_client import client_options, topic_names
 from monitor.publish.producer import ERROR_KINDS, KafkaPublisher
-from monitor.sources import make_source
+from monitor.sources import SourceBase, SourceStats, make_source
 from monitor.state import ProcessedFileLedger
 
 __all__ = ["Daemon"]
@@ -63,11 +81,13 @@ class Daemon:
     def __init__(self, config: Config, bootstrap: list[str] | None = None) -> None:
         self.config = config
         self.bootstrap = bootstrap
-        self.metrics = Metrics()
+        self.metrics = Metrics(source_stats=self._source_stats)
         self.notifier = SystemdNotifier()
         self.instance = config.service.instance or socket.gethostname()
         self.http_address: tuple[str, int] | None = None
-        self.worker: PipelineWorker | None = None
+        self._sources: list[SourceBase] = []
+        self._pipeline: Pipeline | None = None
+        self._publisher: KafkaPublisher | None = None
         self._started = time.monotonic()
         self._ready = asyncio.Event()
 
@@ -84,130 +104,200 @@ class Daemon:
             topics=list(topic_names(cfg.kafka.topic_prefix).values()),
             reject_reasons=REJECT_REASONS, publish_errors=ERROR_KINDS)
         async with contextlib.AsyncExitStack() as stack:
-            ledger = ProcessedFileLedger(state_dir / "ledger.sqlite3")
-            stack.callback(ledger.close)
-
-            # model verification, backend load and warm-up can outlast the unit's
-            # TimeoutStartSec on a slow box: ask systemd for more time, honestly
-            self.notifier.extend_timeout(300)
-            self.notifier.status("loading model package")
-            package_dir = cfg.inference.model_package or default_package_path()
-            package = await asyncio.to_thread(load_package, package_dir,
-                                              cfg.inference.verify_package)
-            self.metrics.model_info.info({"name": package.manifest.name,
-                                          "version": package.manifest.version,
-                                          "sha256": package.sha256})
-            backend = await asyncio.to_thread(open_backend, cfg.inference, package,
-                                              Path(cfg.service.cache_dir))
-            batcher = DynamicBatcher(backend, package.input_shape, cfg.inference.max_batch,
-                                     cfg.inference.max_wait_ms, cfg.inference.queue_size)
-            batcher.add_observer(self._on_batch)
-            self.notifier.status("warming up the inference backend")
-            await batcher.start(warmup=cfg.inference.warmup_iterations > 0)
-            stack.push_async_callback(batcher.close)
-
-            alerts = AlertEngine(cfg.alerts.rules)
-            alert_state = state_dir / "alerts.json"
-            if alert_state.exists():
-                with contextlib.suppress(ValueError, OSError, TypeError):
-                    alerts.restore(json.loads(alert_state.read_text()))
-            analyzer = FrameAnalyzer(package, batcher, alerts, cfg.saliency)
-            stack.callback(analyzer.close)
-            self.notifier.status("warming up the saliency explainer")
-            await analyzer.warm_up()
-
-            publisher = KafkaPublisher(cfg.publish, cfg.kafka,
-                                       state_dir / cfg.publish.outbox_file,
-                                       bootstrap=self.bootstrap)
-            await publisher.start()
-
-            pool = self._make_pool()
-            stack.callback(pool.shutdown, wait=False, cancel_futures=True)
-            if isinstance(pool, ProcessPoolExecutor):
-                # workers start (and import) now, not on the first files
-                self.notifier.status("starting ingest workers")
-                loop = asyncio.get_running_loop()
-                await asyncio.gather(*(loop.run_in_executor(pool, warm_worker)
-                                       for _ in range(self._pool_size())))
-
-            assembler = FrameAssembler(cfg.frames, package.manifest.input.channels,
-                                       {f.name: f.cadence_s for f in cfg.feeds})
-            kafka_options = (client_options(cfg.kafka, self.bootstrap)
-                             if any(f.kind == "kafka" for f in cfg.feeds) else None)
-            refusals = RefusalPublisher(publisher, self.metrics, cfg.kafka.topic_prefix,
-                                        f"urn:sdo-monitor:{self.instance}")
-            sources = [make_source(feed, kafka_options=kafka_options, refuse=refusals)
-                       for feed in cfg.feeds]
-            self.worker = worker = PipelineWorker(
-                config=cfg, metrics=self.metrics, ledger=ledger, pool=pool,
-                assembler=assembler, analyzer=analyzer, publisher=publisher,
-                backend=backend, sources=sources, instance=self.instance,
-                alert_state_path=alert_state)
-            batcher.more_coming = worker.frames_waiting
-
-            token = read_secret(cfg.http.token_env, cfg.http.token_file, "http.token_env")
-            runner = await start_http(build_app(worker.view(self), token),
-                                      cfg.http.host, cfg.http.port)
-            stack.push_async_callback(runner.cleanup)
-            self.http_address = tuple(runner.addresses[0][:2])  # type: ignore[assignment]
-            log.info("http listening", extra={"kv": {"address": "{}:{}".format(*self.http_address)}})
-
-            goes_task = None
-            if cfg.goes.enabled:
-                from monitor.goes import GoesMonitor
-                from monitor.pipeline.goes_link import GoesLink
-
-                worker.goes = GoesLink(GoesMonitor(cfg.goes), self.metrics,
-                                       worker.publish_messages, worker.source_uri,
-                                       cfg.kafka.topic_prefix, cfg.alerts.rules,
-                                       state_dir / "goes_scores.json")
-                worker.goes.restore()
-                goes_task = asyncio.create_task(worker.goes.run(stop), name="goes")
-            await worker.start()
-            self._ready.set()
-            self.metrics.ready.set(1)
-            self.notifier.ready(worker.status_line())
-            log.info("daemon ready", extra={"kv": {
-                "backend": backend.status().active, "feeds": len(sources),
-                "model": f"{package.manifest.name}:{package.manifest.version}",
-                "mode": cfg.service.mode}})
-
-            watchdog = asyncio.create_task(self._watchdog(worker, stop))
+            ledger = stack.enter_context(contextlib.closing(
+                ProcessedFileLedger(state_dir / "ledger.sqlite3")))
+            package = await self._load_package()
+            # the frames queue, first: the batcher asks it whether more frames are coming
+            queue = FrameQueue(cfg.service.queue_size, cfg.service.mode == "replay",
+                               self.metrics)
+            backend, batcher = await self._start_inference(stack, package, queue)
+            analyzer = await self._start_explainer(stack, package, batcher)
+            tracker = DeliveryTracker(self.metrics)
+            self._publisher = publisher = await self._start_publisher(stack, tracker)
+            pool = await self._start_pool(stack)
+            recent = RecentFrames()
+            overlays = OverlayStore(analyzer.draw_overlay, cfg.service.overlays_kept,
+                                    on_drawn=self.metrics.overlay_seconds.observe,
+                                    on_error=self.metrics.saliency_errors.labels("overlay").inc)
+            results = ResultPublisher(publisher, tracker, model_ref(package),
+                                      f"urn:sdo-monitor:{self.instance}",
+                                      cfg.kafka.topic_prefix, cfg.service.mode == "replay",
+                                      self.metrics)
+            goes = (GoesLink(cfg.goes, self.metrics, results, cfg.alerts.rules,
+                             state_dir / "goes_scores.json") if cfg.goes.enabled else None)
+            self._sources = self._make_sources(RefusalPublisher(results, self.metrics))
+            book = FileBook(ledger)
+            pipeline, housekeeper = self._build_pipeline(
+                book, queue, results, publisher, analyzer, backend, package, pool, goes,
+                listeners=[recent, overlays, ResultGauges(self.metrics)])
+            self._pipeline = pipeline
+            view = DaemonStatusView(pipeline.snapshot, recent, overlays, DaemonIdentity(
+                results.source_uri, cfg.service.mode, model_ref(package), self._started),
+                self.metrics.registry)
+            await self._start_http(stack, view)
+            if goes is not None:
+                start_task(stack, goes.run(), "goes")
+            start_task(stack, housekeeper.run(), "housekeeping")
+            pipeline.start()
+            stack.push_async_callback(pipeline.drain_and_stop, cfg.service.drain_timeout_s)
+            start_task(stack, self._watchdog(pipeline, stop), "watchdog")
+            self._announce_ready(pipeline.snapshot(), package)
             await stop.wait()
-            watchdog.cancel()
             self.metrics.ready.set(0)
             self.notifier.stopping("draining in-flight work")
             log.info("stopping: draining", extra={"kv": {
                 "timeout_s": cfg.service.drain_timeout_s}})
-            if goes_task is not None:
-                goes_task.cancel()
-                await asyncio.gather(goes_task, return_exceptions=True)
-            await worker.drain_and_stop(cfg.service.drain_timeout_s)
-            left = await publisher.stop(cfg.service.drain_timeout_s)
-            log.info("stopped", extra={"kv": {"outbox_pending": left}})
         self.metrics.up.set(0)
         return 0
 
+    def snapshot(self) -> PipelineSnapshot | None:
+        """The running pipeline's snapshot (None before it runs)."""
+        return self._pipeline.snapshot() if self._pipeline is not None else None
+
+    async def flush_frames(self) -> None:
+        """Close every open frame now (end of a replay)."""
+        if self._pipeline is not None:
+            await self._pipeline.flush_frames()
+
     async def wait_published(self, timeout_s: float) -> bool:
         """Wait until the outbox is empty (everything acknowledged)."""
-        if self.worker is None:
+        if self._publisher is None:
             return True
-        return await self.worker.publisher.wait_drained(timeout_s)
+        return await self._publisher.wait_drained(timeout_s)
 
     async def wait_ready(self, timeout: float | None = None) -> None:
         """Wait until the daemon serves (tests, the demo)."""
         await asyncio.wait_for(self._ready.wait(), timeout)
 
-    def _pool_size(self) -> int:
-        return self.config.service.ingest_workers or os.cpu_count() or 1
+    # -- what starts, in order ------------------------------------------------------
+    async def _load_package(self) -> ModelPackage:
+        cfg = self.config.inference
+        # model verification, backend load and warm-up can outlast the unit's
+        # TimeoutStartSec on a slow box: ask systemd for more time, honestly
+        self.notifier.extend_timeout(300)
+        self.notifier.status("loading model package")
+        package = await asyncio.to_thread(load_package,
+                                          cfg.model_package or default_package_path(),
+                                          cfg.verify_package)
+        self.metrics.model_info.info(model_ref(package))
+        return package
 
-    def _make_pool(self) -> Executor:
-        workers = self._pool_size()
-        if self.config.service.ingest_executor == "thread":
-            return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest")
-        # forkserver: never fork a process that runs Kafka and aiohttp threads
-        return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver"),
-                                   initializer=exit_with_daemon, initargs=(os.getpid(),))
+    async def _start_inference(self, stack: contextlib.AsyncExitStack, package: ModelPackage,
+                               queue: FrameQueue) -> tuple[ManagedBackend, DynamicBatcher]:
+        cfg = self.config.inference
+        backend = await asyncio.to_thread(open_backend, cfg, package,
+                                          Path(self.config.service.cache_dir))
+        batcher = DynamicBatcher(backend, package.input_shape, cfg.max_batch, cfg.max_wait_ms,
+                                 cfg.queue_size, observers=[self._on_batch],
+                                 more_coming=lambda: len(queue) > 0)
+        stack.push_async_callback(batcher.close)  # it owns the backend (closes it too)
+        self.notifier.status("warming up the inference backend")
+        await batcher.start(warmup=cfg.warmup_iterations > 0)
+        return backend, batcher
+
+    async def _start_explainer(self, stack: contextlib.AsyncExitStack, package: ModelPackage,
+                               batcher: DynamicBatcher) -> FrameAnalyzer:
+        analyzer = FrameAnalyzer(package, batcher, self.config.saliency)
+        stack.callback(analyzer.close)
+        self.notifier.status("warming up the saliency explainer")
+        await analyzer.warm_up()
+        return analyzer
+
+    async def _start_publisher(self, stack: contextlib.AsyncExitStack,
+                               tracker: DeliveryTracker) -> KafkaPublisher:
+        cfg = self.config
+        publisher = KafkaPublisher(cfg.publish, cfg.kafka,
+                                   Path(cfg.service.state_dir) / cfg.publish.outbox_file,
+                                   bootstrap=self.bootstrap, listener=tracker)
+        await publisher.start()
+        stack.push_async_callback(self._stop_publisher, publisher)
+        return publisher
+
+    async def _stop_publisher(self, publisher: KafkaPublisher) -> None:
+        left = await publisher.stop(self.config.service.drain_timeout_s)
+        log.info("stopped", extra={"kv": {"outbox_pending": left}})
+
+    async def _start_pool(self, stack: contextlib.AsyncExitStack) -> Executor:
+        workers = self.config.service.ingest_workers or os.cpu_count() or 1
+        pool = make_pool(self.config.service.ingest_executor, workers)
+        stack.callback(pool.shutdown, wait=False, cancel_futures=True)
+        if isinstance(pool, ProcessPoolExecutor):
+            # workers start (and import) now, not on the first files
+            self.notifier.status("starting ingest workers")
+            loop = asyncio.get_running_loop()
+            await asyncio.gather(*(loop.run_in_executor(pool, warm_worker)
+                                   for _ in range(workers)))
+        return pool
+
+    def _build_pipeline(self, book: FileBook, queue: FrameQueue, results: ResultPublisher,
+                        publisher: KafkaPublisher, analyzer: FrameAnalyzer,
+                        backend: ManagedBackend, package: ModelPackage, pool: Executor,
+                        goes: GoesLink | None,
+                        listeners: list[FrameListener]) -> tuple[Pipeline, Housekeeper]:
+        """The stages, connected (nothing starts here)."""
+        cfg, m = self.config, self.metrics
+        service = cfg.service
+        intake = Intake(self._sources, cfg.feeds, service.queue_size,
+                        service.stale_after_cadences, m)
+        outcomes = Outcomes(book, intake, results, m)
+        assembly = Assembly(FrameAssembler(cfg.frames, package.manifest.input.channels,
+                                           {f.name: f.cadence_s for f in cfg.feeds}),
+                            queue, outcomes, m)
+        ingest = IngestStage(intake=intake, book=book, outcomes=outcomes, assembly=assembly,
+                             pool=pool, ingest=cfg.ingest, preprocess=cfg.preprocess,
+                             grid_size=analyzer.grid.size, channels=analyzer.channels,
+                             max_future_s=service.max_future_s, metrics=m)
+        alerts = AlertEngine(cfg.alerts.rules)
+        analysis = AnalysisStage(
+            queue=queue, analyzer=analyzer, backend=backend, alerts=alerts, publisher=results,
+            outcomes=outcomes, assembly=assembly,
+            listeners=[*listeners, *([goes] if goes is not None else [])],
+            replay=service.mode == "replay",
+            alert_state_path=Path(service.state_dir) / "alerts.json", metrics=m)
+        analysis.restore_alert_state()
+        # twice the pool size: while one file's ledger bookkeeping runs on the
+        # event loop, the pool worker already decodes the next file
+        pipeline = Pipeline(
+            intake=intake, ingest=ingest, assembly=assembly, queue=queue, analysis=analysis,
+            ingest_tasks=2 * (service.ingest_workers or os.cpu_count() or 1),
+            analysis_tasks=cfg.inference.max_batch, backend=backend,
+            publisher=publisher, alerts=alerts,
+            goes_status=goes.goes.status if goes is not None else None)
+        housekeeper = Housekeeper(
+            snapshot=pipeline.snapshot, outcomes=outcomes, assembly=assembly, book=book,
+            feeds=[f.name for f in cfg.feeds], retention_days=service.ledger_retention_days,
+            metrics=m, goes=goes)
+        return pipeline, housekeeper
+
+    async def _start_http(self, stack: contextlib.AsyncExitStack,
+                          view: DaemonStatusView) -> None:
+        http = self.config.http
+        token = read_secret(http.token_env, http.token_file, "http.token_env")
+        runner = await start_http(build_app(view, token), http.host, http.port)
+        stack.push_async_callback(runner.cleanup)
+        host, port = runner.addresses[0][:2]
+        self.http_address = (host, port)
+        log.info("http listening", extra={"kv": {"address": f"{host}:{port}"}})
+
+    def _announce_ready(self, snapshot: PipelineSnapshot, package: ModelPackage) -> None:
+        self._ready.set()
+        self.metrics.ready.set(1)
+        self.notifier.ready(status_line(snapshot))
+        log.info("daemon ready", extra={"kv": {
+            "backend": snapshot.backend.active, "feeds": len(self._sources),
+            "model": f"{package.manifest.name}:{package.manifest.version}",
+            "mode": self.config.service.mode}})
+
+    def _make_sources(self, refuse: RefusalPublisher) -> list[SourceBase]:
+        cfg = self.config
+        kafka_options = (client_options(cfg.kafka, self.bootstrap)
+                         if any(f.kind == "kafka" for f in cfg.feeds) else None)
+        return [make_source(feed, kafka_options=kafka_options, refuse=refuse)
+                for feed in cfg.feeds]
+
+    # -- callbacks ----------------------------------------------------------------
+    def _source_stats(self) -> list[SourceStats]:
+        return [source.stats() for source in self._sources]
 
     def _on_batch(self, event: BatchEvent) -> None:
         self.metrics.batch_size.observe(event.frames)
@@ -217,14 +307,36 @@ class Daemon:
         for wait in event.queue_wait_s:
             self.metrics.stage_seconds["queue_wait"].observe(wait)
 
-    async def _watchdog(self, worker: PipelineWorker, stop: asyncio.Event) -> None:
+    async def _watchdog(self, pipeline: Pipeline, stop: asyncio.Event) -> None:
         interval = SystemdNotifier.watchdog_interval_s()
         period = min(interval, 5.0) if interval else 5.0
         while not stop.is_set():
             await asyncio.sleep(period)
+            snapshot = pipeline.snapshot()
             # Only a pipeline that moves earns a ping: systemd restarts a hung one.
-            if worker.heartbeat_ok():
+            if heartbeat_ok(snapshot):
                 self.metrics.heartbeat.set(time.time())
                 if interval and self.config.service.watchdog:
                     self.notifier.watchdog()
-            self.notifier.status(worker.status_line())
+            self.notifier.status(status_line(snapshot))
+
+
+def make_pool(executor: str, workers: int) -> Executor:
+    """The ingest worker pool: processes (decompression holds the GIL) or threads."""
+    if executor == "thread":
+        return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest")
+    # forkserver: never fork a process that runs Kafka and aiohttp threads
+    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver"),
+                               initializer=exit_with_daemon, initargs=(os.getpid(),))
+
+
+def start_task(stack: contextlib.AsyncExitStack, work: Coroutine[Any, Any, None],
+               name: str) -> None:
+    """Run ``work`` as a task whose lifetime ends (cancelled, awaited) with ``stack``."""
+    task = asyncio.create_task(work, name=name)
+
+    async def cancel() -> None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    stack.push_async_callback(cancel)

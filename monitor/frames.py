@@ -88,10 +88,6 @@ class Frame(Generic[P]):
         stamps = [item.t_obs.timestamp() for item in self.channels.values()]
         return datetime.fromtimestamp(sum(stamps) / len(stamps), tz=UTC)
 
-    @property
-    def first_arrival(self) -> float:
-        return min(item.arrived_at for item in self.channels.values())
-
 
 @dataclass(frozen=True)
 class LateOrDuplicate(Generic[P]):

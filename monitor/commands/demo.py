@@ -160,9 +160,9 @@ def run_demo(args: argparse.Namespace) -> int:
         started = time.monotonic()
         while not stop.is_set():
             await asyncio.sleep(0.5)
-            counts = daemon.worker.counts if daemon.worker else {}
-            settled = sum(counts.get(k, 0) for k in ("processed", "rejected", "duplicate"))
-            if written["finished"] and settled >= written["n"] and not daemon.worker.frames:
+            snap = daemon.snapshot()
+            if snap is not None and written["finished"] and snap.settled >= written["n"] \
+                    and snap.frames_queued == 0:
                 await asyncio.sleep(2.0)  # let the console catch up with the last messages
                 stop.set()
             if args.duration and time.monotonic() - started > args.duration:

@@ -15,11 +15,14 @@ import fnmatch
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from monitor.config import Config, load_config
 from monitor.sources.names import is_temporary
 from monitor.sources.settings import SpoolFeedSettings
+
+if TYPE_CHECKING:
+    from monitor.app import Daemon
 
 __all__ = ["Progress", "add_subparser", "replay_config", "run_replay"]
 
@@ -96,22 +99,23 @@ def run_replay(args: argparse.Namespace) -> int:
     started = time.monotonic()
     progress = Progress(total, started, sys.stderr)
 
-    def on_ready(daemon: Any) -> None:
+    def on_ready(daemon: Daemon) -> None:
         asyncio.get_running_loop().create_task(_watch(daemon))
 
-    async def _watch(daemon: Any) -> None:
-        worker = daemon.worker
+    async def _watch(daemon: Daemon) -> None:
         flushed = False
         while not stop.is_set():
             await asyncio.sleep(0.5)
-            settled = worker.settled()
+            snap = daemon.snapshot()
+            if snap is None:
+                continue
+            settled = snap.settled
             if not args.no_progress:
-                progress.show(settled, worker.counts["frames"], time.monotonic())
-            if settled + worker.open_channel_count() >= total and not flushed and \
-                    worker.idle():
-                await worker.flush_frames()  # the last frames may lack channels
+                progress.show(settled, snap.counts["frames"], time.monotonic())
+            if settled + snap.open_channels >= total and not flushed and snap.idle:
+                await daemon.flush_frames()  # the last frames may lack channels
                 flushed = True
-            if flushed and settled >= total and worker.idle():
+            if flushed and settled >= total and snap.idle:
                 await daemon.wait_published(60.0)
                 stop.set()
         if not args.no_progress:

@@ -132,15 +132,18 @@ class FlareDetector:
         Feed name, part of the event ids.
     flux_scale : float
         Recorded on events (the fluxes pushed are already class scale).
+    keep_all : bool
+        Keep every finished event (a batch run), not only the last ``events_kept``.
     """
 
     def __init__(self, settings: DetectionSettings | None = None, feed: str = "goes",
-                 flux_scale: float = 1.0) -> None:
+                 flux_scale: float = 1.0, keep_all: bool = False) -> None:
         self.settings = settings or DetectionSettings()
         self.feed = feed
         self.flux_scale = flux_scale
         self.current: GoesEvent | None = None
-        self.finished: deque[GoesEvent] = deque(maxlen=self.settings.events_kept)
+        self.finished: deque[GoesEvent] = deque(
+            maxlen=None if keep_all else self.settings.events_kept)
         self._run: deque[GoesSample] = deque(maxlen=self.settings.rise_minutes)
         self._last: GoesSample | None = None
         self.ignored_out_of_order = 0
@@ -243,8 +246,7 @@ def detect_flares(samples: Iterable[GoesSample], settings: DetectionSettings | N
 
     Samples out of order or repeated are skipped (the detector counts them).
     """
-    detector = FlareDetector(settings, feed, flux_scale)
-    detector.finished = deque()  # keep every event of a batch run
+    detector = FlareDetector(settings, feed, flux_scale, keep_all=True)  # a batch run
     for sample in samples:
         detector.push(sample)
     return detector.events

@@ -24,7 +24,7 @@ import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from monitor.goes.classes import flux_scale_for
 from monitor.goes.samples import GoesSample, flux_problem
 from monitor.goes.swpc import parse_swpc
 
-__all__ = ["GoesDay", "ReferenceEvent", "day_bounds", "read_flare_summary", "read_goes_file",
+__all__ = ["GoesDay", "ReferenceEvent", "read_flare_summary", "read_goes_file",
            "read_goes_files"]
 
 log = logging.getLogger(__name__)
@@ -265,10 +265,3 @@ def read_flare_summary(path: Path | str) -> list[ReferenceEvent]:
                            r.get("flare_class"), r.get("peak_flux"), r.get("background_flux"),
                            r["counter"]) for r in sorted(rows.values(), key=lambda r: r["counter"])]
 
-
-def day_bounds(samples: list[GoesSample]) -> tuple[datetime, datetime] | None:
-    """First and last minute covered (for reports)."""
-    if not samples:
-        return None
-    return (datetime.fromtimestamp(samples[0].time, UTC),
-            datetime.fromtimestamp(samples[-1].time, UTC) + timedelta(minutes=1))

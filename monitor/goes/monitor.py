@@ -7,7 +7,7 @@ predictions given to :meth:`observe_frame` with GOES truth, and answers
 :meth:`scores`, :meth:`status` and :meth:`confirm_alert`. Anything can feed
 it samples directly (:meth:`ingest`): files, tests, the ``verify`` command.
 
-Hooks (set by the daemon; each may be a plain function or a coroutine
+Hooks (given to the constructor; each may be a plain function or a coroutine
 function): ``on_event(payload)`` for every announcement to publish;
 ``on_count(family, reason, n)`` for counters (families ``samples``,
 ``polls``, ``feed_errors``, ``predictions``, ``gap_minutes``, ``satellite``,
@@ -68,10 +68,14 @@ class GoesMonitor:
         The ``goes`` config section.
     clock : callable
         Monotonic seconds for the verifier's ``max_wait_s`` (tests may fake it).
+    on_event, on_count, on_sample, on_confirmation : callable, optional
+        The hooks (see the module docstring).
     """
 
     def __init__(self, settings: GoesSettings | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, *, on_event: Hook | None = None,
+                 on_count: Hook | None = None, on_sample: Hook | None = None,
+                 on_confirmation: Hook | None = None) -> None:
         self.settings = settings = settings or GoesSettings()
         self.feed = settings.feed.name
         self.series = FluxSeries(settings.history_s)
@@ -79,10 +83,10 @@ class GoesMonitor:
         self.verifier = Verifier(settings.verification, self.series, clock)
         self.poller = SwpcPoller(settings.feed)
         self.counts: Counter[str] = Counter()  # "<family>:<reason>"
-        self.on_event: Hook | None = None
-        self.on_count: Hook | None = None
-        self.on_sample: Hook | None = None
-        self.on_confirmation: Hook | None = None
+        self.on_event = on_event
+        self.on_count = on_count
+        self.on_sample = on_sample
+        self.on_confirmation = on_confirmation
         self._watched: dict[str, tuple[float, str]] = {}  # alert id -> (start, threshold)
         self._queued_confirmations: list[tuple[str, Confirmation | None]] = []
         self.published: list[dict[str, Any]] = []  # recent payloads (status page)

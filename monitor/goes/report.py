@@ -186,11 +186,10 @@ def score_period(frames: Sequence[FrameRecord], samples: Sequence[GoesSample],
     series = FluxSeries(history_s=span + 86400.0)
     for sample in ordered:
         series.add(sample)
-    verifier = Verifier(settings, series, clock=lambda: 0.0)
     # the rolling store forgets pairs older than its longest window; the period
     # table needs every pair, so collect them as they are scored
     pairs: list[ScoredPair] = []
-    verifier.on_scored = pairs.append
+    verifier = Verifier(settings, series, clock=lambda: 0.0, on_scored=pairs.append)
     for frame in sorted(frames, key=lambda f: f.t_obs):
         verifier.observe(frame.frame_id, frame.t_obs, frame.class_probabilities,
                          frame.predicted_class)

@@ -27,7 +27,6 @@ __all__ = [
     "GoesSample",
     "WindowTruth",
     "flux_problem",
-    "minute_start",
     "utc",
 ]
 
@@ -59,11 +58,6 @@ FILL_VALUES: frozenset[float] = frozenset({-9999.0, -99999.0, -1e31, -1.0e32})
 def utc(seconds: float) -> datetime:
     """Aware UTC datetime of a Unix time."""
     return datetime.fromtimestamp(seconds, UTC)
-
-
-def minute_start(seconds: float) -> float:
-    """Start of the minute containing ``seconds`` (Unix time)."""
-    return math.floor(seconds / 60.0) * 60.0
 
 
 def flux_problem(value: Any) -> str | None:

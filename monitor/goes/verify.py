@@ -94,10 +94,13 @@ class Verifier:
         Where GOES truth is looked up.
     clock : callable
         Monotonic seconds (``max_wait_s``); tests may pass a fake.
+    on_scored : callable, optional
+        Called with every pair as it is scored (a period report keeps them all).
     """
 
     def __init__(self, settings: VerificationSettings, series: FluxSeries,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 on_scored: Callable[[ScoredPair], None] | None = None) -> None:
         self.settings = settings
         self.series = series
         self.clock = clock
@@ -108,7 +111,7 @@ class Verifier:
         self._sequence = itertools.count()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self.counts: Counter[str] = Counter()
-        self.on_scored: Callable[[ScoredPair], None] | None = None
+        self.on_scored = on_scored
         self._last_sweep = float("-inf")
         self._outcomes: dict[str, str] = {}  # of the last resolve() call
 

@@ -13,15 +13,16 @@ Typical wiring (the daemon)::
 """
 
 from monitor.inference.base import (
+    BACKENDS,
     Backend,
     BackendError,
     BackendUnavailableError,
     InferenceOutput,
     Runner,
+    auto_order,
 )
 from monitor.inference.batcher import BatcherClosedError, BatchEvent, DynamicBatcher
 from monitor.inference.registry import (
-    AUTO_ORDER,
     BackendStatus,
     ManagedBackend,
     open_backend,
@@ -30,7 +31,7 @@ from monitor.inference.registry import (
 from monitor.inference.settings import InferenceSettings
 
 __all__ = [
-    "AUTO_ORDER",
+    "BACKENDS",
     "Backend",
     "BackendError",
     "BackendStatus",
@@ -42,6 +43,7 @@ __all__ = [
     "InferenceSettings",
     "ManagedBackend",
     "Runner",
+    "auto_order",
     "open_backend",
     "probe_backends",
 ]

@@ -10,22 +10,30 @@ need not be thread-safe, but ``close()`` must be safe to call twice.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self, runtime_checkable
 
 import numpy as np
+
+from monitor.inference.settings import InferenceSettings
+from monitor.plugins import Registry
 
 if TYPE_CHECKING:
     from monitor.models.package import ModelPackage
 
 __all__ = [
+    "BACKENDS",
     "Backend",
     "BackendError",
+    "BackendPlugin",
     "BackendUnavailableError",
     "InferenceOutput",
     "Precision",
     "Runner",
+    "auto_order",
     "check_batch",
     "resolve_precision",
+    "warm_up_cpu",
 ]
 
 Precision = Literal["fp32", "fp16", "bf16"]
@@ -125,6 +133,88 @@ class Backend(Runner, Protocol):
         BackendUnavailableError
             When this backend cannot serve the request here.
         """
+
+
+class BackendPlugin:
+    """How a backend registers: ``class X(BackendPlugin, name="torch_cpu", auto_rank=40)``.
+
+    Parameters (class keywords)
+    ---------------------------
+    name : str
+        ``inference.backend`` value that forces it.
+    auto_rank : int
+        Its place in ``auto`` mode (lowest tried first).
+    gpu : bool
+        It runs on ``inference.device``; otherwise on the CPU.
+    fp32_only : bool
+        It runs the fp32 graph whatever precision is asked for in ``auto`` mode.
+    """
+
+    name: ClassVar[str] = ""
+    auto_rank: ClassVar[int] = 0
+    gpu: ClassVar[bool] = False
+    fp32_only: ClassVar[bool] = False
+
+    def __init_subclass__(cls, name: str | None = None, auto_rank: int = 100,
+                          gpu: bool = False, fp32_only: bool = False, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if name is not None:
+            cls.name, cls.auto_rank, cls.gpu, cls.fp32_only = name, auto_rank, gpu, fp32_only
+            BACKENDS.add(name, cls)
+
+    @classmethod
+    def probe(cls) -> tuple[bool, str]:
+        """Whether it can run here and why not (cheap: imports and device queries)."""
+        raise NotImplementedError(f"{cls.__name__} does not say whether it can run")
+
+    @classmethod
+    def from_settings(cls, settings: InferenceSettings, cache_dir: Path) -> Self:
+        """Construct (not load) it from the ``inference`` settings."""
+        raise NotImplementedError(f"{cls.__name__} does not say how to build it")
+
+    # the Backend protocol, implemented by each backend
+    def load(self, package: ModelPackage, device: str, precision: Precision,
+             max_batch: int) -> None:
+        raise NotImplementedError
+
+    def warmup(self) -> None:
+        raise NotImplementedError
+
+    def infer(self, batch: np.ndarray) -> InferenceOutput:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def device_for(cls, settings: InferenceSettings) -> str:
+        """The device it loads on."""
+        return settings.device if cls.gpu else "cpu"
+
+    @classmethod
+    def precision_for(cls, settings: InferenceSettings, device: str) -> Precision:
+        """The precision it runs in."""
+        return "fp32" if cls.fp32_only else resolve_precision(settings.precision,
+                                                              gpu=device != "cpu")
+
+
+#: Every inference backend, found by name in this package's modules.
+BACKENDS: Registry[BackendPlugin] = Registry("monitor.inference", "inference backend")
+
+
+def auto_order() -> tuple[str, ...]:
+    """Backend names in the order ``auto`` tries them."""
+    return tuple(c.name for c in sorted(BACKENDS.classes(), key=lambda c: c.auto_rank))
+
+
+def warm_up_cpu(backend: Runner, shape: tuple[int, int, int], max_batch: int,
+                iterations: int) -> None:
+    """Run batch 1 and batch ``max_batch`` ``iterations`` times each: the CPU backends'
+    warm-up (allocators, thread pools, kernel selection)."""
+    for b in sorted({1, max_batch}):
+        x = np.zeros((b, *shape), dtype=np.float32)
+        for _ in range(iterations):
+            backend.infer(x)
 
 
 def resolve_precision(requested: str, gpu: bool) -> Precision:

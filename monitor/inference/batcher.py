@@ -6,7 +6,7 @@ batch runs on the single inference thread; each caller gets exactly its own
 rows back. A request is never split across batches, and while the worker is
 busy the next batch keeps filling, so under load batches are full and an idle
 system answers a lone frame after at most ``max_wait_ms`` -- or at once, when
-the caller's :attr:`DynamicBatcher.more_coming` hint says no other frame is on
+the caller's ``more_coming`` hint says no other frame is on
 its way (a live feed at AIA's cadence: waiting for a batch only adds latency).
 
 Failures stay with the request that caused them: input errors (wrong shape or
@@ -26,7 +26,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -97,10 +97,17 @@ class DynamicBatcher:
         Longest time the oldest waiting request is held for its batch to fill.
     queue_size : int
         Requests that may wait; :meth:`submit` blocks (backpressure) beyond it.
+    observers : sequence of callable, optional
+        Each gets ``observer(event)`` after every batch (on the event loop).
+    more_coming : callable, optional
+        The caller's hint: False when no further request is on its way, so a
+        partial batch runs now instead of waiting out ``max_wait_ms``.
     """
 
     def __init__(self, runner: Runner, input_shape: tuple[int, int, int], max_batch: int = 8,
-                 max_wait_ms: float = 20.0, queue_size: int = 64) -> None:
+                 max_wait_ms: float = 20.0, queue_size: int = 64, *,
+                 observers: Sequence[Callable[[BatchEvent], None]] = (),
+                 more_coming: Callable[[], bool] | None = None) -> None:
         if max_batch < 1 or max_wait_ms <= 0 or queue_size < 1:
             raise ValueError("max_batch >= 1, max_wait_ms > 0 and queue_size >= 1 required")
         self.runner = runner
@@ -110,14 +117,12 @@ class DynamicBatcher:
         self._slots = asyncio.Semaphore(queue_size)
         self._pending: deque[_Request] = deque()
         self._wakeup = asyncio.Event()
-        self._observers: list[Callable[[BatchEvent], None]] = []
+        self._observers = tuple(observers)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
         self._task: asyncio.Task[None] | None = None
         self._ready = False
         self._closed = False
-        #: Optional hint from the caller: False when no further request is on its way, so
-        #: a partial batch runs now instead of waiting out ``max_wait_ms``.
-        self.more_coming: Callable[[], bool] | None = None
+        self._more_coming = more_coming
 
     @property
     def ready(self) -> bool:
@@ -128,10 +133,6 @@ class DynamicBatcher:
     def queued_frames(self) -> int:
         """Frames waiting for a batch (a queue-depth gauge)."""
         return sum(len(r.frames) for r in self._pending)
-
-    def add_observer(self, callback: Callable[[BatchEvent], None]) -> None:
-        """Call ``callback(event)`` after every batch (on the event loop)."""
-        self._observers.append(callback)
 
     async def run_in_worker(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the inference thread (device-owning work)."""
@@ -205,7 +206,7 @@ class DynamicBatcher:
                 break
             deadline = self._pending[0].submitted + self.max_wait
             while self.queued_frames < self.max_batch and not self._closed:
-                if self.more_coming is not None and not self.more_coming():
+                if self._more_coming is not None and not self._more_coming():
                     break
                 remaining = deadline - loop.time()
                 if remaining <= 0:

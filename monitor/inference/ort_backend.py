@@ -12,16 +12,20 @@ never shadowed.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from monitor.inference.base import (
+    BackendPlugin,
     BackendUnavailableError,
     InferenceOutput,
     Precision,
     check_batch,
+    warm_up_cpu,
 )
+from monitor.inference.settings import InferenceSettings
 from monitor.inference.torch_cpu import available_cores
 
 if TYPE_CHECKING:
@@ -55,7 +59,7 @@ def probe_cuda() -> tuple[bool, str]:
     return True, f"onnxruntime {ort.__version__} with CUDAExecutionProvider"
 
 
-class OnnxRuntimeBackend:
+class OnnxRuntimeBackend(BackendPlugin, name="onnxruntime", auto_rank=30, fp32_only=True):
     """ONNX Runtime InferenceSession over ``model.onnx``.
 
     Parameters
@@ -66,7 +70,20 @@ class OnnxRuntimeBackend:
         Runs per warm-up batch size.
     """
 
-    name = "onnxruntime"
+    @classmethod
+    def probe(cls) -> tuple[bool, str]:
+        return probe()
+
+    @classmethod
+    def from_settings(cls, settings: InferenceSettings, cache_dir: Path) -> OnnxRuntimeBackend:
+        return cls(settings.cpu.threads, settings.warmup_iterations)
+
+    @classmethod
+    def device_for(cls, settings: InferenceSettings) -> str:
+        """The CUDA provider when allowed and installed, else the CPU."""
+        if settings.onnxruntime_cuda and probe_cuda()[0]:
+            return settings.device
+        return "cpu"
 
     def __init__(self, threads: int = 0, warmup_iterations: int = 3) -> None:
         self.threads = threads
@@ -121,10 +138,7 @@ class OnnxRuntimeBackend:
 
     def warmup(self) -> None:
         """Run batch 1 and batch max a few times (memory arena and kernel selection)."""
-        for b in sorted({1, self.max_batch}):
-            x = np.zeros((b, *self.shape), dtype=np.float32)
-            for _ in range(self.warmup_iterations):
-                self.infer(x)
+        warm_up_cpu(self, self.shape, self.max_batch, self.warmup_iterations)
 
     def infer(self, batch: np.ndarray) -> InferenceOutput:
         """Run one batch."""

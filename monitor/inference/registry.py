@@ -1,6 +1,7 @@
 """Backend registry: probe what runs here, pick one, fall back with a logged reason.
 
-``auto`` tries, in order: tensorrt -> torch_cuda -> onnxruntime -> torch_cpu.
+Backends register by name (:class:`~monitor.inference.base.BackendPlugin`);
+``auto`` tries them by rank: tensorrt -> torch_cuda -> onnxruntime -> torch_cpu.
 A backend whose optional dependency or device is missing is logged once with
 the reason and skipped; a forced backend that is unavailable is an error that
 says why (the daemon must not silently serve from a slower path the operator
@@ -28,27 +29,20 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from monitor.inference.base import (
+    BACKENDS,
     Backend,
     BackendUnavailableError,
     InferenceOutput,
     Precision,
-    resolve_precision,
+    auto_order,
 )
-from monitor.inference.ort_backend import OnnxRuntimeBackend, probe_cuda
-from monitor.inference.ort_backend import probe as ort_probe
-from monitor.inference.settings import BACKEND_NAMES, InferenceSettings
-from monitor.inference.torch_cpu import TorchCPUBackend
-from monitor.inference.torch_cpu import probe as torch_cpu_probe
-from monitor.inference.torch_cuda import TorchCUDABackend
-from monitor.inference.torch_cuda import probe as torch_cuda_probe
+from monitor.inference.settings import InferenceSettings
 from monitor.inference.trt_backend import TensorRTBackend
-from monitor.inference.trt_backend import probe as trt_probe
 
 if TYPE_CHECKING:
     from monitor.models.package import ModelPackage
 
 __all__ = [
-    "AUTO_ORDER",
     "Availability",
     "BackendStatus",
     "ManagedBackend",
@@ -60,15 +54,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-AUTO_ORDER: tuple[str, ...] = BACKEND_NAMES
-GPU_BACKENDS = frozenset({"tensorrt", "torch_cuda"})
-
-_PROBES: dict[str, Callable[[], tuple[bool, str]]] = {
-    "tensorrt": trt_probe,
-    "torch_cuda": torch_cuda_probe,
-    "onnxruntime": ort_probe,
-    "torch_cpu": torch_cpu_probe,
-}
 _logged_unavailable: set[tuple[str, str]] = set()
 _log_lock = threading.Lock()
 
@@ -85,9 +70,9 @@ class Availability:
 def probe_backends() -> dict[str, Availability]:
     """Probe every backend (cheap: imports and device queries, no model work)."""
     out = {}
-    for name in AUTO_ORDER:
+    for name in auto_order():
         try:
-            ok, reason = _PROBES[name]()
+            ok, reason = BACKENDS.get(name).probe()
         except Exception as exc:  # noqa: BLE001 - a probe must never crash start-up
             ok, reason = False, f"probe failed: {type(exc).__name__}: {exc}"
         out[name] = Availability(name, ok, reason)
@@ -113,35 +98,14 @@ def default_engine_cache_dir(settings: InferenceSettings, service_cache_dir: Pat
     return Path(base) / "sdo-monitor" / "tensorrt"
 
 
-def _device_for(name: str, settings: InferenceSettings) -> str:
-    if name in GPU_BACKENDS:
-        return settings.device
-    if name == "onnxruntime" and settings.onnxruntime_cuda and probe_cuda()[0]:
-        return settings.device
-    return "cpu"
-
-
-def _precision_for(name: str, settings: InferenceSettings, device: str) -> Precision:
-    gpu = device != "cpu"
-    if name in ("onnxruntime", "torch_cpu"):
-        # These run the fp32 graph; a GPU precision asked for in auto mode does not apply.
-        return "fp32"
-    return resolve_precision(settings.precision, gpu=gpu)
+def _precision_for(name: str, settings: InferenceSettings) -> Precision:
+    cls = BACKENDS.get(name)
+    return cls.precision_for(settings, cls.device_for(settings))
 
 
 def create_backend(name: str, settings: InferenceSettings, cache_dir: Path) -> Backend:
     """Construct (not load) the backend called ``name``."""
-    warm = settings.warmup_iterations
-    if name == "tensorrt":
-        return TensorRTBackend(settings.tensorrt, cache_dir, warm)
-    if name == "torch_cuda":
-        return TorchCUDABackend(settings.torch_cuda.cuda_graphs,
-                                           settings.torch_cuda.channels_last, warm)
-    if name == "onnxruntime":
-        return OnnxRuntimeBackend(settings.cpu.threads, warm)
-    if name == "torch_cpu":
-        return TorchCPUBackend(settings.cpu.threads, warm)
-    raise ValueError(f"unknown backend {name!r}; known: {', '.join(AUTO_ORDER)}")
+    return BACKENDS.get(name).from_settings(settings, cache_dir)
 
 
 @dataclass(frozen=True)
@@ -311,8 +275,9 @@ class ManagedBackend:
 
 def _load(name: str, package: ModelPackage, settings: InferenceSettings,
           cache_dir: Path) -> tuple[Backend, Precision]:
-    device = _device_for(name, settings)
-    precision = _precision_for(name, settings, device)
+    cls = BACKENDS.get(name)
+    device = cls.device_for(settings)
+    precision = cls.precision_for(settings, device)
     backend = create_backend(name, settings, cache_dir)
     try:
         backend.load(package, device, precision, settings.max_batch)
@@ -348,8 +313,8 @@ def open_backend(settings: InferenceSettings, package: ModelPackage,
     cache_dir = default_engine_cache_dir(settings, service_cache_dir)
     probes = probe_backends()
     forced = settings.backend != "auto"
-    order = [settings.backend] if forced else list(AUTO_ORDER)
-    trt_precision = _precision_for("tensorrt", settings, settings.device)
+    order = [settings.backend] if forced else list(auto_order())
+    trt_precision = _precision_for("tensorrt", settings)
     if probes["tensorrt"].available and trt_precision not in ("fp32", "fp16"):
         probes["tensorrt"] = Availability("tensorrt", False, f"builds fp32 or fp16 engines, "
                                                              f"{trt_precision} was requested")
@@ -368,7 +333,7 @@ def open_backend(settings: InferenceSettings, package: ModelPackage,
         if not trt.is_cached(package, trt_precision, settings.max_batch, settings.device):
             background = "tensorrt"
             # The stand-in: the next available backend in auto order, whatever was forced.
-            order = [n for n in AUTO_ORDER if n != "tensorrt"]
+            order = [n for n in auto_order() if n != "tensorrt"]
             log.warning("no cached TensorRT engine: building in the background, serving "
                         "degraded meanwhile", extra={"kv": {"cache_dir": str(cache_dir)}})
 

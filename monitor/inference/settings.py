@@ -13,16 +13,14 @@ from pathlib import Path
 from typing import Literal
 
 __all__ = [
-    "BACKEND_NAMES",
     "CpuSettings",
     "InferenceSettings",
     "TensorRTSettings",
     "TorchCudaSettings",
 ]
 
-#: Concrete backends in ``auto`` order.
-BACKEND_NAMES: tuple[str, ...] = ("tensorrt", "torch_cuda", "onnxruntime", "torch_cpu")
-
+#: What ``inference.backend`` accepts: ``auto`` or a registered backend's name (spelled
+#: out here so loading a config imports no backend; a test keeps it equal to the registry).
 BackendName = Literal["auto", "tensorrt", "torch_cuda", "onnxruntime", "torch_cpu"]
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
 

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from monitor.inference.base import (
+    BackendPlugin,
     BackendUnavailableError,
     InferenceOutput,
     Precision,
     check_batch,
+    warm_up_cpu,
 )
+from monitor.inference.settings import InferenceSettings
 
 if TYPE_CHECKING:
     from monitor.models.network import SolarResNet
@@ -43,7 +47,7 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-class TorchCPUBackend:
+class TorchCPUBackend(BackendPlugin, name="torch_cpu", auto_rank=40, fp32_only=True):
     """torch eager on CPU, fp32.
 
     Parameters
@@ -54,7 +58,13 @@ class TorchCPUBackend:
         Runs per warm-up batch size.
     """
 
-    name = "torch_cpu"
+    @classmethod
+    def probe(cls) -> tuple[bool, str]:
+        return probe()
+
+    @classmethod
+    def from_settings(cls, settings: InferenceSettings, cache_dir: Path) -> TorchCPUBackend:
+        return cls(settings.cpu.threads, settings.warmup_iterations)
 
     def __init__(self, threads: int = 0, warmup_iterations: int = 3) -> None:
         self.threads = threads
@@ -80,10 +90,7 @@ class TorchCPUBackend:
 
     def warmup(self) -> None:
         """Run batch 1 and batch max a few times (allocator and thread pool warm-up)."""
-        for b in sorted({1, self.max_batch}):
-            x = np.zeros((b, *self.shape), dtype=np.float32)
-            for _ in range(self.warmup_iterations):
-                self.infer(x)
+        warm_up_cpu(self, self.shape, self.max_batch, self.warmup_iterations)
 
     def infer(self, batch: np.ndarray) -> InferenceOutput:
         """Run one batch."""

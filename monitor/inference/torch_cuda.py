@@ -18,17 +18,20 @@ The GPU path when TensorRT is absent or still building its engine.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from monitor.inference.base import (
+    BackendPlugin,
     BackendUnavailableError,
     InferenceOutput,
     Precision,
     check_batch,
 )
+from monitor.inference.settings import InferenceSettings
 
 if TYPE_CHECKING:
     from monitor.models.package import ModelPackage
@@ -60,7 +63,7 @@ def batch_buckets(max_batch: int) -> tuple[int, ...]:
     return tuple(sorted(sizes))
 
 
-class TorchCUDABackend:
+class TorchCUDABackend(BackendPlugin, name="torch_cuda", auto_rank=20, gpu=True):
     """torch eager or CUDA-graph replay on one GPU.
 
     Parameters
@@ -73,7 +76,14 @@ class TorchCUDABackend:
         Runs per bucket before readiness.
     """
 
-    name = "torch_cuda"
+    @classmethod
+    def probe(cls) -> tuple[bool, str]:
+        return probe()
+
+    @classmethod
+    def from_settings(cls, settings: InferenceSettings, cache_dir: Path) -> TorchCUDABackend:
+        return cls(settings.torch_cuda.cuda_graphs, settings.torch_cuda.channels_last,
+                   settings.warmup_iterations)
 
     def __init__(self, cuda_graphs: bool = True, channels_last: bool = True,
                  warmup_iterations: int = 3) -> None:

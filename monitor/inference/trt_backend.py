@@ -30,13 +30,14 @@ import torch
 
 from monitor.inference.base import (
     BackendError,
+    BackendPlugin,
     BackendUnavailableError,
     InferenceOutput,
     Precision,
     check_batch,
 )
 from monitor.inference.engine_cache import EngineCache, EngineKey
-from monitor.inference.settings import TensorRTSettings
+from monitor.inference.settings import InferenceSettings, TensorRTSettings
 from monitor.inference.torch_cuda import batch_buckets
 from monitor.inference.trt_build import (
     build_engine,
@@ -66,7 +67,7 @@ class _Slot:
         self.graph: Any = None
 
 
-class TensorRTBackend:
+class TensorRTBackend(BackendPlugin, name="tensorrt", auto_rank=10, gpu=True):
     """TensorRT engine on one GPU.
 
     Parameters
@@ -79,7 +80,13 @@ class TensorRTBackend:
         Runs per bucket before readiness.
     """
 
-    name = "tensorrt"
+    @classmethod
+    def probe(cls) -> tuple[bool, str]:
+        return probe()
+
+    @classmethod
+    def from_settings(cls, settings: InferenceSettings, cache_dir: Path) -> TensorRTBackend:
+        return cls(settings.tensorrt, cache_dir, settings.warmup_iterations)
 
     def __init__(self, settings: TensorRTSettings, cache_dir: Path,
                  warmup_iterations: int = 3) -> None:

@@ -6,13 +6,6 @@ or a :class:`Rejection` whose :class:`RejectReason` comes from a closed,
 documented set. See ``docs/ingest.md``.
 """
 
-from monitor.ingest.dedup import (
-    DedupRecord,
-    DedupStore,
-    DuplicateDetector,
-    DuplicateVerdict,
-    InMemoryDedupStore,
-)
 from monitor.ingest.header import parse_obs_time
 from monitor.ingest.quality import QUALITY_BITS, evaluate_quality
 from monitor.ingest.reader import read_observation
@@ -30,13 +23,8 @@ from monitor.ingest.settings import IngestSettings, PixelChecks, QualityPolicy
 __all__ = [
     "QUALITY_BITS",
     "REASON_MEANINGS",
-    "DedupRecord",
-    "DedupStore",
-    "DuplicateDetector",
-    "DuplicateVerdict",
     "Geometry",
     "ImageData",
-    "InMemoryDedupStore",
     "IngestResult",
     "IngestSettings",
     "Observation",

@@ -20,8 +20,8 @@ from monitor.ingest.reasons import RejectReason
 from monitor.ingest.records import Geometry, ImageData
 from monitor.ingest.settings import PixelChecks
 
-__all__ = ["SPARSE_INVALID_FRACTION", "PixelStats", "check_pixels", "count_invalid",
-           "dark_box_mean", "invalid_pixels"]
+__all__ = ["SPARSE_INVALID_FRACTION", "PixelStats", "check_pixels", "dark_box_mean",
+           "invalid_pixels"]
 
 _DARK_SAMPLES_PER_SIDE = 256
 
@@ -40,11 +40,6 @@ class PixelStats:
 #: Up to this fraction of invalid pixels, their flat indices are listed for the
 #: resampler (sparse correction); beyond it a full mask is cheaper.
 SPARSE_INVALID_FRACTION = 0.01
-
-
-def count_invalid(image: ImageData) -> int:
-    """Number of BLANK (integer data) or non-finite (float data) pixels."""
-    return invalid_pixels(image)[0]
 
 
 def invalid_pixels(image: ImageData) -> tuple[int, np.ndarray | None]:

@@ -27,13 +27,12 @@ import stat
 import time
 from dataclasses import replace
 
-from monitor.ingest.dedup import DuplicateDetector
 from monitor.ingest.fitsread import decode_fits, parse_header, scan_fits
 from monitor.ingest.header import HeaderFacts, IngestRejected, validate_header
 from monitor.ingest.jp2read import JP2_SIGNATURE, decode_jp2_dn, open_jp2
 from monitor.ingest.pixels import check_pixels
 from monitor.ingest.reasons import Rejection, RejectReason
-from monitor.ingest.records import ImageData, IngestResult, Observation, observation_key
+from monitor.ingest.records import ImageData, IngestResult, Observation
 from monitor.ingest.settings import IngestSettings
 
 __all__ = ["read_observation"]
@@ -124,8 +123,8 @@ class _Partial:
             content_sha256=self.sha256, size_bytes=self.size)
 
 
-def read_observation(path: str | os.PathLike[str], settings: IngestSettings | None = None, *,
-                     dedup: DuplicateDetector | None = None) -> IngestResult:
+def read_observation(path: str | os.PathLike[str],
+                     settings: IngestSettings | None = None) -> IngestResult:
     """Read, validate and decode one AIA file.
 
     Parameters
@@ -134,9 +133,6 @@ def read_observation(path: str | os.PathLike[str], settings: IngestSettings | No
         FITS (level 1 or 1.5, RICE tile-compressed or not) or Helioviewer JP2.
     settings : IngestSettings, optional
         Limits and policies; defaults to ``IngestSettings()``.
-    dedup : DuplicateDetector, optional
-        When given, a file repeating an earlier observation (same key or same
-        bytes) is refused as ``DUPLICATE`` before decompression.
 
     Returns
     -------
@@ -148,7 +144,7 @@ def read_observation(path: str | os.PathLike[str], settings: IngestSettings | No
     partial = _Partial(os.fspath(path))
     timings: dict[str, float] = {}
     try:
-        return _read(partial, settings, dedup, timings)
+        return _read(partial, settings, timings)
     except IngestRejected as rejected:
         return IngestResult(rejection=partial.rejection(rejected.reason, rejected.message,
                                                         rejected.details), timings_s=timings)
@@ -162,7 +158,7 @@ def read_observation(path: str | os.PathLike[str], settings: IngestSettings | No
             RejectReason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"), timings_s=timings)
 
 
-def _read(partial: _Partial, settings: IngestSettings, dedup: DuplicateDetector | None,
+def _read(partial: _Partial, settings: IngestSettings,
           timings: dict[str, float]) -> IngestResult:
     t0 = time.perf_counter()
     data = _stat_and_read(partial.path, settings)
@@ -189,33 +185,18 @@ def _read(partial: _Partial, settings: IngestSettings, dedup: DuplicateDetector 
     t2 = time.perf_counter()
     timings["header"] = t2 - t1
 
-    key = observation_key(facts.telescope, facts.wavelength, facts.t_obs)
-    if dedup is not None:
-        verdict = dedup.claim(key, partial.sha256, partial.path)
-        if verdict.duplicate:
-            raise IngestRejected(
-                RejectReason.DUPLICATE,
-                f"same {'content' if verdict.match == 'content' else 'observation'} as "
-                f"{verdict.previous_path}", {"match": verdict.match,
-                                             "previous_path": verdict.previous_path,
-                                             "key": key.as_string()})
-    try:
-        if kind == "fits":
-            image = decode_fits(data, hdu, header)
-        else:
-            image = ImageData(pixels=decode_jp2_dn(partial.path, jp2, facts.wavelength,
-                                                   facts.exposure_s))
-        del data
-        t3 = time.perf_counter()
-        timings["decode"] = t3 - t2
-        stats = check_pixels(image, settings.pixels, wavelength=facts.wavelength,
-                             exposure_s=facts.exposure_s, geometry=facts.geometry,
-                             count_saturation=kind == "fits")
-        timings["pixels"] = time.perf_counter() - t3
-    except BaseException:
-        if dedup is not None:  # refused after the claim: let a corrected copy through later
-            dedup.release(key, partial.sha256)
-        raise
+    if kind == "fits":
+        image = decode_fits(data, hdu, header)
+    else:
+        image = ImageData(pixels=decode_jp2_dn(partial.path, jp2, facts.wavelength,
+                                               facts.exposure_s))
+    del data
+    t3 = time.perf_counter()
+    timings["decode"] = t3 - t2
+    stats = check_pixels(image, settings.pixels, wavelength=facts.wavelength,
+                         exposure_s=facts.exposure_s, geometry=facts.geometry,
+                         count_saturation=kind == "fits")
+    timings["pixels"] = time.perf_counter() - t3
     image = replace(image, n_invalid=stats.n_missing, invalid_index=stats.invalid_index)
     observation = Observation(
         telescope=facts.telescope, instrument=facts.instrument, wavelength=facts.wavelength,
@@ -227,5 +208,6 @@ def _read(partial: _Partial, settings: IngestSettings, dedup: DuplicateDetector 
         n_missing=stats.n_missing, n_saturated=stats.n_saturated,
         disk_mean_dn_per_s=stats.disk_mean_dn_per_s)
     log.debug("ingested", extra={"kv": {"path": partial.path, "wavelength": facts.wavelength,
-                                        "t_obs": key.t_obs, "flags": ",".join(observation.flags)}})
+                                        "t_obs": observation.key.t_obs,
+                                        "flags": ",".join(observation.flags)}})
     return IngestResult(observation=observation, image=image, timings_s=timings)

@@ -54,7 +54,6 @@ class RejectReason(enum.StrEnum):
     TOO_MANY_SATURATED_PIXELS = "too_many_saturated_pixels"
     DARK_FRAME = "dark_frame"
     # --- bookkeeping -------------------------------------------------------------------
-    DUPLICATE = "duplicate"
     # --- preprocessing -----------------------------------------------------------------
     NO_GRID_OVERLAP = "no_grid_overlap"
     CALIBRATION_UNAVAILABLE = "calibration_unavailable"
@@ -124,9 +123,6 @@ REASON_MEANINGS: dict[RejectReason, str] = {
     RejectReason.DARK_FRAME:
         "The solar disk is dark (mean DN/s below the channel's dark threshold): an "
         "eclipse or a shutter/camera problem.",
-    RejectReason.DUPLICATE:
-        "The same observation (telescope, wavelength, T_OBS) or the same file content "
-        "was already accepted; it is processed once.",
     RejectReason.NO_GRID_OVERLAP:
         "Too little of the model grid is covered by the image (a cutout far from the "
         "disk, or nonsense pointing).",

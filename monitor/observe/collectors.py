@@ -21,9 +21,9 @@ __all__ = ["SourceStatsCollector"]
 class SourceStatsCollector(Collector):
     """Feed counters from ``provider()``, a callable returning SourceStats snapshots."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, provider: Callable[[], Iterable[Any]] = lambda: ()) -> None:
         self.prefix = prefix
-        self.provider: Callable[[], Iterable[Any]] = lambda: ()
+        self.provider = provider
 
     def collect(self) -> Iterator[Metric]:
         p = self.prefix

@@ -17,8 +17,9 @@ tests and an embedded daemon can create a fresh set.
 from __future__ import annotations
 
 import platform
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
@@ -53,9 +54,14 @@ RETRY_STAGES: tuple[str, ...] = ("ingest", "analysis", "publish", "ledger")
 
 @dataclass
 class Metrics:
-    """The daemon's metrics, bound to one registry."""
+    """The daemon's metrics, bound to one registry.
+
+    ``source_stats`` returns the feeds' :class:`~monitor.sources.SourceStats`
+    snapshots, read at scrape time.
+    """
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    source_stats: Callable[[], Iterable[Any]] = field(default=lambda: ())
 
     def __post_init__(self) -> None: # one flat list of definitions
         r = self.registry
@@ -89,7 +95,7 @@ class Metrics:
             f"{p}_last_observation_timestamp_seconds",
             "Observation time (T_OBS, Unix time) of the newest file accepted per feed.",
             ["feed"], registry=r)
-        self.sources = SourceStatsCollector(p)
+        self.sources = SourceStatsCollector(p, self.source_stats)
         r.register(self.sources)
         self.channel_last_observation = Gauge(
             f"{p}_channel_last_observation_timestamp_seconds",

@@ -1,8 +1,26 @@
-"""The daemon's pipeline pieces that sit between the areas.
+"""The daemon's pipeline: the stages one file passes, and who owns what on the way.
 
-- :mod:`monitor.pipeline.ingest_stage`: file -> observation + grid image (worker pool).
-- :mod:`monitor.pipeline.messages`: results -> CloudEvents payloads.
-- :mod:`monitor.pipeline.analysis`: a frame through the model, saliency and alerts.
+In the order a file meets them:
+
+- :mod:`~monitor.pipeline.intake`: sources -> the arrivals queue; acknowledges
+  every file's outcome back to its source.
+- :mod:`~monitor.pipeline.ingest_stage`: arrival -> ingested file, decoded by
+  :mod:`~monitor.pipeline.pool_work` in the worker pool; the ledger and the
+  files in flight are :mod:`~monitor.pipeline.filebook`'s.
+- :mod:`~monitor.pipeline.assembly`: ingested files -> frames -> the frames
+  queue, where the overload policy acts.
+- :mod:`~monitor.pipeline.analysis_stage`: frame -> analysed frame
+  (:mod:`~monitor.pipeline.analysis`: model and saliency), alert rules in
+  observation order (:mod:`~monitor.pipeline.turns`).
+- :mod:`~monitor.pipeline.publishing`: analysed frame -> messages
+  (:mod:`~monitor.pipeline.messages`) -> the outbox.
+- :mod:`~monitor.pipeline.outcomes`: where every file ends, and retries
+  (:mod:`~monitor.pipeline.retries`).
+
+The typed values handed between stages are in :mod:`~monitor.pipeline.handoffs`;
+:mod:`~monitor.pipeline.runner` runs the stages' tasks,
+:mod:`~monitor.pipeline.status` is the read-only snapshot the view, the probes
+and the gauges read, :mod:`~monitor.pipeline.view` is what the HTTP API sees.
 """
 
 __all__: list[str] = []

@@ -1,4 +1,4 @@
-"""One frame through the model, the saliency explainer and the alert rules.
+"""One frame through the model and the saliency explainer, into an :class:`AnalysedFrame`.
 
 The inference itself runs on the batcher's single worker (it owns the
 device); saliency and the overlay run on one more worker thread because the
@@ -21,18 +21,20 @@ from typing import Any
 
 import numpy as np
 
-from monitor.alerts import AlertEngine, AlertEvent, class_signals
+from monitor.alerts import AlertEvent, class_signals
 from monitor.frames import Frame
 from monitor.grid import ModelGrid
 from monitor.inference import DynamicBatcher
+from monitor.ingest import Observation
 from monitor.models import ModelPackage
-from monitor.pipeline.ingest_stage import StageResult
-from monitor.pipeline.messages import frame_data, saliency_data, softmax
+from monitor.pipeline.handoffs import IngestedFile
 from monitor.preprocess import apply_scaling
 from monitor.saliency import FrameGeometry, HeadWeights, SaliencySettings, explain_outputs
 from monitor.saliency.overlay import overlay_channel_index, render_overlay
+from monitor.saliency.regions import FlareLocation
+from monitor.saliency.summary import SaliencySummary
 
-__all__ = ["AnalysedFrame", "FrameAnalyzer", "OverlayInputs"]
+__all__ = ["AnalysedFrame", "FrameAnalyzer", "IrradianceLine", "OverlayInputs", "softmax"]
 
 log = logging.getLogger(__name__)
 
@@ -46,22 +48,55 @@ class OverlayInputs:
     summary: Any
 
 
-@dataclass
+@dataclass(frozen=True)
+class IrradianceLine:
+    """The model's estimate of one EVE line."""
+
+    name: str
+    ion: str
+    wavelength_nm: float
+    value_w_m2: float
+
+
+@dataclass(frozen=True)
 class AnalysedFrame:
-    """Everything the daemon publishes and shows for one frame."""
+    """Everything the daemon publishes and shows for one frame (typed; the messages are
+    made from it at the publishing edge)."""
 
     frame_id: str
     feed: str
     t_obs: datetime
-    frame: dict[str, Any]
-    saliency: dict[str, Any] | None
-    alerts: list[AlertEvent]
-    timings_s: dict[str, float] = field(default_factory=dict)
+    #: The frame's files, by wavelength.
+    observations: tuple[Observation, ...]
+    missing: tuple[int, ...]
+    probabilities: dict[str, float]
+    predicted_class: str
+    irradiance: tuple[IrradianceLine, ...]
+    #: ``<backend>-<precision>`` that ran the frame.
+    backend: str
+    flags: tuple[str, ...]
+    timings_s: dict[str, float]
+    #: Unix times the frame's first and last file arrived (end-to-end latency).
+    arrived: tuple[float, float]
+    saliency: SaliencySummary | None = None
+    overlay_url: str | None = None
     #: What drawing the overlay needs (None when the frame has no overlay).
     overlay_inputs: OverlayInputs | None = None
     #: Alert rule inputs: cumulative class probabilities and the top saliency region.
     signals: dict[str, float] = field(default_factory=dict)
     location: dict[str, Any] | None = None
+    #: The explained class and its located flare, and the package's measured pointing error.
+    flare: tuple[str, FlareLocation] | None = None
+    pointing_error_arcsec: dict[str, Any] | None = None
+    #: Transitions the alert rules decided for this frame (set in observation order).
+    alerts: tuple[AlertEvent, ...] = ()
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Numerically stable softmax over the last axis."""
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 class FrameAnalyzer:
@@ -73,17 +108,14 @@ class FrameAnalyzer:
         The loaded model package (channels, scaling, classes, lines).
     batcher : DynamicBatcher
         Started batcher over the chosen backend.
-    alerts : AlertEngine
-        Alert rules (state lives here; the daemon persists it).
     saliency : SaliencySettings
         What to explain and whether to draw overlays.
     """
 
-    def __init__(self, package: ModelPackage, batcher: DynamicBatcher, alerts: AlertEngine,
+    def __init__(self, package: ModelPackage, batcher: DynamicBatcher,
                  saliency: SaliencySettings) -> None:
         self.package = package
         self.batcher = batcher
-        self.alerts = alerts
         self.saliency = saliency
         self.channels = tuple(package.manifest.input.channels)
         self.scaling = package.manifest.input.scaling
@@ -122,7 +154,7 @@ class FrameAnalyzer:
         if self.saliency.overlay:
             self._draw(np.zeros((self.grid.size, self.grid.size), dtype=np.float32), summary)
 
-    def model_input(self, frame: Frame[StageResult]) -> np.ndarray:
+    def model_input(self, frame: Frame[IngestedFile]) -> np.ndarray:
         """The scaled ``(C, N, N)`` input; missing channels sit at the channel mean (0)."""
         size = self.grid.size
         stack = np.zeros((len(self.channels), size, size), dtype=np.float32)
@@ -136,60 +168,56 @@ class FrameAnalyzer:
         scaled[~present] = 0.0  # after scaling, 0 is the training mean of the channel
         return scaled
 
-    async def analyse(self, frame: Frame[StageResult], backend: str,
-                      flags: list[str]) -> AnalysedFrame:
-        """Infer, explain and evaluate the alert rules for one frame."""
+    async def analyse(self, frame: Frame[IngestedFile], backend: str,
+                      flags: tuple[str, ...]) -> AnalysedFrame:
+        """Infer and explain one frame."""
         loop = asyncio.get_running_loop()
+        manifest = self.package.manifest
         timings: dict[str, float] = {}
         x = self.model_input(frame)
         t0 = time.perf_counter()
         out = await self.batcher.submit(x[None])
         timings["inference"] = time.perf_counter() - t0
         probabilities = softmax(out.logits[0].astype(np.float64))
-        irradiance = np.asarray(self.package.manifest.irradiance_w_m2(out.irradiance[:1]))[0]
-        observations = [item.payload.observation for item in frame.channels.values()
-                        if item.payload.observation is not None]
+        irradiance = np.asarray(manifest.irradiance_w_m2(out.irradiance[:1]))[0]
+        observations = tuple(item.payload.observation for item in frame.channels.values()
+                             if item.payload.observation is not None)
         t1 = time.perf_counter()
         hot = {w: frame.channels[w].payload.grid_image for w in self.saliency.refine_channels
                if w in frame.channels and frame.channels[w].payload.grid_image is not None}
-        summary, summary_obj = await loop.run_in_executor(
+        summary = await loop.run_in_executor(
             self._explainer, self._explain, out.features[0], out.logits[0], irradiance,
-            observations, x, hot)
+            observations, hot)
         timings["saliency"] = time.perf_counter() - t1
-        t_obs = frame.t_obs
-        location = None
-        if summary is not None:
-            regions = summary["targets"][0]["regions"] if summary["targets"] else []
-            location = regions[0] if regions else None
-        signals = class_signals(dict(zip(self.package.manifest.classes.classes,
-                                         probabilities.tolist())))
         for item in frame.channels.values():
             for stage in ("ingest", "preprocess"):
                 timings[stage] = max(timings.get(stage, 0.0),
                                      item.payload.timings_s.get(stage, 0.0))
-        data = frame_data(frame_id=frame.frame_id, t_obs=t_obs, observations=observations,
-                          missing=frame.missing, probabilities=probabilities,
-                          irradiance_w_m2=irradiance, package=self.package, backend=backend,
-                          latencies_s=timings, flags=flags,
-                          flare=summary_obj.flare() if summary_obj is not None else None,
-                          pointing_error_arcsec=self._pointing)
-        sal = None
+        classes = manifest.classes.classes
+        probs = {name: float(np.clip(p, 0.0, 1.0)) for name, p in zip(classes, probabilities)}
+        location = url = inputs = None
         if summary is not None:
-            drawn = self.saliency.overlay and bool(summary["targets"])
-            url = f"/api/v1/saliency/{frame.frame_id}.png" if drawn else None
-            sal = saliency_data(frame_id=frame.frame_id, t_obs=t_obs, package=self.package,
-                                summary=summary, overlay_url=url)
-        inputs = None
-        if sal is not None and sal["overlay_url"]:
-            # a copy: the (C, N, N) model input is large and need not outlive the frame
-            inputs = OverlayInputs(x[self._overlay_index].copy(), summary_obj)
-        return AnalysedFrame(frame.frame_id, frame.feed, t_obs, data, sal, [],
-                             timings, inputs, signals, location)
-
-    def evaluate_alerts(self, done: AnalysedFrame) -> None:
-        """Run the alert rules on an analysed frame (call in observation order)."""
-        done.alerts = self.alerts.observe(done.feed, done.frame_id, done.t_obs, done.signals,
-                                          done.location)
+            top = summary.targets[0].regions if summary.targets else ()
+            location = top[0].to_dict() if top else None
+            if self.saliency.overlay and summary.targets:
+                url = f"/api/v1/saliency/{frame.frame_id}.png"
+                # a copy: the (C, N, N) model input is large and need not outlive the frame
+                inputs = OverlayInputs(x[self._overlay_index].copy(), summary)
+        arrivals = [item.arrived_at for item in frame.channels.values()]
+        return AnalysedFrame(
+            frame_id=frame.frame_id, feed=frame.feed, t_obs=frame.t_obs,
+            observations=tuple(sorted(observations, key=lambda o: o.wavelength)),
+            missing=tuple(sorted(frame.missing)),
+            probabilities=probs, predicted_class=classes[int(np.argmax(probabilities))],
+            irradiance=tuple(IrradianceLine(line.name, line.ion, float(line.wavelength_nm),
+                                            float(value))
+                             for line, value in zip(manifest.lines, irradiance)),
+            backend=backend, flags=tuple(sorted(set(flags))), timings_s=timings,
+            arrived=(min(arrivals), max(arrivals)), saliency=summary, overlay_url=url,
+            overlay_inputs=inputs,
+            signals=class_signals(dict(zip(classes, probabilities.tolist()))),
+            location=location, flare=summary.flare() if summary is not None else None,
+            pointing_error_arcsec=self._pointing)
 
     async def draw_overlay(self, inputs: OverlayInputs) -> bytes:
         """Draw a frame's saliency overlay PNG (on the explainer thread)."""
@@ -205,10 +233,10 @@ class FrameAnalyzer:
                               channel_label=f"AIA {self.channels[index]} Å", scale="linear")
 
     def _explain(self, features: np.ndarray, logits: np.ndarray, irradiance: np.ndarray,
-                 observations: list[Any], x: np.ndarray, hot: dict[int, np.ndarray]
-                 ) -> tuple[dict[str, Any] | None, Any]:
+                 observations: tuple[Observation, ...],
+                 hot: dict[int, np.ndarray]) -> SaliencySummary | None:
         if not self.saliency.enabled or not observations:
-            return None, None
+            return None
         ref = observations[0]
         g = ref.geometry
         geometry = FrameGeometry(
@@ -216,7 +244,5 @@ class FrameAnalyzer:
             dsun_obs_m=g.dsun_obs if g.dsun_obs else 1.496e11,
             hgln_obs_deg=g.hgln_obs or 0.0, hglt_obs_deg=g.hglt_obs or 0.0,
             size=self.grid.size)
-        summary = explain_outputs(features, logits, self.heads, geometry, self.saliency,
-                                  irradiance_w_m2=irradiance, hot=hot)
-        return summary.to_dict(), summary
-
+        return explain_outputs(features, logits, self.heads, geometry, self.saliency,
+                               irradiance_w_m2=irradiance, hot=hot)

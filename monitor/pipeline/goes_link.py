@@ -8,48 +8,42 @@ events go to ``<prefix>.goes``. Scores are exported as gauges.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import math
-import os
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from monitor.alerts import AlertEvent, AlertRule
-from monitor.goes import GoesMonitor
+from monitor.alerts import AlertRule
+from monitor.atomicfile import write_atomic
+from monitor.goes import GoesMonitor, GoesSettings
 from monitor.goes.events import threshold_for_alert
 from monitor.observe.metrics import Metrics
-from monitor.pipeline.messages import alert_data
-from monitor.publish.envelope import make_event, to_outbound
-from monitor.publish.outbox import OutboundMessage
+from monitor.pipeline.publishing import PublishedFrame, ResultPublisher
 
 __all__ = ["GoesLink"]
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[list[OutboundMessage]], Awaitable[bool]]
-
 
 class GoesLink:
-    """One daemon's GOES verification (see the module docstring)."""
+    """One daemon's GOES verification (see the module docstring); a frame listener.
 
-    def __init__(self, goes: GoesMonitor, metrics: Metrics, publish: Publish, source_uri: str,
-                 topic_prefix: str, rules: Sequence[AlertRule], state_path: Path) -> None:
-        self.goes = goes
+    Its lifetime is :meth:`run`: the saved scores are restored first and saved
+    again when it ends.
+    """
+
+    def __init__(self, settings: GoesSettings, metrics: Metrics, publisher: ResultPublisher,
+                 rules: Sequence[AlertRule], state_path: Path) -> None:
+        self.goes = GoesMonitor(settings, on_event=self._on_event, on_sample=self._on_sample,
+                                on_count=self._on_count, on_confirmation=self._on_confirmation)
         self.metrics = metrics
-        self.publish = publish
-        self.source_uri = source_uri
-        self.prefix = topic_prefix
+        self.publisher = publisher
         self.rules = {r.name: r for r in rules}
         self.state_path = state_path
         self._firing: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        goes.on_event = self._on_event
-        goes.on_sample = self._on_sample
-        goes.on_count = self._on_count
-        goes.on_confirmation = self._on_confirmation
 
     def restore(self) -> None:
         if self.state_path.exists():
@@ -59,24 +53,29 @@ class GoesLink:
                 log.warning("cannot restore GOES scores", extra={"kv": {"error": str(exc)}})
 
     def save(self) -> None:
-        tmp = self.state_path.with_suffix(".tmp")
         try:
-            tmp.write_text(json.dumps(self.goes.snapshot()))
-            os.replace(tmp, self.state_path)
+            write_atomic(self.state_path, json.dumps(self.goes.snapshot()))
         except OSError as exc:
             log.error("cannot save GOES scores", extra={"kv": {"error": str(exc)}})
 
-    async def run(self, stop: asyncio.Event) -> None:
-        await self.goes.run(stop)
+    async def run(self) -> None:
+        """Poll GOES until cancelled; the scores survive restarts."""
+        self.restore()
+        try:
+            await self.goes.run()
+        finally:
+            self.save()
 
     # -- from the pipeline ------------------------------------------------------
-    def observe(self, frame: dict[str, Any], alerts: Sequence[AlertEvent]) -> None:
-        self.goes.observe_frame_data(frame)
-        for alert in alerts:
+    def frame_published(self, published: PublishedFrame) -> None:
+        done = published.done
+        self.goes.observe_frame(done.frame_id, done.t_obs, done.probabilities,
+                                done.predicted_class)
+        for alert, data in zip(done.alerts, published.alerts):
             if alert.state != "firing":
                 continue
             rule = self.rules.get(alert.rule)
-            self._firing[alert.alert_id] = alert_data(alert)
+            self._firing[alert.alert_id] = data
             while len(self._firing) > 256:
                 self._firing.popitem(last=False)
             self.goes.watch_alert(alert.alert_id, alert.started_at, threshold_for_alert(
@@ -97,10 +96,9 @@ class GoesLink:
 
     # -- hooks from the GOES monitor ---------------------------------------------
     async def _on_event(self, payload: dict[str, Any]) -> None:
-        event = make_event("goes.event", payload, source=self.source_uri)
         self.metrics.goes_events.labels(str(payload.get("state", "")),
                                         str(payload.get("goes_class") or "")[:1] or "none").inc()
-        await self.publish([to_outbound(event, self.prefix)])
+        await self.publisher.event("goes.event", payload)
 
     def _on_sample(self, sample: Any) -> None:
         self.metrics.goes_flux.labels(self.goes.feed).set(sample.flux)
@@ -117,7 +115,6 @@ class GoesLink:
         if base is None or confirmation is None:
             return
         data = dict(base, state="confirmed", message=confirmation.message)
-        event = make_event("alert", data, source=self.source_uri)
-        await self.publish([to_outbound(event, self.prefix)])
+        await self.publisher.event("alert", data)
         log.warning("alert confirmed by GOES", extra={"kv": {"alert_id": alert_id,
                                                              "message": confirmation.message}})

@@ -1,108 +1,140 @@
-"""File to model-grid image, the CPU-heavy half of the hot path.
+"""The ingest stage: an arrival becomes an ingested file on its way to a frame, or ends.
 
-Runs in a worker pool (processes by default: astropy's tile decompression
-holds the GIL, so threads would serialise it on the 2-4 cores an operations
-box has). Everything that crosses the pool boundary is small: the full
-resolution image stays in the worker and only the (N, N) grid image and the
-observation record come back.
+For each arrival: the ledger is asked whether the file is new
+(:class:`~monitor.pipeline.filebook.FileBook`), the worker pool decodes it
+onto the model grid (:func:`~monitor.pipeline.pool_work.ingest_file`), and the
+pipeline's own rules run, cheapest first after the decode: duplicate (by
+observation key or content, against the ledger and the files in flight), an
+observation time in the future, a channel the model does not use. A file that
+passes goes to the frame assembly; one that does not is rejected.
 """
 
 from __future__ import annotations
 
-import functools
+import asyncio
+import logging
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from concurrent.futures import Executor
 
-import numpy as np
+from monitor.frames import ChannelItem
+from monitor.ingest import IngestSettings
+from monitor.observe.metrics import Metrics
+from monitor.pipeline.assembly import Assembly
+from monitor.pipeline.filebook import FileBook
+from monitor.pipeline.handoffs import PIPELINE_REASONS, FileRejection, IngestedFile
+from monitor.pipeline.intake import Intake
+from monitor.pipeline.outcomes import Outcomes
+from monitor.pipeline.pool_work import ingest_file
+from monitor.preprocess import PreprocessSettings
+from monitor.sources import FileArrival
 
-from monitor.grid import ModelGrid
-from monitor.ingest import IngestSettings, Observation, Rejection, read_observation
-from monitor.preprocess import (
-    DegradationTable,
-    PreprocessError,
-    PreprocessSettings,
-    preprocess_detailed,
-)
+__all__ = ["IngestStage"]
 
-__all__ = ["StageResult", "exit_with_daemon", "ingest_file", "warm_worker"]
+log = logging.getLogger(__name__)
 
 
-def warm_worker(hold_s: float = 0.2) -> int:
-    """Start-up task for each pool worker: returns its pid once the worker is up.
+class IngestStage:
+    """Arrivals to ingested files (see the module docstring).
 
-    Unpickling this function imports this module and with it the whole
-    ingest and preprocessing stack (astropy, OpenCV, numpy), the ~1 s a fresh
-    worker otherwise spends on the first file it gets. Holding ``hold_s``
-    makes concurrent calls land in different workers.
+    Parameters
+    ----------
+    intake, book, outcomes, assembly
+        The stages and owners around this one.
+    pool : Executor
+        The worker pool that decodes files.
+    ingest, preprocess : IngestSettings, PreprocessSettings
+        What the pool's reader and preprocessing do.
+    grid_size : int
+        Model grid size in pixels.
+    channels : tuple of int
+        Channels the model uses.
+    max_future_s : float
+        ``service.max_future_s``.
+    metrics : Metrics
+        Stage timings, quality flags, last observation times.
     """
-    import os
 
-    time.sleep(hold_s)
-    return os.getpid()
+    def __init__(self, *, intake: Intake, book: FileBook, outcomes: Outcomes,
+                 assembly: Assembly, pool: Executor, ingest: IngestSettings,
+                 preprocess: PreprocessSettings, grid_size: int, channels: tuple[int, ...],
+                 max_future_s: float, metrics: Metrics) -> None:
+        self._intake = intake
+        self._book = book
+        self._outcomes = outcomes
+        self._assembly = assembly
+        self._pool = pool
+        self._work = (ingest, preprocess, grid_size)
+        self._channels = channels
+        self._max_future_s = max_future_s
+        self._metrics = metrics
+        self.busy = 0
+        self.last_progress = time.monotonic()
+        #: Newest observation time (Unix seconds) per feed.
+        self.last_observation: dict[str, float] = {}
 
-
-def exit_with_daemon(daemon_pid: int, period_s: float = 2.0) -> None:
-    """Pool initializer: end this worker when the daemon process is gone.
-
-    A SIGKILLed daemon cannot shut its process pool down, and pool workers
-    would otherwise linger forever outside systemd (which kills the whole
-    cgroup anyway).
-    """
-    import os
-    import threading
-
-    def watch() -> None:
+    async def run(self) -> None:
+        """One ingest task: take arrivals until cancelled."""
         while True:
-            time.sleep(period_s)
+            arrival = await self._intake.next()
+            self.busy += 1
             try:
-                os.kill(daemon_pid, 0)
-            except ProcessLookupError:
-                os._exit(0)
-            except PermissionError:
-                pass  # a process of that pid exists (not ours to signal): keep waiting
+                await self._ingest(arrival)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # e.g. the ledger's disk is full: try again later
+                log.exception("ingest failed", extra={"kv": {"path": str(arrival.path)}})
+                await self._outcomes.retry_later(arrival, "ingest")
+            finally:
+                self.busy -= 1
+                self.last_progress = time.monotonic()
 
-    threading.Thread(target=watch, name="exit-with-daemon", daemon=True).start()
+    async def _ingest(self, arrival: FileArrival) -> None:
+        checked = await self._book.check_in(arrival)
+        if checked == "vanished":
+            return
+        if checked != "new":  # finished before a restart: tell the source again, publish nothing
+            await self._intake.acknowledge(arrival, checked)
+            return
+        path = str(arrival.path)
+        loop = asyncio.get_running_loop()
+        ingested: IngestedFile = await loop.run_in_executor(self._pool, ingest_file, path,
+                                                            *self._work)
+        for stage, seconds in ingested.timings_s.items():
+            self._metrics.stage_seconds[stage].observe(seconds)
+        rejection = await self._check(arrival, ingested)
+        if rejection is not None:
+            await self._outcomes.reject(arrival, rejection)
+            return
+        obs = ingested.observation
+        assert obs is not None
+        self._book.claim(path, obs)
+        t_obs = obs.t_obs.timestamp()
+        for flag in obs.quality_flags:
+            self._metrics.quality_flags.labels(str(obs.wavelength), flag).inc()
+        self.last_observation[arrival.feed] = t_obs
+        self._metrics.last_observation.labels(arrival.feed).set(t_obs)
+        self._metrics.channel_last_observation.labels(arrival.feed, str(obs.wavelength)).set(
+            t_obs)
+        await self._assembly.add(ChannelItem(arrival.feed, obs.wavelength, obs.t_obs, ingested,
+                                             arrival.arrived_at))
 
-
-@dataclass(frozen=True)
-class StageResult:
-    """Outcome of one file: an observation with its grid image, or a rejection."""
-
-    path: str
-    observation: Observation | None = None
-    grid_image: np.ndarray | None = None
-    rejection: Rejection | None = None
-    timings_s: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.rejection is None and self.observation is not None
-
-
-@functools.lru_cache(maxsize=2)
-def _degradation(path: Path) -> DegradationTable:
-    # read once per worker process (the daemon refused to start on an unreadable table)
-    return DegradationTable.from_file(path)
-
-
-def ingest_file(path: str, ingest: IngestSettings, prep: PreprocessSettings,
-                grid_size: int) -> StageResult:
-    """Read, validate, decode and map one file onto the model grid. Never raises."""
-    t0 = time.perf_counter()
-    result = read_observation(path, ingest)
-    t_ingest = time.perf_counter() - t0
-    if not result.ok:
-        return StageResult(path, rejection=result.rejection, timings_s={"ingest": t_ingest})
-    assert result.observation is not None and result.image is not None
-    t1 = time.perf_counter()
-    try:
-        table = _degradation(prep.degradation_table) if prep.degradation_table else None
-        grid = preprocess_detailed(result.observation, result.image, ModelGrid(grid_size), prep,
-                                   degradation=table)
-    except PreprocessError as exc:
-        return StageResult(path, rejection=exc.to_rejection(result.observation),
-                           timings_s={"ingest": t_ingest})
-    return StageResult(path, observation=result.observation,
-                       grid_image=np.ascontiguousarray(grid.data, dtype=np.float32),
-                       timings_s={"ingest": t_ingest, "preprocess": time.perf_counter() - t1})
+    async def _check(self, arrival: FileArrival,
+                     ingested: IngestedFile) -> FileRejection | None:
+        """The pipeline's rules for a decoded file; None when it may join a frame."""
+        if ingested.rejection is not None or ingested.observation is None:
+            assert ingested.rejection is not None
+            return FileRejection.from_ingest(ingested.rejection, arrival.feed)
+        obs, feed = ingested.observation, arrival.feed
+        twin = await self._book.twin_of(ingested.path, obs)
+        if twin is not None:
+            return FileRejection.of(ingested, feed, "duplicate",
+                                    f"{PIPELINE_REASONS['duplicate']}: {twin}", "duplicate")
+        ahead = obs.t_obs.timestamp() - time.time()
+        if ahead > self._max_future_s:
+            return FileRejection.of(ingested, feed, "t_obs_in_future",
+                                    f"T_OBS {obs.t_obs.isoformat()} is {ahead:.0f} s ahead: "
+                                    f"{PIPELINE_REASONS['t_obs_in_future']}")
+        if obs.wavelength not in self._channels:
+            return FileRejection.of(ingested, feed, "channel_not_used",
+                                    f"{obs.wavelength} Å: {PIPELINE_REASONS['channel_not_used']}")
+        return None

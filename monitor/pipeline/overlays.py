@@ -18,6 +18,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from monitor.pipeline.publishing import PublishedFrame
+
 __all__ = ["OverlayStore"]
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,12 @@ class OverlayStore:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def frame_published(self, published: PublishedFrame) -> None:
+        """A frame listener: keep what the frame's overlay needs, if it has one."""
+        inputs = published.done.overlay_inputs
+        if inputs is not None:
+            self.add(published.done.frame_id, inputs)
 
     def add(self, frame_id: str, inputs: Any) -> None:
         """Remember what frame ``frame_id``'s overlay needs; the oldest frame goes."""

@@ -14,10 +14,8 @@ import logging
 
 from monitor.ingest import RejectReason
 from monitor.observe.metrics import Metrics
-from monitor.pipeline.messages import PIPELINE_REASONS, rejection_data
-from monitor.publish.envelope import make_event, to_outbound
-from monitor.publish.outbox import OutboxError, OutboxFull
-from monitor.publish.producer import KafkaPublisher
+from monitor.pipeline.handoffs import PIPELINE_REASONS, FileRejection
+from monitor.pipeline.publishing import ResultPublisher
 from monitor.sources import Refusal
 from monitor.sources.download import DOWNLOAD_REASONS
 from monitor.sources.notifications import NOTIFICATION_REASONS
@@ -39,33 +37,20 @@ class RefusalPublisher:
 
     Parameters
     ----------
-    publisher : KafkaPublisher
-        Where the messages go (through its outbox).
+    publisher : ResultPublisher
+        The publishing edge (it counts an outbox that refuses, in ``drops_total``).
     metrics : Metrics
-        For ``rejections_total`` and ``drops_total``.
-    topic_prefix : str
-        ``kafka.topic_prefix``.
-    source_uri : str
-        The CloudEvents ``source`` of this instance.
+        For ``rejections_total``.
     """
 
-    def __init__(self, publisher: KafkaPublisher, metrics: Metrics, topic_prefix: str,
-                 source_uri: str) -> None:
+    def __init__(self, publisher: ResultPublisher, metrics: Metrics) -> None:
         self.publisher = publisher
         self.metrics = metrics
-        self.topic_prefix = topic_prefix
-        self.source_uri = source_uri
 
     async def __call__(self, refusal: Refusal) -> None:
-        data = rejection_data(path=refusal.target, feed=refusal.feed, reason=refusal.reason,
-                              detail=refusal.detail)
-        event = make_event("input.rejected", data, source=self.source_uri)
-        try:
-            await self.publisher.publish([to_outbound(event, self.topic_prefix)])
-        except (OutboxFull, OutboxError) as exc:
-            kind = "outbox_full" if isinstance(exc, OutboxFull) else "outbox_error"
-            self.metrics.drops.labels("publish", kind).inc()
+        rejection = FileRejection(refusal.target, refusal.feed, refusal.reason, refusal.detail)
+        if not await self.publisher.rejection(rejection):
             log.error("refusal not stored", extra={"kv": {
-                "feed": refusal.feed, "reason": refusal.reason, "error": str(exc)}})
+                "feed": refusal.feed, "reason": refusal.reason}})
             return
         self.metrics.rejections.labels(refusal.feed, refusal.reason).inc()

@@ -5,31 +5,73 @@ analysed frames (by id and newest first, with their saliency summaries),
 alert transitions, the newest observation per channel and a ring buffer of
 model outputs (irradiance lines, class probabilities) for the status page's
 sparklines. Everything in it is bounded by count; the history is also bounded
-by observation time, so a replay of an old day shows that day's hours.
+by observation time, so a replay of an old day shows that day's hours. It
+hears every published frame (a frame listener) as a :class:`FrameEntry`:
+typed values for its indexes, and the payloads it serves as they were
+published.
 
-The worker feeds the store with one call per analysed frame
-(``recent.add(done)``); :class:`DaemonStatusView` reads it.
+:class:`DaemonStatusView` answers the API from that memory, the overlay
+store and a :class:`~monitor.pipeline.status.PipelineSnapshot`; it never
+touches a stage.
 """
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 import monitor
 from monitor.observe.http import Health, Page, Readiness
+from monitor.pipeline.messages import quality_codes
+from monitor.pipeline.overlays import OverlayStore
+from monitor.pipeline.publishing import PublishedFrame
+from monitor.pipeline.status import PipelineSnapshot, health, readiness
+from monitor.publish.envelope import rfc3339
 
-if TYPE_CHECKING:
-    from monitor.pipeline.analysis import AnalysedFrame
+__all__ = ["ChannelEntry", "DaemonIdentity", "DaemonStatusView", "FrameEntry", "FrameRecord",
+           "RecentFrames"]
 
-__all__ = ["DaemonStatusView", "FrameRecord", "RecentFrames"]
+
+@dataclass(frozen=True)
+class ChannelEntry:
+    """One file of a frame, as the channel list shows it."""
+
+    channel: int
+    t_obs: datetime
+    file: str
+    quality: int
+    quality_flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FrameEntry:
+    """One published frame as the API's memory takes it."""
+
+    frame_id: str
+    feed: str
+    t_obs: float
+    channels: tuple[ChannelEntry, ...]
+    irradiance: dict[str, float]
+    probabilities: dict[str, float]
+    frame: dict[str, Any]
+    saliency: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, published: PublishedFrame) -> FrameEntry:
+        done = published.done
+        return cls(done.frame_id, done.feed, done.t_obs.timestamp(),
+                   tuple(ChannelEntry(o.wavelength, o.t_obs, PurePosixPath(o.path).name,
+                                      int(o.quality), tuple(quality_codes(o)))
+                         for o in done.observations),
+                   {line.name: line.value_w_m2 for line in done.irradiance},
+                   dict(done.probabilities), published.frame, published.saliency)
 
 
 @dataclass(frozen=True)
@@ -47,10 +89,10 @@ class FrameRecord:
         """The short form used in lists."""
         f = self.frame
         return {"seq": self.seq, "frame_id": self.frame_id, "feed": self.feed,
-                "t_obs": f.get("t_obs"), "predicted_class": f.get("predicted_class"),
-                "class_probabilities": f.get("class_probabilities", {}),
-                "missing_channels": f.get("missing_channels", []),
-                "flags": f.get("flags", []), "backend": f.get("backend"),
+                "t_obs": f["t_obs"], "predicted_class": f["predicted_class"],
+                "class_probabilities": f["class_probabilities"],
+                "missing_channels": f["missing_channels"],
+                "flags": f["flags"], "backend": f["backend"],
                 "saliency": self.saliency is not None}
 
 
@@ -60,10 +102,6 @@ class _Point:
     feed: str
     irradiance: dict[str, float]
     probabilities: dict[str, float]
-
-
-def _unix(rfc3339: str) -> float:
-    return datetime.fromisoformat(rfc3339).timestamp()  # 3.11 reads the Z suffix
 
 
 class RecentFrames:
@@ -89,7 +127,7 @@ class RecentFrames:
         self._alerts: deque[tuple[int, dict[str, Any]]] = deque(maxlen=alerts_kept)
         self._alert_keys: set[tuple[str, str]] = set()
         self._open: dict[str, dict[str, Any]] = {}
-        self._channels: dict[tuple[str, int], dict[str, Any]] = {}
+        self._channels: dict[tuple[str, int], tuple[float, dict[str, Any]]] = {}
         self._history: deque[_Point] = deque(maxlen=history_points)
         self._seq = 0
         self._alert_seq = 0
@@ -101,43 +139,38 @@ class RecentFrames:
         return frame_id in self._frames
 
     # -- writing ------------------------------------------------------------------
-    def add(self, done: AnalysedFrame) -> None:
-        """Record one analysed frame with its saliency summary and alert transitions."""
-        from monitor.pipeline.messages import alert_data
+    def frame_published(self, published: PublishedFrame) -> None:
+        """Record one published frame with its saliency summary and alert transitions."""
+        self.add_frame(FrameEntry.of(published))
+        for event, alert in zip(published.done.alerts, published.alerts):
+            self.add_alert(alert | {"feed": event.feed})
 
-        self.add_frame(done.frame, done.feed, done.saliency)
-        for event in done.alerts:
-            self.add_alert(alert_data(event) | {"feed": event.feed})
-
-    def add_frame(self, frame: dict[str, Any], feed: str,
-                  saliency: dict[str, Any] | None = None) -> bool:
-        """Record a ``frame.analyzed.v1`` payload; False when the id is already known."""
-        frame_id = frame["frame_id"]
+    def add_frame(self, entry: FrameEntry) -> bool:
+        """Record a frame; False when its id is already known (a late saliency summary
+        is attached to it)."""
+        frame_id = entry.frame_id
         if frame_id in self._frames:
-            if saliency is not None and self._frames[frame_id].saliency is None:
-                old = self._frames[frame_id]
+            old = self._frames[frame_id]
+            if entry.saliency is not None and old.saliency is None:
                 self._frames[frame_id] = FrameRecord(old.seq, frame_id, old.feed, old.t_obs,
-                                                     old.frame, saliency)
+                                                     old.frame, entry.saliency)
             return False
         self._seq += 1
-        t = _unix(frame["t_obs"])
-        self._frames[frame_id] = FrameRecord(self._seq, frame_id, feed, t, frame, saliency)
+        self._frames[frame_id] = FrameRecord(self._seq, frame_id, entry.feed, entry.t_obs,
+                                             entry.frame, entry.saliency)
         while len(self._frames) > self.frames_kept:
             self._frames.popitem(last=False)
-        for item in frame.get("inputs", []):
-            key = (feed, int(item["channel"]))
+        for item in entry.channels:
+            key = (entry.feed, item.channel)
             known = self._channels.get(key)
-            t_item = _unix(item["t_obs"])
-            if known is None or t_item >= known["t_obs_unix"]:
-                self._channels[key] = {
-                    "feed": feed, "channel": int(item["channel"]), "t_obs": item["t_obs"],
-                    "t_obs_unix": t_item, "file": PurePosixPath(item["path"]).name,
-                    "quality": item.get("quality"),
-                    "quality_flags": list(item.get("quality_flags", [])),
-                    "frame_id": frame_id}
-        self._history.append(_Point(
-            t, feed, {line["line"]: line["value_w_m2"] for line in frame.get("irradiance", [])},
-            dict(frame.get("class_probabilities", {}))))
+            t_item = item.t_obs.timestamp()
+            if known is None or t_item >= known[0]:
+                self._channels[key] = (t_item, {
+                    "feed": entry.feed, "channel": item.channel, "t_obs": rfc3339(item.t_obs),
+                    "file": item.file, "quality": item.quality,
+                    "quality_flags": list(item.quality_flags), "frame_id": frame_id})
+        self._history.append(_Point(entry.t_obs, entry.feed, dict(entry.irradiance),
+                                    dict(entry.probabilities)))
         newest = max(p.t for p in self._history)
         while self._history and self._history[0].t < newest - self.history_s:
             self._history.popleft()
@@ -183,8 +216,7 @@ class RecentFrames:
 
     def channels(self) -> list[dict[str, Any]]:
         """Newest observation per (feed, channel)."""
-        return [{k: v for k, v in c.items() if k != "t_obs_unix"}
-                for _, c in sorted(self._channels.items())]
+        return [c for _, (_, c) in sorted(self._channels.items())]
 
     def history(self, window_s: float, points: int) -> dict[str, Any]:
         """Model outputs per feed over ``window_s`` before the newest observation.
@@ -238,74 +270,93 @@ def _series(points: list[_Point], start: float, window_s: float, n: int) -> dict
     }
 
 
-def _readiness_fields(readiness: Readiness) -> dict[str, Any]:
-    # the status page's header shows degraded states (a stale feed, Kafka not
-    # acknowledging), not only ready / not ready
-    return {"ready": readiness.ready, "degraded": list(readiness.degraded)}
+@dataclass(frozen=True)
+class DaemonIdentity:
+    """What the status page says about the daemon itself."""
+
+    instance: str
+    mode: str
+    model: dict[str, str]
+    started: float  # time.monotonic() at start
 
 
 class DaemonStatusView:
-    """Read-only view over a :class:`PipelineWorker` for the HTTP layer."""
+    """The HTTP API's read-only view of the daemon.
 
-    def __init__(self, worker: Any, daemon: Any) -> None:
-        self.worker = worker
-        self.daemon = daemon
-        self.registry: CollectorRegistry = daemon.metrics.registry
-        self.recent: RecentFrames = worker.recent  # the worker records every frame
+    Parameters
+    ----------
+    snapshot : callable
+        The pipeline's snapshot.
+    recent : RecentFrames
+        The API's memory (fed by the pipeline as a frame listener).
+    overlays : OverlayStore
+        Saliency overlay PNGs, drawn on request.
+    identity : DaemonIdentity
+        Instance, mode, model, start time.
+    registry : CollectorRegistry
+        Served as ``/metrics`` (the view itself never reads it).
+    """
+
+    def __init__(self, snapshot: Callable[[], PipelineSnapshot], recent: RecentFrames,
+                 overlays: OverlayStore, identity: DaemonIdentity,
+                 registry: CollectorRegistry) -> None:
+        self._snapshot = snapshot
+        self.recent = recent
+        self._overlays = overlays
+        self._identity = identity
+        self.registry = registry
 
     def health(self) -> Health:
-        return self.worker.health()
+        return health(self._snapshot())
 
     def readiness(self) -> Readiness:
-        return self.worker.readiness()
+        return readiness(self._snapshot())
 
     def status(self) -> dict[str, Any]:
-        w = self.worker
-        backend = w.backend.status()
-        pub = w.publisher.health()
-        stale = set(w.stale_feeds())
+        snap = self._snapshot()
+        me = self._identity
+        ready = readiness(snap)
         now = time.time()
         feeds = {}
-        for name, source in w.sources.items():
-            stats = source.stats()
-            t_obs = self.registry.get_sample_value(
-                "sdo_monitor_last_observation_timestamp_seconds", {"feed": name})
-            feeds[name] = {"kind": stats.kind, "stale": name in stale, "seen": stats.seen,
-                           "last_seen": stats.last_seen,
-                           "last_seen_age_s": round(now - stats.last_seen, 1)
-                           if stats.last_seen else None,
-                           "last_observation": t_obs,
-                           "last_observation_age_s": round(now - t_obs, 1) if t_obs else None}
+        for feed in snap.feeds:
+            t_obs = snap.last_observation.get(feed.name)
+            feeds[feed.name] = {
+                "kind": feed.kind, "stale": feed.stale, "seen": feed.seen,
+                "last_seen": feed.last_seen,
+                "last_seen_age_s": round(now - feed.last_seen, 1) if feed.last_seen else None,
+                "last_observation": t_obs,
+                "last_observation_age_s": round(now - t_obs, 1) if t_obs else None}
+        backend, pub = snap.backend, snap.publisher
         return {
             "version": monitor.__version__,
-            "instance": w.source_uri,
-            "mode": w.config.service.mode,
+            "instance": me.instance,
+            "mode": me.mode,
             "time": now,
-            "uptime_s": round(time.monotonic() - self.daemon._started, 1),
-            **_readiness_fields(self.readiness()),
-            "counts": dict(w.counts),
+            "uptime_s": round(time.monotonic() - me.started, 1),
+            # the status page's header shows degraded states (a stale feed, Kafka not
+            # acknowledging), not only ready / not ready
+            "ready": ready.ready,
+            "degraded": list(ready.degraded),
+            "counts": dict(snap.counts),
             "feeds": feeds,
             "backend": {"active": backend.active, "target": backend.target,
                         "precision": backend.precision, "degraded": backend.degraded,
                         "engine_build": backend.engine_build, "detail": backend.detail},
-            "model": w.latest["model"] if w.latest else {
-                "name": w.analyzer.package.manifest.name,
-                "version": w.analyzer.package.manifest.version,
-                "sha256": w.analyzer.package.sha256},
+            "model": me.model,
             "publisher": {"connected": pub.connected, "pending": pub.pending,
                           "oldest_age_s": pub.oldest_age_s, "last_error": pub.last_error,
                           "producer_generation": pub.producer_generation},
-            "queues": {"arrivals": w.arrivals.qsize(), "frames": len(w.frames),
-                       "open_frames": w.assembler.open_frames},
-            "alerts_active": w.analyzer.alerts.active(),
+            "queues": {"arrivals": snap.arrivals, "frames": snap.frames_queued,
+                       "open_frames": snap.open_frames},
+            "alerts_active": snap.alerts_active,
             "recent": {"frames": len(self.recent)},
-            "goes": w.goes.goes.status() if w.goes is not None else None,
+            "goes": snap.goes,
         }
 
     def _detail(self, record: FrameRecord | None) -> dict[str, Any] | None:
         if record is None:
             return None
-        has_png = record.frame_id in self.worker.overlays
+        has_png = record.frame_id in self._overlays
         return {**record.frame, "seq": record.seq, "feed": record.feed,
                 "saliency": record.saliency,
                 "overlay_url": f"/api/v1/saliency/{record.frame_id}.png" if has_png else None}
@@ -333,4 +384,4 @@ class DaemonStatusView:
         return self.recent.history(window_s, points)
 
     async def saliency_png(self, frame_id: str) -> bytes | None:
-        return await self.worker.overlays.png(frame_id)
+        return await self._overlays.png(frame_id)

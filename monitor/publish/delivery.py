@@ -22,56 +22,29 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaProducer
-from kafka import errors as kerr
-from kafka.codec import has_gzip, has_lz4, has_snappy, has_zstd
 
 from monitor.publish.envelope import CONTENT_TYPE
+from monitor.publish.kafka_adapter import (
+    CODECS,
+    FATAL_ERRORS,
+    POISON_ERRORS,
+    close_producer,
+    failed_for_good,
+    on_delivery,
+    report_deadline_s,
+)
 from monitor.publish.kafka_client import client_options, ensure_topics
 from monitor.publish.outbox import OutboundMessage
 from monitor.publish.settings import KafkaSettings, PublishSettings
 
-__all__ = ["POISON_ERRORS", "ProducerSession"]
+__all__ = ["ProducerSession"]
 
 log = logging.getLogger(__name__)
 
 _HEADERS = [("content-type", CONTENT_TYPE.encode())]
 _MAX_IN_FLIGHT = 1  # see the module docstring: no reordering by producer retries
-#: The broker rejects these per message no matter how often we retry.
-POISON_ERRORS: tuple[type[Exception], ...] = (
-    kerr.MessageSizeTooLargeError, kerr.RecordListTooLargeError, kerr.InvalidTopicError,
-    kerr.InvalidRecordError)
-# The producer's idempotence state is broken: only a new producer helps.
-_FATAL = (kerr.UnknownProducerIdError, kerr.OutOfOrderSequenceNumberError,
-          kerr.InvalidProducerEpochError, kerr.ProducerFencedError, kerr.IllegalStateError,
-          kerr.InvalidProducerIdMappingError)
-_CODECS: dict[str, Callable[[], bool]] = {"gzip": has_gzip, "snappy": has_snappy, "lz4": has_lz4,
-                                          "zstd": has_zstd}
-
-
 class _NotSent(Exception):
     """An earlier message of the batch could not be handed to the producer."""
-
-
-def _producer_is_fatal(producer: KafkaProducer) -> bool:
-    # kafka-python has no public "fatal" flag; the transaction manager's state
-    # is the only way to learn that every future send will fail.
-    manager = getattr(producer, "_transaction_manager", None)
-    check = getattr(manager, "has_fatal_error", None)
-    return bool(check()) if callable(check) else False
-
-
-def _close_producer(producer: KafkaProducer, timeout_s: float) -> None:
-    try:
-        producer.close(timeout=timeout_s)
-    except Exception as exc:  # noqa: BLE001 - closing must not fail the caller
-        # kafka-python 3.0 close() flushes first and raises when batches cannot
-        # complete, leaving its sender thread running: stop it by force, which
-        # fails the pending futures (they are still in the outbox).
-        log.debug("producer close raised; forcing", extra={"kv": {"error": str(exc)}})
-        sender = getattr(producer, "_sender", None)
-        if sender is not None and sender.is_alive():
-            sender.force_close()
-            sender.join(timeout_s + 1.0)
 
 
 def _existing_topics(options: dict[str, Any]) -> set[str]:
@@ -121,7 +94,7 @@ class ProducerSession:
     def __init__(self, settings: PublishSettings, kafka: KafkaSettings, topics: list[str],
                  report: Callable[[str, object], None], *,
                  bootstrap: list[str] | None = None) -> None:
-        if settings.compression != "none" and not _CODECS[settings.compression]():
+        if settings.compression != "none" and not CODECS[settings.compression]():
             raise ValueError(f"publish.compression={settings.compression} needs its Python "
                              "package (python-snappy, lz4 or zstandard); use gzip or none")
         self.settings = settings
@@ -192,7 +165,7 @@ class ProducerSession:
 
     def _close_all(self, timeout_s: float) -> None:
         while self._live:
-            _close_producer(self._live.pop(), timeout_s)
+            close_producer(self._live.pop(), timeout_s)
 
     def _new_producer(self) -> KafkaProducer:
         s = self.settings
@@ -282,17 +255,13 @@ class ProducerSession:
                     for later in batch[index + 1:]:
                         from_thread(later.message_id, _NotSent(str(exc)))
                     return
-                future.add_callback(from_thread, message.message_id)
-                future.add_errback(from_thread, message.message_id)
+                on_delivery(future, from_thread, message.message_id)
 
         self.inflight_since = time.monotonic()
         try:
             await loop.run_in_executor(self._thread, send_all)
-            # kafka-python should fail undelivered batches after delivery_timeout_ms,
-            # but a batch in flight to a broker that froze and died can stay
-            # unreported: the margin bounds that wait; the producer is then replaced.
-            limit_s = self._delivery_timeout_ms / 1000
-            await asyncio.wait(waiting.values(), timeout=limit_s + max(1.0, 0.2 * limit_s))
+            await asyncio.wait(waiting.values(),
+                               timeout=report_deadline_s(self._delivery_timeout_ms))
         finally:
             self.inflight_since = None
         return {mid: (f.result() if f.done() else TimeoutError("no delivery report"))
@@ -319,7 +288,7 @@ class ProducerSession:
         self._topics_ready.clear()  # a broker that lost its state lost the topics too
         self._check_order(batch, results)
         timed_out = any(isinstance(e, asyncio.TimeoutError) for e in hard)
-        fatal = _producer_is_fatal(producer) or any(isinstance(e, _FATAL) for e in hard)
+        fatal = failed_for_good(producer) or any(isinstance(e, FATAL_ERRORS) for e in hard)
         self._report("timeout" if timed_out else "send", hard[0])
         if timed_out or fatal or self._failures >= self.settings.replace_after_failures:
             if fatal:

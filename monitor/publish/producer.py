@@ -16,7 +16,7 @@ closed and replaced by a new one (``producer_generation`` counts them); the
 unacknowledged messages are still in the outbox and go out again with the
 same ids. The producer itself, its topics and its thread are
 :class:`monitor.publish.delivery.ProducerSession`'s job; this module keeps the
-outbox, the drain loop, health and the hooks.
+outbox, the drain loop, health and what it reports to its listener.
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from kafka import KafkaProducer
 
-from monitor.publish.delivery import POISON_ERRORS, ProducerSession
+from monitor.publish.delivery import ProducerSession
+from monitor.publish.kafka_adapter import POISON_ERRORS
 from monitor.publish.kafka_client import topic_names
 from monitor.publish.outbox import (
     AsyncOutbox,
@@ -44,11 +45,11 @@ from monitor.publish.outbox import (
 )
 from monitor.publish.settings import KafkaSettings, PublishSettings
 
-__all__ = ["ERROR_KINDS", "KafkaPublisher", "PublisherHealth"]
+__all__ = ["ERROR_KINDS", "KafkaPublisher", "PublishListener", "PublisherHealth"]
 
 log = logging.getLogger(__name__)
 
-#: Values passed to the ``on_error`` hook (a small fixed set, fit for a metric label).
+#: Values passed to :meth:`PublishListener.error` (a small fixed set, fit for a metric label).
 ERROR_KINDS: tuple[str, ...] = (
     "connect",          # no producer could be created (broker unreachable, bad security settings)
     "send",             # a batch had failed messages (retried from the outbox)
@@ -63,6 +64,42 @@ ERROR_KINDS: tuple[str, ...] = (
 )
 
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")  # Kafka's legal topic names
+
+
+class PublishListener(Protocol):
+    """What the publisher reports as it works (metrics, end-to-end latency).
+
+    Called on the event loop; an exception is logged and does not stop publishing.
+    """
+
+    def acknowledged(self, topic: str, count: int, latency_s: float) -> None:
+        """After each settled batch, per topic: messages acknowledged and the largest
+        ``created_at``-to-acknowledgement delay among them."""
+
+    def delivered(self, messages: Sequence[OutboundMessage], acked_at: float) -> None:
+        """The acknowledged messages and the Unix time of the acknowledgement."""
+
+    def error(self, kind: str) -> None:
+        """One call per problem; ``kind`` is one of :data:`ERROR_KINDS`."""
+
+    def outbox_changed(self, pending: int, pending_bytes: int, oldest_age_s: float) -> None:
+        """After every change of the outbox."""
+
+
+class _Unheard:
+    """The listener of a publisher nobody listens to."""
+
+    def acknowledged(self, topic: str, count: int, latency_s: float) -> None:
+        pass
+
+    def delivered(self, messages: Sequence[OutboundMessage], acked_at: float) -> None:
+        pass
+
+    def error(self, kind: str) -> None:
+        pass
+
+    def outbox_changed(self, pending: int, pending_bytes: int, oldest_age_s: float) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -94,23 +131,13 @@ class KafkaPublisher:
         Overrides ``kafka.bootstrap_servers`` (the local broker's address).
     topics : sequence of str, optional
         Topics to set up; default ``<prefix>.frames``, ``.saliency``, ``.alerts``, ``.rejects``.
-
-    Attributes
-    ----------
-    on_ack : callable(topic, count, latency_s) or None
-        After each settled batch, per topic: messages acknowledged and the
-        largest ``created_at``-to-acknowledgement delay among them.
-    on_delivered : callable(messages, acked_at) or None
-        The acknowledged messages and the Unix time of the acknowledgement
-        (for end-to-end latency from the daemon's own timestamps).
-    on_error : callable(kind) or None
-        One call per problem; ``kind`` is one of :data:`ERROR_KINDS`.
-    on_outbox : callable(pending, pending_bytes, oldest_age_s) or None
-        After every change of the outbox.
+    listener : PublishListener, optional
+        Hears acknowledgements, deliveries, errors and outbox changes.
     """
 
     def __init__(self, settings: PublishSettings, kafka: KafkaSettings, outbox_path: Path, *,
-                 bootstrap: list[str] | None = None, topics: Sequence[str] | None = None) -> None:
+                 bootstrap: list[str] | None = None, topics: Sequence[str] | None = None,
+                 listener: PublishListener | None = None) -> None:
         wanted = list(topics) if topics is not None else list(
             topic_names(kafka.topic_prefix).values())
         # Raises ValueError for a compression codec whose package is missing.
@@ -118,10 +145,7 @@ class KafkaPublisher:
         self.settings = settings
         self.kafka = kafka
         self.outbox_path = Path(outbox_path)
-        self.on_ack: Callable[[str, int, float], None] | None = None
-        self.on_delivered: Callable[[Sequence[OutboundMessage], float], None] | None = None
-        self.on_error: Callable[[str], None] | None = None
-        self.on_outbox: Callable[[int, int, float], None] | None = None
+        self._listener: PublishListener = listener or _Unheard()
         self._outbox: AsyncOutbox | None = None
         self._task: asyncio.Task[None] | None = None
         self._last_error: str | None = None
@@ -311,15 +335,15 @@ class KafkaPublisher:
             self._outage_started = None
         return True
 
-    # -- hooks -------------------------------------------------------------
+    # -- reports to the listener ----------------------------------------------
     def _report_acks(self, acked: Iterable[OutboundMessage], now: float) -> None:
         acked = list(acked)
         by_topic: dict[str, list[float]] = {}
         for message in acked:
             by_topic.setdefault(message.topic, []).append(max(0.0, now - message.created_at))
         for topic, latencies in by_topic.items():
-            self._hook(self.on_ack, topic, len(latencies), max(latencies))
-        self._hook(self.on_delivered, acked, now)
+            self._tell(self._listener.acknowledged, topic, len(latencies), max(latencies))
+        self._tell(self._listener.delivered, acked, now)
 
     def _error(self, kind: str, error: object = None) -> None:
         text = f"{kind}: {error}" if error is not None else kind
@@ -334,18 +358,17 @@ class KafkaPublisher:
             log.warning("publishing problem", extra=fields)
         else:  # one warning per outage; the rest would flood the log at retry cadence
             log.debug("publishing problem", extra=fields)
-        self._hook(self.on_error, kind)
+        self._tell(self._listener.error, kind)
 
     def _set_stats(self, stats: OutboxStats) -> None:
         self._stats = stats
         self._changed.set()
-        self._hook(self.on_outbox, stats.count, stats.size_bytes, stats.oldest_age_s())
+        self._tell(self._listener.outbox_changed, stats.count, stats.size_bytes,
+                   stats.oldest_age_s())
 
     @staticmethod
-    def _hook(hook: Callable[..., None] | None, *args: Any) -> None:
-        if hook is None:
-            return
+    def _tell(report: Callable[..., None], *args: Any) -> None:
         try:
-            hook(*args)
+            report(*args)
         except Exception:
-            log.exception("publisher hook failed")
+            log.exception("publish listener failed")

@@ -12,30 +12,34 @@ handling raised) becomes a :class:`Refusal` handed to the ``refuse`` callback
 the source was built with; the daemon publishes it on ``<prefix>.rejects``.
 One bad message never ends a feed: every source catches per message.
 
-Sources register themselves by the ``kind`` of their settings (sunpy-style,
-through ``__init_subclass__``); :func:`make_source` builds the right one.
+Sources register themselves by the ``kind`` of their settings
+(``class SpoolSource(SourceBase, kind="spool")``, see :mod:`monitor.plugins`):
+a new kind is one new module in this package. :func:`make_source` builds the
+right one.
 """
 
 from __future__ import annotations
 
-import importlib
+import asyncio
 import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, Self, runtime_checkable
 
 from monitor.logs import bounded
+from monitor.plugins import Registry
+from monitor.sources.disposal import Disposer
 
-__all__ = ["Emit", "FileArrival", "Outcome", "Refusal", "Refuse", "Source", "SourceBase",
-           "SourceStats", "make_source", "registered_kinds"]
-
-log = logging.getLogger(__name__)
+__all__ = ["SOURCES", "Emit", "FileArrival", "Outcome", "Refusal", "Refuse", "Source",
+           "SourceBase", "SourceStats", "make_source", "registered_kinds"]
 
 #: Longest ``target`` and ``detail`` of a :class:`Refusal` (outside input can be huge).
 MAX_REFUSAL_CHARS = 1024
+
+log = logging.getLogger(__name__)
 
 Outcome = Literal["processed", "rejected", "duplicate"]
 
@@ -179,13 +183,19 @@ class SourceBase:
     """Shared bookkeeping; subclasses register with ``class X(SourceBase, kind="spool")``."""
 
     kind: ClassVar[str] = ""
-    _registry: ClassVar[dict[str, type[SourceBase]]] = {}
+    #: Moves, deletes or keeps finished files (sources whose files are theirs to handle).
+    _disposer: Disposer | None = None
 
     def __init_subclass__(cls, kind: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if kind is not None:
             cls.kind = kind
-            SourceBase._registry[kind] = cls
+            SOURCES.add(kind, cls)
+
+    @classmethod
+    def from_settings(cls, settings: Any, **context: Any) -> Self:
+        """Build the source from one feed's settings (see :func:`make_source`)."""
+        raise NotImplementedError(f"{cls.__name__} does not say how to build it")
 
     def __init__(self, name: str, refuse: Refuse | None = None) -> None:
         self.name = name
@@ -199,6 +209,20 @@ class SourceBase:
         self._last_seen: float | None = None
         self._last_observation: float | None = None
         self._in_flight = 0
+
+    async def done(self, arrival: FileArrival, outcome: Outcome) -> None:
+        """Count the outcome; move, delete or keep the file (rejected files go to
+        ``rejected/``). A disposal that fails is counted and logged, never raised."""
+        self._note_done(outcome)
+        if self._disposer is None:
+            return
+        try:
+            await asyncio.to_thread(self._disposer.dispose, arrival.path, outcome)
+        except OSError as exc:
+            self._errors["dispose"] += 1
+            log.error("cannot dispose of file", extra={"kv": {
+                "feed": self.name, "path": str(arrival.path), "outcome": outcome,
+                "error": str(exc)}})
 
     # -- bookkeeping used by subclasses ---------------------------------------
     def _note_emitted(self, arrival: FileArrival) -> None:
@@ -244,18 +268,16 @@ class SourceBase:
             extra={k: float(v) for k, v in self._extra.items()})
 
 
-# Modules that define each kind; imported on demand so a spool-only daemon
-# never imports aiohttp or kafka-python.
-_KIND_MODULES = {"spool": "monitor.sources.spool", "http": "monitor.sources.httpfeed",
-                 "kafka": "monitor.sources.kafkafeed"}
+#: Every kind of source, found by name in this package's modules.
+SOURCES: Registry[SourceBase] = Registry("monitor.sources", "feed kind")
 
 
 def registered_kinds() -> tuple[str, ...]:
     """The ``kind`` values :func:`make_source` accepts."""
-    return tuple(sorted(_KIND_MODULES))
+    return SOURCES.names()
 
 
-def make_source(settings: Any, **context: Any) -> Source:
+def make_source(settings: Any, **context: Any) -> SourceBase:
     """Build the source for one feed's settings.
 
     Parameters
@@ -269,12 +291,4 @@ def make_source(settings: Any, **context: Any) -> Source:
         connection pool, ``refuse`` (a :data:`Refuse` callback) for input the
         source refuses. Keys a kind does not use are ignored.
     """
-    kind = settings.kind
-    if kind not in SourceBase._registry and kind in _KIND_MODULES:
-        importlib.import_module(_KIND_MODULES[kind])
-    try:
-        cls = SourceBase._registry[kind]
-    except KeyError:
-        raise ValueError(f"no source for feed kind {kind!r} "
-                         f"(known: {', '.join(registered_kinds())})") from None
-    return cls.from_settings(settings, **context)  # type: ignore[attr-defined,no-any-return]
+    return SOURCES.get(settings.kind).from_settings(settings, **context)

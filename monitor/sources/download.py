@@ -129,12 +129,14 @@ class Downloader:
 
     def __init__(self, settings: DownloadSettings,
                  session: aiohttp.ClientSession | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None,
+                 counters: Counter[str] | None = None) -> None:
         self.settings = settings
         self._session = session
         self._owns_session = session is None
         self._rng = rng or random.Random()
-        self.counters: Counter[str] = Counter()
+        #: Requests, retries, failures by reason (pass one in to keep counting across runs).
+        self.counters: Counter[str] = Counter() if counters is None else counters
 
     async def __aenter__(self) -> Self:
         return self

@@ -34,7 +34,7 @@ from typing import Any
 
 import aiohttp
 
-from monitor.sources.base import Emit, FileArrival, Outcome, Refuse, SourceBase, SourceStats
+from monitor.sources.base import Emit, FileArrival, Refuse, SourceBase, SourceStats
 from monitor.sources.disposal import Disposer
 from monitor.sources.download import TEMP_PREFIX, Document, Downloader, DownloadError
 from monitor.sources.index import (
@@ -130,9 +130,10 @@ class HttpSource(SourceBase, kind="http"):
         if removed:
             log.info("removed stale partial downloads",
                      extra={"kv": {"feed": self.name, "count": removed}})
-        async with Downloader(self.settings.download, self._session) as downloader:
+        # the counters survive restarts of run()
+        async with Downloader(self.settings.download, self._session,
+                              counters=self._download_counters) as downloader:
             self._downloader = downloader
-            downloader.counters = self._download_counters  # survive restarts of run()
             try:
                 while True:
                     started = time.monotonic()
@@ -320,17 +321,7 @@ class HttpSource(SourceBase, kind="http"):
                            observation_key=key, t_obs=candidate.t_obs,
                            wavelength=candidate.wavelength)
 
-    # -- after processing -------------------------------------------------------------
-    async def done(self, arrival: FileArrival, outcome: Outcome) -> None:
-        """Delete, move or keep the downloaded file; rejected files go to ``rejected/``."""
-        self._note_done(outcome)
-        try:
-            await asyncio.to_thread(self._disposer.dispose, arrival.path, outcome)
-        except OSError as exc:
-            self._errors["dispose"] += 1
-            log.error("cannot dispose of file", extra={"kv": {
-                "feed": self.name, "path": str(arrival.path), "error": str(exc)}})
-
+    # -- counters ---------------------------------------------------------------------
     def stats(self) -> SourceStats:
         snapshot = super().stats()
         snapshot.extra.update({k: float(v) for k, v in self._download_counters.items()})

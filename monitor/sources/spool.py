@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from monitor.sources.base import Emit, FileArrival, Outcome, Refuse, SourceBase
+from monitor.sources.base import Emit, FileArrival, Refuse, SourceBase
 from monitor.sources.disposal import Disposer
 from monitor.sources.inotify import IN_MOVED_TO, IN_Q_OVERFLOW, InotifyWatch
 from monitor.sources.names import is_temporary, parse_aia_name, within
@@ -351,14 +351,3 @@ class SpoolSource(SourceBase, kind="spool"):
                          if k in listed or v[1] > scan_seq}
         self._pending = {k: v for k, v in self._pending.items() if k in listed}
         self._known &= listed | set(self._emitted)
-
-    async def done(self, arrival: FileArrival, outcome: Outcome) -> None:
-        """Move, delete or keep the file (rejected files go to ``rejected/``)."""
-        self._note_done(outcome)
-        try:
-            await asyncio.to_thread(self._disposer.dispose, arrival.path, outcome)
-        except OSError as exc:
-            self._errors["dispose"] += 1
-            log.error("cannot dispose of file", extra={"kv": {
-                "feed": self.name, "path": str(arrival.path), "outcome": outcome,
-                "error": str(exc)}})

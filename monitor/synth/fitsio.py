@@ -20,13 +20,13 @@ partial file.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 
+from monitor.atomicfile import atomic_path
 from monitor.synth.geometry import AU_M, RSUN_REF_M, ImageGeometry, Observer
 from monitor.synth.render import BLANK
 from monitor.synth.responses import SATURATION_DN, channel_spec
@@ -183,19 +183,12 @@ def aia_header(image: ChannelImage, observer: Observer, geometry: ImageGeometry,
 def write_fits(path: Path, data: np.ndarray, header: fits.Header) -> None:
     """Write ``data`` as a RICE_1-compressed image after an empty primary HDU.
 
-    The file appears under ``path`` only once complete: it is written to
-    ``.<name>.part`` in the same directory and renamed.
+    The file appears under ``path`` only once complete (written beside it, then renamed).
     """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.part")
     hdu = fits.CompImageHDU(data=data, header=header, compression_type="RICE_1",
                             tile_shape=(1, data.shape[1]))
-    try:
+    with atomic_path(path) as tmp:
         fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_channel(directory: Path, observation: Observation, wavelength: int,

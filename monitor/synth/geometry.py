@@ -45,7 +45,6 @@ __all__ = [
     "ImageGeometry",
     "Observer",
     "heliocentric_to_hpc",
-    "heliographic_to_heliocentric",
     "impact_parameter_map",
     "noaa_location",
     "observer_at",
@@ -253,19 +252,6 @@ class ImageGeometry:
         tx = np.arctan(u)
         ty = np.arctan(v * np.cos(tx))
         return tx * ARCSEC_PER_RAD, ty * ARCSEC_PER_RAD
-
-
-def heliographic_to_heliocentric(lon_deg: np.ndarray, lat_deg: np.ndarray, r: np.ndarray,
-                                 observer: Observer) -> np.ndarray:
-    """Heliocentric cartesian (x, y, z) in solar radii, stacked on the last axis."""
-    lon = np.radians(np.asarray(lon_deg, dtype=np.float64) - observer.hgln_deg)
-    lat = np.radians(np.asarray(lat_deg, dtype=np.float64))
-    b0 = math.radians(observer.hglt_deg)
-    r = np.asarray(r, dtype=np.float64)
-    x = r * np.cos(lat) * np.sin(lon)
-    y = r * (np.sin(lat) * math.cos(b0) - np.cos(lat) * np.cos(lon) * math.sin(b0))
-    z = r * (np.sin(lat) * math.sin(b0) + np.cos(lat) * np.cos(lon) * math.cos(b0))
-    return np.stack(np.broadcast_arrays(x, y, z), axis=-1)
 
 
 def heliocentric_to_hpc(xyz: np.ndarray, observer: Observer) -> tuple[np.ndarray, np.ndarray]:

@@ -13,7 +13,7 @@ Examples::
     torchrun --nproc_per_node 2 -m monitor.train --config my.yaml
 
 Exit codes: 0 done (package written; the targets table goes to stderr), 4
-with ``--require-targets`` when a target of issue 5 is missed (the package is
+with ``--require-targets`` when an acceptance target is missed (the package is
 written anyway), 3 invalid config, 1 failure.
 """
 

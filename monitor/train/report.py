@@ -1,6 +1,6 @@
 """The evaluation report: training curve and reliability PNGs, a markdown summary, the model card.
 
-Targets (issue 5, on held-out synthetic data): TSS >= 0.9 for >= M;
+Targets (the model's acceptance goals, on held-out synthetic data): TSS >= 0.9 for >= M;
 irradiance median relative error <= 2 %, worst line <= 5 %, better than the
 linear-only baseline; pointing game >= 90 %. :func:`targets_table` checks
 them and says plainly which are missed.

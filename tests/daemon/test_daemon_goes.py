@@ -15,11 +15,11 @@ from datetime import datetime
 from pathlib import Path
 
 import aiohttp
+from fakes.swpc_server import SwpcServer
 from support import daemon_config, read_topic
 
 from monitor.app import Daemon
 from monitor.goes.settings import GoesSettings, SwpcFeedSettings
-from monitor.goes.testing.swpc_server import SwpcServer
 from monitor.publish.envelope import validate_event
 from monitor.synth import SynthFeed
 

@@ -1,11 +1,17 @@
-"""TurnOrder (publishing in dequeue order) and RetrySchedule (backoff) in isolation."""
+"""TurnOrder (publishing in dequeue order), RetrySchedule (backoff) and FrameQueue (the
+overload policy) in isolation."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+from monitor.frames import Frame
+from monitor.observe.metrics import Metrics
+from monitor.pipeline.assembly import FrameQueue
+from monitor.pipeline.handoffs import QueuedFrame
 from monitor.pipeline.retries import RetrySchedule
 from monitor.pipeline.turns import TurnOrder
 from monitor.sources import FileArrival
@@ -68,3 +74,43 @@ def test_retry_schedule_backs_off_and_releases_only_due_files() -> None:
     assert len(short) == 1
     short.release_due(lambda a: released.append(a) or True)
     assert released == [arrival] and len(short) == 0
+
+
+T0 = datetime(2015, 1, 4, 15, 0, tzinfo=UTC)
+
+
+def _queued(i: int) -> QueuedFrame:
+    return QueuedFrame(Frame(frame_id=f"f{i}", feed="aia", bucket_start=T0, channels={},
+                             required=(171,), opened_at=0.0))
+
+
+def test_live_queue_drops_its_oldest_frame_when_full() -> None:
+    async def main() -> tuple[list[str | None], list[str], float | None]:
+        metrics = Metrics()
+        queue = FrameQueue(2, replay=False, metrics=metrics)
+        dropped = [await queue.put(_queued(i)) for i in range(4)]
+        left = [(await queue.get()).frame.frame_id for _ in range(len(queue))]
+        drops = metrics.registry.get_sample_value("sdo_monitor_drops_total",
+                                                  {"stage": "frames", "reason": "overload"})
+        return [d.frame.frame_id if d else None for d in dropped], left, drops
+
+    dropped, left, drops = asyncio.run(main())
+    assert dropped == [None, None, "f0", "f1"]  # the oldest go: near-real-time beats complete
+    assert left == ["f2", "f3"]
+    assert drops == 2
+
+
+def test_replay_queue_waits_for_room_and_drops_nothing() -> None:
+    async def main() -> tuple[bool, QueuedFrame | None, list[str]]:
+        queue = FrameQueue(1, replay=True, metrics=Metrics())
+        await queue.put(_queued(0))
+        second = asyncio.create_task(queue.put(_queued(1)))
+        await asyncio.sleep(0.05)
+        blocked = not second.done()
+        first = await queue.get()
+        dropped = await asyncio.wait_for(second, 5)
+        return blocked, dropped, [first.frame.frame_id, (await queue.get()).frame.frame_id]
+
+    blocked, dropped, order = asyncio.run(main())
+    assert blocked and dropped is None
+    assert order == ["f0", "f1"]

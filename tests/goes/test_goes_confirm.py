@@ -79,13 +79,12 @@ def test_watched_alerts_get_follow_ups_as_goes_arrives(day_2011_06_07: GoesDay) 
 
     from monitor.goes.monitor import GoesMonitor
 
-    monitor = GoesMonitor()
     follow_ups: list[tuple[str, object]] = []
 
     async def publish(alert_id: str, confirmation: object) -> None:
         follow_ups.append((alert_id, confirmation))
 
-    monitor.on_confirmation = publish
+    monitor = GoesMonitor(on_confirmation=publish)
     samples = day_2011_06_07.samples
     monitor.ingest([s for s in samples if s.time < at("2011-06-07", "06:20")])
     assert monitor.watch_alert("m-alert", at("2011-06-07", "06:30"), "M") is None

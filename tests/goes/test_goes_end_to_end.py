@@ -21,13 +21,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from fakes.swpc_server import SwpcServer
 
 from monitor.goes.classes import class_level, goes_class
 from monitor.goes.command import add_subparser
 from monitor.goes.monitor import GoesMonitor
 from monitor.goes.samples import utc
 from monitor.goes.settings import GoesSettings, SwpcFeedSettings, VerificationSettings
-from monitor.goes.testing.swpc_server import SwpcServer
 
 LAG = 2  # minutes the fake model lags the truth
 N_FRAMES = 40  # GOES runs 6 minutes past the last frame
@@ -102,9 +102,8 @@ def test_live_monitor_scores_the_scenario(scenario: list[tuple[float, float]]) -
 
     async def run() -> GoesMonitor:
         async with SwpcServer() as server:
-            monitor = GoesMonitor(settings_for(server.url()))
             events: list[dict[str, object]] = []
-            monitor.on_event = events.append
+            monitor = GoesMonitor(settings_for(server.url()), on_event=events.append)
             for data in frames_of(scenario):  # predictions first: GOES comes later
                 assert monitor.observe_frame_data(data) == "pending"
             assert monitor.verifier.pending == N_FRAMES

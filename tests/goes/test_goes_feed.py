@@ -9,12 +9,12 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import pytest
+from fakes.swpc_server import SwpcServer, swpc_record
 from jsonschema import Draft202012Validator
 
 from monitor.goes.monitor import GoesMonitor
 from monitor.goes.settings import GoesSettings, SwpcFeedSettings
 from monitor.goes.swpc import SwpcPoller, parse_swpc
-from monitor.goes.testing.swpc_server import SwpcServer, swpc_record
 
 T0 = 1_700_000_000.0 // 60 * 60
 
@@ -184,15 +184,14 @@ def test_monitor_polls_detects_counts_and_survives_bad_data() -> None:
             for i, flux in enumerate(quiet + flare[:5]):
                 server.add_minute(T0 + 60 * i, flux, satellite=16)
             settings = GoesSettings(enabled=True, feed=feed_settings(server))
-            monitor = GoesMonitor(settings)
             events: list[dict[str, object]] = []
             counted: list[tuple[str, str, int]] = []
 
             async def publish(payload: dict[str, object]) -> None:
                 events.append(payload)
 
-            monitor.on_event = publish
-            monitor.on_count = lambda family, reason, n: counted.append((family, reason, n))
+            monitor = GoesMonitor(settings, on_event=publish, on_count=lambda family, reason, n:
+                                  counted.append((family, reason, n)))
             stop = asyncio.Event()
             task = asyncio.create_task(monitor.run(stop))
             await wait_until(lambda: len(events) >= 3)  # begin, R1, R2

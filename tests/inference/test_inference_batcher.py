@@ -40,10 +40,11 @@ class FakePoisonBackend:
         self.inner.close()
 
 
-async def _with_batcher(backend, max_batch: int, max_wait_ms: float, body) -> list[BatchEvent]:
-    batcher = DynamicBatcher(backend, SHAPE, max_batch=max_batch, max_wait_ms=max_wait_ms)
+async def _with_batcher(backend, max_batch: int, max_wait_ms: float, body,
+                        more_coming=None) -> list[BatchEvent]:
     events: list[BatchEvent] = []
-    batcher.add_observer(events.append)
+    batcher = DynamicBatcher(backend, SHAPE, max_batch=max_batch, max_wait_ms=max_wait_ms,
+                             observers=[events.append], more_coming=more_coming)
     await batcher.start()
     assert batcher.ready
     try:
@@ -97,16 +98,16 @@ def test_lone_request_runs_at_once_when_nothing_else_is_coming(
         torch_backend: TorchCPUBackend) -> None:
     hints: list[bool] = []
 
+    def more_coming() -> bool:
+        hints.append(False)
+        return False
+
     async def body(batcher: DynamicBatcher) -> None:
-        def more_coming() -> bool:
-            hints.append(False)
-            return False
-        batcher.more_coming = more_coming
         # max_wait 10 min: only the hint can finish this within LIVENESS_S
         out = await batcher.submit(_frames(1, 0)[0])
         assert out.logits.shape == (1, 4)
 
-    events = asyncio.run(_with_batcher(torch_backend, 8, 600_000.0, body))
+    events = asyncio.run(_with_batcher(torch_backend, 8, 600_000.0, body, more_coming))
     assert [(e.frames, e.requests) for e in events] == [(1, 1)]
     assert hints  # the hint was asked
 
@@ -196,9 +197,9 @@ def test_failing_observer_does_not_break_inference(torch_backend: TorchCPUBacken
         raise RuntimeError("fake metrics failure")
 
     async def main() -> None:
-        batcher = DynamicBatcher(torch_backend, SHAPE, max_batch=2, max_wait_ms=5.0)
-        batcher.add_observer(fake_broken_observer)
-        batcher.add_observer(lambda e: seen.append(e.frames))
+        batcher = DynamicBatcher(torch_backend, SHAPE, max_batch=2, max_wait_ms=5.0,
+                                 observers=[fake_broken_observer,
+                                            lambda e: seen.append(e.frames)])
         await batcher.start(warmup=False)
         try:
             out = await asyncio.wait_for(batcher.submit(_frames(2, 0)), LIVENESS_S)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,47 +90,6 @@ def test_ingest_sunpy_aia_193_jp2() -> None:
     dn_per_s = image.pixels / obs.exposure_s
     assert np.median(dn_per_s) == pytest.approx(171 / 1.999637, rel=0.03)
     assert np.mean(dn_per_s) == pytest.approx(326.94 / 1.999637, rel=0.03)
-
-
-def test_ingest_same_observation_from_fits_twice_is_duplicate(tmp_path: Path) -> None:
-    from monitor.ingest import DuplicateDetector
-
-    first = tmp_path / "AIA20240514_170000_0171.fits"
-    write_synthetic_fits(first, SyntheticSpec(size=128))
-    second = Path(shutil.copy(first, tmp_path / "aia.lev1.171A_2024-05-14T17-00-01.35Z.fits"))
-    detector = DuplicateDetector()
-    assert read_observation(first, dedup=detector).ok
-    again = read_observation(second, dedup=detector)
-    assert again.rejection is not None
-    assert again.rejection.reason is RejectReason.DUPLICATE
-    assert again.rejection.details["match"] == "content"
-    assert again.rejection.details["previous_path"] == str(first)
-
-
-def test_ingest_same_key_different_bytes_is_duplicate(tmp_path: Path) -> None:
-    from monitor.ingest import DuplicateDetector
-
-    detector = DuplicateDetector()
-    a, b = tmp_path / "a.fits", tmp_path / "b.fits"
-    write_synthetic_fits(a, SyntheticSpec(size=128, seed=1))
-    write_synthetic_fits(b, SyntheticSpec(size=128, seed=2))  # other noise, same T_OBS
-    assert a.read_bytes() != b.read_bytes()
-    assert read_observation(a, dedup=detector).ok
-    second = read_observation(b, dedup=detector)
-    assert second.rejection is not None and second.rejection.reason is RejectReason.DUPLICATE
-    assert second.rejection.details["match"] == "key"
-
-
-def test_ingest_claim_released_when_file_is_refused_later(tmp_path: Path) -> None:
-    from monitor.ingest import DuplicateDetector
-
-    detector = DuplicateDetector()
-    dark, good = tmp_path / "dark.fits", tmp_path / "good.fits"
-    write_synthetic_fits(dark, SyntheticSpec(size=128, dark=True))
-    write_synthetic_fits(good, SyntheticSpec(size=128))
-    refused = read_observation(dark, dedup=detector)
-    assert refused.rejection is not None and refused.rejection.reason is RejectReason.DARK_FRAME
-    assert read_observation(good, dedup=detector).ok  # same key, the dark claim was released
 
 
 def test_ingest_synthetic_feed_with_blanks_and_flags(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""QUALITY policy, time parsing, reason codes, settings and the dedup store."""
+"""QUALITY policy, time parsing, reason codes and settings."""
 
 from __future__ import annotations
 
@@ -8,16 +8,13 @@ import pytest
 
 from monitor.ingest import (
     REASON_MEANINGS,
-    DuplicateDetector,
     IngestSettings,
-    InMemoryDedupStore,
     QualityPolicy,
     RejectReason,
     evaluate_quality,
     observation_key,
     parse_obs_time,
 )
-from monitor.ingest.dedup import DedupRecord
 from monitor.ingest.quality import bit_names
 from monitor.typedyaml import ConfigError, build
 
@@ -107,42 +104,6 @@ def test_ingest_settings_errors_name_the_path() -> None:
         with pytest.raises(ConfigError) as problem:
             build(IngestSettings, data)
         assert path in str(problem.value)
-
-
-def test_ingest_dedup_store_is_bounded_and_removes_precisely() -> None:
-    store = InMemoryDedupStore(max_entries=2)
-    for i in range(3):
-        store.add(DedupRecord(f"k{i}", f"h{i}", f"p{i}"))
-    assert len(store) == 2
-    assert store.find("k0", "h0") is None  # oldest forgotten
-    assert store.find("k2", "zzz") is not None and store.find("zzz", "h1") is not None
-    store.remove("k1", "other-hash")  # a different file's claim is not removed
-    assert store.find("k1", "h1") is not None
-    store.remove("k1", "h1")
-    assert store.find("k1", "h1") is None
-    with pytest.raises(ValueError):
-        InMemoryDedupStore(max_entries=0)
-
-
-def test_ingest_dedup_claim_is_atomic_per_key() -> None:
-    import threading
-
-    detector = DuplicateDetector()
-    key = observation_key("SDO/AIA", 193, datetime(2024, 1, 1, tzinfo=UTC))
-    wins: list[bool] = []
-    barrier = threading.Barrier(8)
-
-    def claim(i: int) -> None:
-        barrier.wait()
-        wins.append(not detector.claim(key, f"hash{i}", f"path{i}").duplicate)
-
-    threads = [threading.Thread(target=claim, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert wins.count(True) == 1
-    assert detector.check(key, "other").match == "key"
 
 
 def test_ingest_docs_list_every_reason_code() -> None:

@@ -15,9 +15,10 @@ from typing import Any
 from monitor.alerts import AlertEvent
 from monitor.models import manifest_from_spec
 from monitor.pipeline.messages import alert_data
+from monitor.pipeline.view import ChannelEntry, FrameEntry
 from monitor.publish.envelope import make_event, rfc3339
 
-__all__ = ["T0", "alert_payload", "frame_payload", "saliency_payload"]
+__all__ = ["T0", "alert_payload", "frame_entry", "frame_payload", "saliency_payload"]
 
 T0 = datetime(2015, 1, 4, 15, 0, tzinfo=UTC)
 _MANIFEST = manifest_from_spec(None)
@@ -82,3 +83,16 @@ def alert_payload(i: int, state: str = "firing", rule: str = "flare_m_class") ->
     data = alert_data(event)
     make_event("alert", data, source="urn:sdo-monitor:test", time=started)
     return data
+
+
+def frame_entry(i: int, *, saliency: bool = False, **kwargs: Any) -> FrameEntry:
+    """Frame ``i`` as the API's memory takes it from the pipeline (see :func:`frame_payload`)."""
+    data = frame_payload(i, **kwargs)
+    t = datetime.fromisoformat(data["t_obs"])
+    return FrameEntry(
+        data["frame_id"], "aia", t.timestamp(),
+        tuple(ChannelEntry(item["channel"], t, item["path"].rsplit("/", 1)[-1], item["quality"])
+              for item in data["inputs"]),
+        {line["line"]: line["value_w_m2"] for line in data["irradiance"]},
+        dict(data["class_probabilities"]), data,
+        saliency_payload(i, t=kwargs.get("t")) if saliency else None)

@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from observe_samples import alert_payload, frame_id, frame_payload, saliency_payload
+from observe_samples import alert_payload, frame_entry, frame_id
 from prometheus_client import CollectorRegistry
 
 from monitor.observe.http import Health, Page, Readiness, build_app, start_http
@@ -100,7 +100,7 @@ class StoreView:
 def filled_view() -> StoreView:
     view = StoreView(Metrics().registry)
     for i in range(N_FRAMES):
-        view.recent.add_frame(frame_payload(i), "aia", saliency_payload(i) if i % 3 != 2 else None)
+        view.recent.add_frame(frame_entry(i, saliency=i % 3 != 2))
         view.pngs[frame_id(i)] = PNG
     view.recent.add_alert(alert_payload(1, "firing"))
     view.recent.add_alert(alert_payload(2, "firing", rule="flare_x_class"))
@@ -217,7 +217,7 @@ def test_pagination_walks_every_frame_once_newest_first() -> None:
             cursor = f"&before={doc['next']}"
             # a frame arriving between pages must not shift or repeat the next page
             if pages == 1:
-                view.recent.add_frame(frame_payload(100), "aia")
+                view.recent.add_frame(frame_entry(100))
         assert seen == list(range(N_FRAMES, 0, -1)) and pages == 3
         status, _, raw = await get("/api/v1/alerts?limit=2")
         doc = json.loads(raw)

@@ -16,7 +16,8 @@ import threading
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,21 +41,24 @@ FAST = PublishSettings(send_timeout_s=3.0, max_block_s=2.0, connect_timeout_s=1.
 
 @dataclass
 class Recorder:
-    """Collects what the publisher reports through its hooks."""
+    """Collects what the publisher reports to its listener."""
 
     acked: int = 0
-    errors: Counter[str] | None = None
-    delivered: list[str] | None = None
+    errors: Counter[str] = field(default_factory=Counter)
+    delivered_ids: list[str] = field(default_factory=list)
     last_pending: int = -1
 
-    def attach(self, publisher: KafkaPublisher) -> None:
-        self.errors, self.delivered = Counter(), []
-        publisher.on_ack = lambda topic, count, latency: setattr(self, "acked",
-                                                                 self.acked + count)
-        publisher.on_error = lambda kind: self.errors.update([kind])  # type: ignore[union-attr]
-        publisher.on_delivered = lambda msgs, at: self.delivered.extend(  # type: ignore[union-attr]
-            m.message_id for m in msgs)
-        publisher.on_outbox = lambda n, size, age: setattr(self, "last_pending", n)
+    def acknowledged(self, topic: str, count: int, latency_s: float) -> None:
+        self.acked += count
+
+    def delivered(self, messages: Sequence[OutboundMessage], acked_at: float) -> None:
+        self.delivered_ids.extend(m.message_id for m in messages)
+
+    def error(self, kind: str) -> None:
+        self.errors.update([kind])
+
+    def outbox_changed(self, pending: int, pending_bytes: int, oldest_age_s: float) -> None:
+        self.last_pending = pending
 
 
 def kafka_settings(prefix: str, **overrides: Any) -> KafkaSettings:
@@ -144,10 +148,10 @@ def producer_threads(client_id: str) -> list[str]:
 
 def publisher_for(tmp_path: Path, prefix: str, bootstrap: str, settings: PublishSettings = FAST,
                   **kafka: Any) -> tuple[KafkaPublisher, Recorder]:
-    publisher = KafkaPublisher(settings, kafka_settings(prefix, **kafka),
-                               tmp_path / "outbox.sqlite3", bootstrap=[bootstrap])
     recorder = Recorder()
-    recorder.attach(publisher)
+    publisher = KafkaPublisher(settings, kafka_settings(prefix, **kafka),
+                               tmp_path / "outbox.sqlite3", bootstrap=[bootstrap],
+                               listener=recorder)
     return publisher, recorder
 
 
@@ -224,7 +228,7 @@ def test_broker_killed_mid_stream_and_restarted_empty(tmp_path: Path) -> None:
             assert await publisher.wait_drained(40)
             after = publisher.health()
             assert await publisher.stop(5) == 0
-            return before, set(recorder.delivered or []), pending_at_kill, during, after, \
+            return before, set(recorder.delivered_ids), pending_at_kill, during, after, \
                 recorder.errors
 
         before, delivered, pending_at_kill, during, after, errors = asyncio.run(scenario())

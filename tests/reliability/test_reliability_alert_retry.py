@@ -54,14 +54,13 @@ feeds:
         await asyncio.sleep(1.5)  # the broken file's reject is in the outbox first
         for path in frames_in_time_order(m_flare_files)[:7]:
             shutil.copy(path, spool / path.name)
-        worker = daemon.worker
-        assert worker is not None
-        await asyncio.to_thread(wait_for, lambda: (worker.metrics.registry.get_sample_value(
+        registry = daemon.metrics.registry
+        await asyncio.to_thread(wait_for, lambda: (registry.get_sample_value(
             "sdo_monitor_retries_total", {"stage": "publish"}) or 0) >= 1, 60, 0.2,
             "the frame refused by the full outbox")
-        assert worker.counts["frames"] == 0
+        assert daemon.snapshot().counts["frames"] == 0
         broker.start()
-        await asyncio.to_thread(wait_for, lambda: worker.counts["frames"] == 1, 90, 0.2,
+        await asyncio.to_thread(wait_for, lambda: daemon.snapshot().counts["frames"] == 1, 90, 0.2,
                                 "the frame published on retry")
         stop.set()
         assert await asyncio.wait_for(task, 60) == 0

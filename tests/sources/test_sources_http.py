@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fakes.harness import Collector, running
+from fakes.jsoc_server import Faults, JsocArchive, JsocServer
 
 from monitor.sources import DownloadSettings, FileArrival, HttpFeedSettings, make_source
 from monitor.sources.httpfeed import HttpSource
 from monitor.sources.names import is_temporary
-from monitor.sources.testing.harness import Collector, running
-from monitor.sources.testing.jsoc_server import Faults, JsocArchive, JsocServer
 
 T0 = datetime(2026, 6, 24, 19, 51, tzinfo=UTC)
 FAST = DownloadSettings(connect_timeout_s=2, read_timeout_s=2, total_timeout_s=5, retries=3,

@@ -11,11 +11,11 @@ import aiohttp
 import numpy as np
 import pytest
 from astropy.io import fits
+from fakes.jsoc_server import Faults, JsocArchive, JsocServer
+from fakes.synoptic_fits import write_synoptic_fits
 
 from monitor.sources.index import parse_latest, parse_listing
 from monitor.sources.names import parse_aia_name
-from monitor.sources.testing.jsoc_server import Faults, JsocArchive, JsocServer
-from monitor.sources.testing.synoptic_fits import write_synoptic_fits
 
 T0 = datetime(2026, 6, 24, 20, 0, tzinfo=UTC)
 

@@ -9,6 +9,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from fakes.harness import Collector, running
+from fakes.jsoc_server import JsocServer
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from monitor.publish.kafka_client import client_options, ensure_topics
@@ -21,8 +23,6 @@ from monitor.sources import (
     notification_key,
 )
 from monitor.sources.kafkafeed import KafkaNotificationSource
-from monitor.sources.testing.harness import Collector, running
-from monitor.sources.testing.jsoc_server import JsocServer
 
 # Tansu: short group timings or the first join waits for the whole rebalance timeout.
 GROUP_TIMINGS = {"session_timeout_s": 6.0, "heartbeat_interval_s": 1.0,

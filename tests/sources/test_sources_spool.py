@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
+from fakes.harness import Collector, running
 
 from monitor.sources import FileArrival, SpoolFeedSettings, make_source
 from monitor.sources.spool import SpoolSource
-from monitor.sources.testing.harness import Collector, running
 
 
 def run(coro):  # no pytest-asyncio in the project: one event loop per test
@@ -219,7 +219,7 @@ def test_make_source_builds_a_spool_source_from_settings(tmp_path: Path) -> None
     source = make_source(settings)
     assert isinstance(source, SpoolSource)
     assert source.name == "aia"
-    with pytest.raises(ValueError, match="no source for feed kind"):
+    with pytest.raises(ValueError, match="no feed kind 'ftp' .known: http, kafka, spool"):
         make_source(type("Odd", (), {"kind": "ftp"})())
 
 

@@ -15,11 +15,12 @@ model. This writer exists so feed tests need nothing but astropy.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+
+from monitor.atomicfile import atomic_path
 
 __all__ = ["EXPOSURE_S", "write_synoptic_fits"]
 
@@ -120,7 +121,6 @@ def write_synoptic_fits(path: Path, t_rec: datetime, wavelength: int, *, size: i
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp")
-    hdus.writeto(temp, overwrite=True, output_verify="silentfix")
-    os.replace(temp, path)
+    with atomic_path(path) as temp:
+        hdus.writeto(temp, overwrite=True, output_verify="silentfix")
     return path

@@ -30,7 +30,6 @@ import hashlib
 import html
 import json
 import logging
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,6 +39,8 @@ from types import TracebackType
 from typing import Literal, Self
 
 from aiohttp import web
+
+from monitor.atomicfile import write_atomic
 
 __all__ = ["NRT_CHANNELS", "SLOT_S", "Fault", "Faults", "JsocArchive", "JsocServer"]
 
@@ -105,7 +106,7 @@ class JsocArchive:
             Copy this FITS file instead of generating one (e.g. a synthetic
             frame from ``monitor.synth``).
         size, compressed, pad_bytes
-            Passed to :func:`~monitor.sources.testing.synoptic_fits.write_synoptic_fits`.
+            Passed to :func:`~fakes.synoptic_fits.write_synoptic_fits`.
         update_index : bool
             Move ``image_times.json``'s ``last`` forward if this slot is newer.
         """
@@ -113,11 +114,9 @@ class JsocArchive:
         path = self.path_for(t_rec, wavelength)
         path.parent.mkdir(parents=True, exist_ok=True)
         if source is not None:
-            temp = path.with_name(f".{path.name}.tmp")
-            temp.write_bytes(Path(source).read_bytes())
-            os.replace(temp, path)
+            write_atomic(path, Path(source).read_bytes())
         else:
-            from monitor.sources.testing.synoptic_fits import write_synoptic_fits
+            from fakes.synoptic_fits import write_synoptic_fits
 
             write_synoptic_fits(path, t_rec, wavelength, size=size, compressed=compressed,
                                 pad_bytes=pad_bytes)
@@ -152,15 +151,8 @@ class JsocArchive:
                 return  # an out-of-order (older) file does not move "last" back
             data["last"] = f"{t_rec:%Y%m%d_%H%M%S}"
         stem = self.url_for(t_rec, wavelength).rsplit("_", 1)[0]
-        _atomic_write(index, json.dumps(data).encode())
-        _atomic_write(self.root / "image_times",
-                      f"Time     {data['last']}\nsynoptic {stem}\n".encode())
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_bytes(data)
-    os.replace(temp, path)
+        write_atomic(index, json.dumps(data))
+        write_atomic(self.root / "image_times", f"Time     {data['last']}\nsynoptic {stem}\n")
 
 
 FaultKind = Literal["status", "slow", "truncate", "chunked", "stall"]
@@ -425,7 +417,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m monitor.sources.testing.jsoc_server --root DIR``: a live fake feed."""
+    """``python -m fakes.jsoc_server --root DIR``: a live fake feed."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", required=True, help="directory for the served tree")
     parser.add_argument("--port", type=int, default=0)

@@ -1,0 +1,94 @@
+"""What runs in the ingest worker pool: file to model-grid image, the CPU-heavy half of
+the hot path, and the pool workers' own start-up and exit.
+
+Runs in a worker pool (processes by default: astropy's tile decompression
+holds the GIL, so threads would serialise it on the 2-4 cores an operations
+box has). Everything that crosses the pool boundary is small: the full
+resolution image stays in the worker and only the (N, N) grid image and the
+observation record come back.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from pathlib import Path
+
+import numpy as np
+
+from monitor.grid import ModelGrid
+from monitor.ingest import IngestSettings, read_observation
+from monitor.pipeline.handoffs import IngestedFile
+from monitor.preprocess import (
+    DegradationTable,
+    PreprocessError,
+    PreprocessSettings,
+    preprocess_detailed,
+)
+
+__all__ = ["exit_with_daemon", "ingest_file", "warm_worker"]
+
+
+def warm_worker(hold_s: float = 0.2) -> int:
+    """Start-up task for each pool worker: returns its pid once the worker is up.
+
+    Unpickling this function imports this module and with it the whole
+    ingest and preprocessing stack (astropy, OpenCV, numpy), the ~1 s a fresh
+    worker otherwise spends on the first file it gets. Holding ``hold_s``
+    makes concurrent calls land in different workers.
+    """
+    import os
+
+    time.sleep(hold_s)
+    return os.getpid()
+
+
+def exit_with_daemon(daemon_pid: int, period_s: float = 2.0) -> None:
+    """Pool initializer: end this worker when the daemon process is gone.
+
+    A SIGKILLed daemon cannot shut its process pool down, and pool workers
+    would otherwise linger forever outside systemd (which kills the whole
+    cgroup anyway).
+    """
+    import os
+    import threading
+
+    def watch() -> None:
+        while True:
+            time.sleep(period_s)
+            try:
+                os.kill(daemon_pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                pass  # a process of that pid exists (not ours to signal): keep waiting
+
+    threading.Thread(target=watch, name="exit-with-daemon", daemon=True).start()
+
+
+@functools.lru_cache(maxsize=2)
+def _degradation(path: Path) -> DegradationTable:
+    # read once per worker process (the daemon refused to start on an unreadable table)
+    return DegradationTable.from_file(path)
+
+
+def ingest_file(path: str, ingest: IngestSettings, prep: PreprocessSettings,
+                grid_size: int) -> IngestedFile:
+    """Read, validate, decode and map one file onto the model grid. Never raises."""
+    t0 = time.perf_counter()
+    result = read_observation(path, ingest)
+    t_ingest = time.perf_counter() - t0
+    if not result.ok:
+        return IngestedFile(path, rejection=result.rejection, timings_s={"ingest": t_ingest})
+    assert result.observation is not None and result.image is not None
+    t1 = time.perf_counter()
+    try:
+        table = _degradation(prep.degradation_table) if prep.degradation_table else None
+        grid = preprocess_detailed(result.observation, result.image, ModelGrid(grid_size), prep,
+                                   degradation=table)
+    except PreprocessError as exc:
+        return IngestedFile(path, rejection=exc.to_rejection(result.observation),
+                            timings_s={"ingest": t_ingest})
+    return IngestedFile(path, observation=result.observation,
+                        grid_image=np.ascontiguousarray(grid.data, dtype=np.float32),
+                        timings_s={"ingest": t_ingest, "preprocess": time.perf_counter() - t1})

@@ -24,7 +24,7 @@ from functools import cached_property
 
 import numpy as np
 
-from monitor.synth.eve import EVE_LINES, EveLine
+from monitor.synth.lines import EVE_LINES, EveLine
 from monitor.synth.responses import CHANNEL_SPECS, LOG_T, ResponsePeak
 
 __all__ = ["DEFAULT_WORLD", "WORLDS", "DemTerm", "FlareLaw", "World", "default_world",

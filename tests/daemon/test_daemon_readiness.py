@@ -8,6 +8,7 @@ from pathlib import Path
 from support import daemon_config
 
 from monitor.app import Daemon
+from monitor.pipeline.status import readiness
 
 
 def test_an_idle_daemon_is_ready_and_not_degraded(tmp_path: Path, kafka_bootstrap: str,
@@ -22,8 +23,9 @@ def test_an_idle_daemon_is_ready_and_not_degraded(tmp_path: Path, kafka_bootstra
         task = asyncio.create_task(daemon.run(stop))
         await daemon.wait_ready(60)
         await asyncio.sleep(3)  # several housekeeping rounds, nothing to publish
-        assert daemon.worker is not None
-        ready, health = daemon.worker.readiness(), daemon.worker.publisher.health()
+        snapshot = daemon.snapshot()
+        assert snapshot is not None
+        ready, health = readiness(snapshot), snapshot.publisher
         stop.set()
         assert await asyncio.wait_for(task, 60) == 0
         return ready, health

@@ -67,7 +67,7 @@ DATE T_START T_STOP VER_NUM WAVE_STR WAVELNTH EFF_AREA EFFA_P1 EFFA_P2 EFFA_P3
 def test_degradation_table_changes_the_grid(tmp_path: Path) -> None:
     from monitor.ingest import IngestSettings
     from monitor.ingest.samples import SyntheticSpec, write_synthetic_fits
-    from monitor.pipeline.ingest_stage import ingest_file
+    from monitor.pipeline.pool_work import ingest_file
     from monitor.preprocess import PreprocessSettings
 
     table = tmp_path / "aia_response_table.txt"

@@ -46,11 +46,16 @@ def test_a_dying_source_is_restarted_and_shown_until_it_runs(tmp_path: Path, kaf
         daemon = Daemon(config, [kafka_bootstrap])
         task = asyncio.create_task(daemon.run(stop))
         await daemon.wait_ready(60)
-        assert daemon.worker is not None
-        worker, registry = daemon.worker, daemon.metrics.registry
+        registry = daemon.metrics.registry
+
+        def degraded() -> list[str]:
+            snapshot = daemon.snapshot()
+            assert snapshot is not None
+            return readiness(snapshot).degraded
+
         await asyncio.sleep(3.5)  # failures at 0, ~1 and ~3 s (backoff 1, 2, 4 s)
         for _ in range(20):  # the gauge is refreshed every second by housekeeping
-            down = worker.readiness().degraded
+            down = degraded()
             up_while_down = registry.get_sample_value("sdo_monitor_source_up", {"feed": "aia"})
             if up_while_down == 0.0:
                 break
@@ -60,10 +65,11 @@ def test_a_dying_source_is_restarted_and_shown_until_it_runs(tmp_path: Path, kaf
         spool.unlink()  # the fault goes away: the next restart runs
         for _ in range(40):
             await asyncio.sleep(0.5)
-            if all(s.running for s in worker.supervisor.states()):
+            snapshot = daemon.snapshot()
+            if snapshot is not None and all(snapshot.sources_up.values()):
                 break
         await asyncio.sleep(1.5)  # a housekeeping round to refresh the gauge
-        after = worker.readiness().degraded
+        after = degraded()
         up = registry.get_sample_value("sdo_monitor_source_up", {"feed": "aia"})
         stop.set()
         assert await asyncio.wait_for(task, 60) == 0

@@ -11,7 +11,9 @@ the Fe XX peak is the maximum of its 3-minute running mean; a line's value
 peak; ``ratio = at_peak / pre`` and ``per_goes = (at_peak - pre) / goes_peak``.
 A line's own peak time is the maximum of its 5-minute running mean between
 30 minutes before and 60 minutes after the Fe XX peak; its lag is that time
-minus the Fe XX peak time.
+minus the Fe XX peak time, both refined to a fraction of a minute by the
+vertex of the parabola through the maximum and its two neighbours (lags of
+a minute or less matter: He II leads Fe XX by about one).
 
 Channel response (:func:`channel_response`): pre-flare is the median over
 60 to 30 minutes before the GOES peak; the channel's peak is its maximum of
@@ -81,6 +83,17 @@ def running_mean(values: np.ndarray, width: int) -> np.ndarray:
     return out.reshape(v.shape)
 
 
+def refined_peak(values: np.ndarray, i: int) -> float:
+    """Index ``i`` of a maximum moved to the vertex of the parabola through ``i - 1 .. i + 1``."""
+    if i <= 0 or i >= len(values) - 1:
+        return float(i)
+    a, b, c = values[i - 1], values[i], values[i + 1]
+    curvature = a - 2.0 * b + c
+    if not (np.isfinite(a) and np.isfinite(c)) or curvature >= 0:
+        return float(i)
+    return float(i) + float(np.clip(0.5 * (a - c) / curvature, -0.5, 0.5))
+
+
 @dataclass(frozen=True)
 class FlareResponse:
     """One flare's EVE response, per line (arrays in the order of the lines)."""
@@ -132,10 +145,11 @@ def eve_flare_response(t_s: np.ndarray, irradiance: np.ndarray, goes_peak: float
         per_goes = (at_peak - pre) / goes_peak
     lo, hi = max(k + LAG_WINDOW[0], 0), min(k + LAG_WINDOW[1] + 1, len(means))
     five = running_mean(means, 5)[lo:hi]
+    k_fine = refined_peak(smooth, k)
     lag = np.full(means.shape[1], np.nan)
     for j in range(means.shape[1]):
         if np.isfinite(five[:, j]).any():
-            lag[j] = float(lo + int(np.nanargmax(five[:, j])) - k)
+            lag[j] = lo + refined_peak(five[:, j], int(np.nanargmax(five[:, j]))) - k_fine
     return FlareResponse(pre, at_peak, ratio, per_goes, lag, k)
 
 

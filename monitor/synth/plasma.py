@@ -58,6 +58,15 @@ def gaussian_dem(total_em: float, log_t: float, sigma: float) -> np.ndarray:
     return total_em * shape / total if total > 0 else np.zeros_like(LOG_T)
 
 
+def _em_shape(t: float, rise: float, decay: float) -> float:
+    """Half-cosine rise over ``rise`` seconds, then exponential decay; 0 before ``t = 0``."""
+    if t < 0:
+        return 0.0
+    if t <= rise:
+        return 0.5 * (1.0 - math.cos(math.pi * t / rise))
+    return math.exp(-(t - rise) / decay)
+
+
 def synodic_rate_deg_per_day(lat_deg: float) -> float:
     """Differential rotation rate seen from the Earth, degrees per day."""
     s2 = math.sin(math.radians(lat_deg)) ** 2
@@ -223,14 +232,11 @@ class FlarePlasma:
         em = float(em_n[0]) * self.peak_em if active else 0.0
         temp_k = float(temp[0]) * 1e6
         impulsive = math.sin(math.pi * dt / self.rise) if phase == "rise" else 0.0
-        fp_em = law.footpoint_fraction * self.peak_em * (
-            impulsive + law.footpoint_gradual * float(em_n[0])) if active else 0.0
+        fp_scale = self.peak_em * (impulsive + law.footpoint_gradual * float(em_n[0])) \
+            if active else 0.0
         hot = gaussian_dem(em, math.log10(max(temp_k, 1e5)), law.hot_sigma)
-        if law.warm_fraction and active:
-            lagged, _ = self._shape(np.array([dt - law.warm_lag_rise * self.rise]))
-            hot = hot + gaussian_dem(law.warm_fraction * self.peak_em * float(lagged[0]),
-                                     law.warm_log_t, law.warm_sigma)
-        return FlareState(
-            hot_dem=hot,
-            footpoint_dem=gaussian_dem(fp_em, law.footpoint_log_t, law.footpoint_sigma),
-            temperature_k=temp_k, em_cm3=em, phase=phase)
+        if law.warm and active:
+            warm = _em_shape(dt, (1.0 + law.warm_lag_rise) * self.rise, self.decay)
+            hot = hot + dem_of(law.warm, self.peak_em * warm)
+        return FlareState(hot_dem=hot, footpoint_dem=dem_of(law.footpoint, fp_scale),
+                          temperature_k=temp_k, em_cm3=em, phase=phase)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from monitor.train.command import load_config
@@ -80,3 +81,24 @@ def test_dry_run_of_a_synthetic_config_counts_the_splits_it_would_draw() -> None
     assert dry_run(config) == {"aligned": 60, "train": 40, "val": 8, "test": 12,
                                "channels": [94, 131, 171, 193, 211, 304, 335],
                                "first": None, "last": None}
+
+
+def test_synthetic_world_selects_the_physics_and_the_shipped_config_keeps_v1() -> None:
+    from monitor.train.sources import synthetic_builders
+
+    shipped, _ = load_config(REPO / "config" / "train-default.yaml")
+    assert isinstance(shipped.data, SyntheticSourceSettings) and shipped.data.world == "v1"
+    new = _build("data:\n  kind: synthetic\n")
+    assert isinstance(new.data, SyntheticSourceSettings) and new.data.world == "v2"
+    images = {}
+    for world in ("v1", "v2"):
+        config = _build(f"data:\n  kind: synthetic\n  world: {world}\n  noise: false\n"
+                        "model:\n  size: 64\n")
+        builder = synthetic_builders(config)["train"]
+        assert builder.key["world"] == world      # cached splits of one world never serve another
+        images[world] = builder.draw(0)[0]
+    assert images["v1"].shape == images["v2"].shape
+    assert not np.allclose(images["v1"], images["v2"])
+    with pytest.raises(ConfigError) as info:
+        _build("data:\n  kind: synthetic\n  world: v9\n")
+    assert "data.world" in {issue.path for issue in info.value.issues}

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -47,6 +48,7 @@ from monitor.sources.index import (
 )
 from monitor.sources.names import UnsafeName, frame_key
 from monitor.sources.settings import HttpFeedSettings
+from monitor.sources.urlpolicy import UrlAllowList, UrlRefused
 
 __all__ = ["HttpSource", "remove_stale_temporaries"]
 
@@ -112,6 +114,10 @@ class HttpSource(SourceBase, kind="http"):
         self._latest: tuple[Document, float] | None = None
         self._downloader: Downloader | None = None
         self._download_counters: Counter[str] = Counter()
+        # files (and their redirects) come from the index's own server: an index or a
+        # redirect cannot send the feed to another host, port or scheme
+        origin = urlsplit(settings.url)
+        self._origin = UrlAllowList([f"{origin.scheme}://{origin.netloc}/"])
         root = self.spool.resolve()
         self._disposer = Disposer(root, settings.after_processing,
                                   Path(settings.done_dir or root / "done").resolve(),
@@ -283,8 +289,14 @@ class HttpSource(SourceBase, kind="http"):
 
     async def _fetch(self, candidate: _Candidate) -> FileArrival | None:
         try:
+            url = self._origin.check(candidate.url).url
             result = await self._downloader.download(  # type: ignore[union-attr]
-                candidate.url, self.spool, candidate.name)
+                url, self.spool, candidate.name, allow=self._origin)
+        except UrlRefused as exc:
+            self._ignore(candidate.url, exc.reason)
+            log.warning("index names a file elsewhere, ignored", extra={"kv": {
+                "feed": self.name, "url": candidate.url, "reason": exc.reason}})
+            return None
         except UnsafeName as exc:
             self._ignore(candidate.url, "unsafe_name")
             log.warning("unsafe file name ignored", extra={"kv": {

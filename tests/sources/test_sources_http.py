@@ -251,3 +251,61 @@ def test_unreachable_server_is_counted_not_fatal(tmp_path: Path) -> None:
     source = run(scenario())
     assert source.stats().errors.get("latest", 0) >= 2  # the loop kept polling
     assert source.stats().emitted == 0
+
+
+def test_an_index_or_a_redirect_cannot_send_the_feed_to_another_server(tmp_path: Path) -> None:
+    from aiohttp import web
+
+    asked_elsewhere: list[str] = []
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        asked_elsewhere.append(request.path)
+        return web.Response(body=b"x" * 100)
+
+    async def scenario() -> tuple[list[FileArrival], HttpSource]:
+        other = web.Application()
+        other.router.add_get("/{name}", elsewhere)
+        other_runner = web.AppRunner(other)
+        await other_runner.setup()
+        other_site = web.TCPSite(other_runner, "127.0.0.1", 0)
+        await other_site.start()
+        other_port = other_runner.addresses[0][1]
+
+        async def index(request: web.Request) -> web.Response:
+            return web.json_response(["AIA20260624_200000_0171.fits",
+                                      f"http://127.0.0.1:{other_port}/AIA20260624_200000_0193.fits",
+                                      "AIA20260624_200000_0211.fits"])
+
+        async def local(request: web.Request) -> web.Response:
+            if request.match_info["name"].endswith("0211.fits"):  # redirected elsewhere
+                raise web.HTTPFound(f"http://127.0.0.1:{other_port}/AIA20260624_200000_0211.fits")
+            return web.Response(body=b"F" * 100)
+
+        app = web.Application()
+        app.router.add_get("/feed/index.json", index)
+        app.router.add_get("/feed/{name}", local)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        settings = HttpFeedSettings(name="json", url=f"http://127.0.0.1:{port}/feed/index.json",
+                                    spool=tmp_path / "spool", index="json", poll_interval_s=0.2,
+                                    lookback_s=10**9, download=DownloadSettings(retries=0))
+        source = HttpSource(settings)
+        collect = Collector()
+        try:
+            async with running(source, collect):
+                await collect.wait_count(1, timeout=10)
+                await asyncio.sleep(1.0)
+        finally:
+            await runner.cleanup()
+            await other_runner.cleanup()
+        return collect.arrivals, source
+
+    arrivals, source = run(scenario())
+    assert [a.path.name for a in arrivals] == ["AIA20260624_200000_0171.fits"]
+    assert asked_elsewhere == []
+    stats = source.stats()
+    assert stats.ignored.get("url_not_allowed") == 1
+    assert stats.errors.get("redirect_not_allowed") == 1

@@ -54,3 +54,57 @@ def test_daemon_and_trainer_grid_the_same_frame_alike(mini: Miniature, tmp_path:
         assert daemon.shape == trainer.shape == (size, size)
         assert np.allclose(daemon, trainer, rtol=1e-5, atol=1e-4)
         assert np.array_equal(daemon == 0, trainer == 0)  # the same pixels filled
+
+
+#: An SSW/aiapy response table in which 193 A has lost a fifth of its sensitivity by 2011.
+RESPONSE_TABLE = """\
+DATE T_START T_STOP VER_NUM WAVE_STR WAVELNTH EFF_AREA EFFA_P1 EFFA_P2 EFFA_P3
+2017-01-01T00:00:00.000 2010-03-24T00:00:00.000 2010-12-01T00:00:00.000 8 193_THIN 193 2.0 0.0 0.0 0.0
+2017-01-01T00:00:01.000 2010-12-01T00:00:00.000 2030-01-01T00:00:00.000 8 193_THIN 193 1.6 0.0 0.0 0.0
+"""
+
+
+def test_sdoml_frames_are_never_corrected_twice(mini: Miniature, tmp_path: Path) -> None:
+    """An active degradation table changes what the daemon does to files, never SDOML frames.
+
+    SDOML's writer divided each frame by its exposure and its day's degradation
+    factor. The level-1 file of that frame holds counts = frame x exposure x
+    factor; the daemon, with the table, divides the factor out and lands on the
+    grid the trainer makes from the SDOML frame, which it must not divide again.
+    """
+    from monitor.preprocess import DegradationTable
+    from monitor.train.command import load_config
+    from monitor.train.sdoml import sdoml_builders
+
+    (tmp_path / "response.txt").write_text(RESPONSE_TABLE)
+    table = DegradationTable.from_file(tmp_path / "response.txt")
+    frame, geometry, when = _frame(mini)
+    factor = table.factor(193, when)
+    assert abs(factor - 1.0) > 0.1  # the table is active at this date
+    exposure = 2.0
+    counts = np.rint(frame * exposure * factor).astype(np.int16)
+    result = read_observation(_write_level1(tmp_path / "aia_193.fits", counts, geometry,
+                                            exposure, when))
+    assert result.observation is not None, result.rejection
+    grid = ModelGrid(64)
+    daemon = preprocess(result.observation, result.image, grid, degradation=table)
+    sdoml_frame = counts.astype(np.float32) / np.float32(exposure * factor)
+    assert np.allclose(daemon, to_model_grid(sdoml_frame, geometry, grid), rtol=1e-5,
+                       atol=1e-4)
+    # The trainer's draw of a stored frame is that frame on the grid, undivided, whatever
+    # the daemon's table says for its date.
+    config_path = tmp_path / "train.yaml"
+    config_path.write_text(
+        f"out_dir: {tmp_path / 'run'}\ndata:\n  kind: sdoml\n  aia: {mini.aia}\n"
+        f"  eve: {mini.eve}\n  goes: [{mini.goes}]\n  block_days: 0.041666666666666664\n"
+        "  gap_hours: 0\n  pattern: [train, train, val, test]\n"
+        "model:\n  size: 64\n  channels: [193]\n  widths: [8, 16, 32]\n  blocks: [1, 1, 1]\n"
+        "  stage_strides: [1, 2, 2]\n")
+    config, _ = load_config(config_path)
+    draw = sdoml_builders(config)["test"].draw
+    row = draw.rows[0]
+    year, index = int(draw.table.years[row, 0]), int(draw.table.rows[row, 0])
+    stored = open_store(str(mini.aia)).array(f"{year}/193A").frame(index)
+    plain = to_model_grid(stored, sdoml_geometry(draw.table.geometry[row, 0], 512), grid)
+    assert np.array_equal(draw(0)[0][0], plain)
+    assert not np.allclose(draw(0)[0][0], plain / np.float32(factor))

@@ -236,3 +236,15 @@ def test_a_v2a_eve_store_keeps_its_lines_at_the_root(mini: Miniature, tmp_path: 
     v2 = read_eve(open_store(str(mini.eve)))
     assert np.array_equal(v2a.times, v2.times)
     assert np.array_equal(v2a.values, v2.values, equal_nan=True)
+
+
+def test_real_noaa_goes_files_give_the_class_noaa_listed() -> None:
+    """Labels from the real NCEI science files: the 0.7 scale makes NOAA's listed classes."""
+    goes = SHARED.parent / "goes"
+    if not any(goes.glob("sci_xrsf-l2-avg1m_*.nc")):
+        pytest.skip(f"real GOES files not present in {goes}")
+    flux = read_goes_flux([goes])  # a directory: the flare summary in it is skipped
+    for peak, listed in ((datetime(2010, 10, 16, 19, 12, tzinfo=UTC), 2.9e-5),
+                         (datetime(2012, 7, 12, 16, 52, tzinfo=UTC), 1.4e-4)):
+        window = _ts(peak) + 60.0 * np.arange(-10, 11)
+        assert np.nanmax(flux.at(window)) == pytest.approx(listed, rel=0.1)

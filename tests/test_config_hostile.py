@@ -121,3 +121,13 @@ def test_the_daemon_refuses_to_start_without_its_ca_file(tmp_path: Path,
     assert main(["run", "-c", str(_missing_ca(tmp_path))]) == EXIT_CONFIG
     err = capsys.readouterr().err
     assert "kafka.ssl_cafile" in err and "absent-ca.pem" in err
+
+
+def test_a_url_prefix_without_slash_is_accepted_with_a_warning(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(f"feeds: [{{kind: kafka, name: notes, topic: t, spool: {tmp_path}, "
+                  "url_prefixes: ['https://jsoc1.stanford.edu/data/aia']}]\n")(tmp_path)
+    assert main(["check-config", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert "OK (1 feeds" in out
+    assert "warning: feeds[0].url_prefixes[0]:" in err and "does not end in '/'" in err

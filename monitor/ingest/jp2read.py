@@ -104,7 +104,7 @@ def _glymur():  # imported lazily: it probes for the OpenJPEG library on import
     except Exception as exc:  # pragma: no cover - depends on the host
         raise IngestRejected(RejectReason.UNSUPPORTED_ENCODING,
                              f"JPEG 2000 support unavailable: {exc}") from exc
-    if str(getattr(glymur.version, "openjpeg_version", "0.0.0")).startswith("0"):
+    if str(glymur.version.openjpeg_version).startswith("0"):
         raise IngestRejected(RejectReason.UNSUPPORTED_ENCODING,
                              "JPEG 2000 support unavailable: OpenJPEG library not found "
                              "(install libopenjp2-7)")

@@ -50,7 +50,9 @@ def need(data: Any, key: str, path: str, kind: type | tuple[type, ...]) -> Any:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        raise ManifestError(where, f"must be {getattr(kind, '__name__', kind)}, got {value!r}")
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        names = " or ".join(k.__name__ for k in kinds)
+        raise ManifestError(where, f"must be {names}, got {value!r}")
     return value
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from monitor.reality import compare, real, synthetic
+from monitor.reality import compare, jp2, real, synthetic
 from monitor.reality.measures import FlareResponse, channel_response, eve_flare_response
 from monitor.synth.eve import EVE_LINES
 from monitor.synth.worlds import World
@@ -111,6 +111,12 @@ def _example(responses: list[FlareResponse], flux: np.ndarray, lo: float, hi: fl
     return min(sel, key=lambda i: abs(np.log10(flux[i] / want))) if sel else None
 
 
+def _median_shape(shapes: list[jp2.DiskShape]) -> jp2.DiskShape:
+    return jp2.DiskShape(
+        {q: float(np.median([s.quantiles[q] for s in shapes])) for q in shapes[0].quantiles},
+        {r: float(np.median([s.profile[r] for s in shapes])) for r in shapes[0].profile})
+
+
 def build_report(real_dir: Path, goes_dir: Path, world: World, counts: Counts,
                  package_dir: Path | None = None) -> Report:
     """Every comparison of one world with the real data in ``real_dir``.
@@ -163,8 +169,19 @@ def build_report(real_dir: Path, goes_dir: Path, world: World, counts: Counts,
             "synthetic": {wl: (v.per_goes if v else None) for wl, v in s_ch.items()}})
 
     sdoml = real.read_sdoml_means(real_dir)
-    disk = synthetic.disk_means(world, _DISK_CHANNELS, counts.disk, seed=counts.seed)
-    report.rows += compare.disk_rows(sdoml, dict(zip(_DISK_CHANNELS, disk.mean(axis=0))))
+    means, shapes = [], []
+    centre = ((512 - 1) / 2, (512 - 1) / 2)
+    for images in synthetic.disk_images(world, _DISK_CHANNELS, counts.disk, seed=counts.seed):
+        means.append(images.mean(axis=(1, 2), dtype=np.float64))
+        shapes.append({wl: jp2.disk_shape(images[k], centre, synthetic.SDOML_RADIUS_PX)
+                       for k, wl in enumerate(_DISK_CHANNELS) if wl in (171, 193, 304)})
+    report.rows += compare.disk_rows(sdoml, dict(zip(_DISK_CHANNELS, np.mean(means, axis=0))))
+    for path in sorted((real_dir / "aia_jp2").glob("*.jp2")):
+        image = jp2.read_jp2(path)
+        shape = jp2.disk_shape(image.data, image.centre, image.radius_px, image.clipped_low)
+        label = f"JP2 {image.wavelength} Å {path.name[:10].replace('_', '-')}"
+        report.rows += compare.shape_rows(label, shape, _median_shape(
+            [s[image.wavelength] for s in shapes]))
 
     for label, j in (("Fe XX 13.29", _FE_XX), ("Fe XVIII 9.39", _FE_XVIII)):
         r_rise = np.array([r.at_peak[j] - r.pre[j] for r in r_resp])

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from monitor.reality.jp2 import DiskShape
 from monitor.reality.measures import ChannelResponse, FlareResponse, loglog_fit
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "quiet_rows",
     "region_rows",
     "rise_within",
+    "shape_rows",
     "within_factor",
     "within_fraction",
 ]
@@ -175,6 +177,15 @@ def disk_rows(real: dict[int, float], synthetic: dict[int, float]) -> list[Row]:
     return [Row("d", f"full-disk mean {wl} Å", real[wl], synthetic[wl], "±30 %",
                 within_fraction(real[wl], synthetic[wl], 0.3), "DN/s")
             for wl in sorted(synthetic) if wl in real]
+
+
+def shape_rows(label: str, real: DiskShape, synthetic: DiskShape) -> list[Row]:
+    """d. Gain-free shape of a real JP2 image against the synthetic median: quantiles, limb."""
+    rows = [Row("d", f"{label} on-disk q{round(q * 100)}/q50", real.quantiles[q],
+                synthetic.quantiles[q]) for q in real.quantiles]
+    rows += [Row("d", f"{label} limb profile I({rho:g} R)/I(<0.5 R)", real.profile[rho],
+                 synthetic.profile[rho]) for rho in real.profile]
+    return rows
 
 
 def goes_eve_rows(label: str, real_goes: np.ndarray, real_rise: np.ndarray,

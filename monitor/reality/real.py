@@ -3,10 +3,11 @@
 The folder (``--real-data``) holds what its README describes: EVE MEGS-A
 line irradiances around real flares (``eve_megsa_flares.npz`` / ``.csv``),
 AIA intensities summed over three flaring regions
-(``aia_region_lightcurves/``) with the GOES days of their flares (``../goes``
-or ``goes/`` inside the folder) and SDOML v2 pixel statistics
-(``sdomlv2_stats/``). Each reader validates what it reads and raises
-:class:`RealDataError` with a reason code; nothing is unpickled.
+(``aia_region_lightcurves/``), SDOML v2 pixel statistics
+(``sdomlv2_stats/``) and full-disk JPEG 2000 images (``aia_jp2/``, read by
+``monitor.reality.jp2``); the GOES days of the region flares are a folder of
+their own (by default ``../goes``). Each reader validates what it reads and
+raises :class:`RealDataError` with a reason code; nothing is unpickled.
 """
 
 from __future__ import annotations

@@ -11,15 +11,16 @@ generator's physics of one :class:`~monitor.synth.worlds.World`:
   flare fully visible, as the real flares were within 45 deg of disk centre);
 * :func:`region_curves` -- AIA counts summed over a flaring region (DN/s over
   its 0.6 arcsec pixels, as the real region light curves) with the Sun's GOES;
-* :func:`disk_means` -- full-frame mean DN/s per channel of flare-free Suns
-  rendered in the SDOML v2 geometry (512 px, radius 203.3 px, off-disk included).
+* :func:`disk_images` -- flare-free Suns rendered in the SDOML v2 geometry
+  (512 px, radius 203.3 px, off-disk included), for full-frame means and the
+  shape of the disk.
 
 Sample counts are arguments, so a test runs small and a report runs full.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +36,7 @@ from monitor.synth.responses import LOG_T
 from monitor.synth.sun import compose_scene
 from monitor.synth.worlds import World
 
-__all__ = ["SDOML_RADIUS_PX", "RegionCurves", "disk_means", "flare_records", "quiet_levels",
+__all__ = ["SDOML_RADIUS_PX", "RegionCurves", "disk_images", "flare_records", "quiet_levels",
            "region_curves"]
 
 #: Solar radius of SDOML v2 frames (976 arcsec at 4.8 arcsec per px).
@@ -127,12 +128,15 @@ def region_curves(world: World, peak_class: str, channels: Sequence[int],
     return RegionCurves(t, {c: counts[:, k] for k, c in enumerate(channels)}, goes, peak)
 
 
-def disk_means(world: World, channels: Sequence[int], count: int, seed: int = 0
-               ) -> np.ndarray:
-    """Full-frame mean DN/s (count, channels) of flare-free Suns in the SDOML v2 geometry."""
+def disk_images(world: World, channels: Sequence[int], count: int, seed: int = 0
+                ) -> Iterator[np.ndarray]:
+    """Noise-free images (channels, 512, 512) of flare-free Suns in the SDOML v2 geometry.
+
+    The Sun's centre is the image centre, pixel ((512 - 1) / 2, (512 - 1) / 2),
+    its radius :data:`SDOML_RADIUS_PX`.
+    """
     size = 512
     dataset = _dataset(world, seed + 2, size=size)
-    out = []
     for i in range(count):
         draw = dataset.scene(i)
         geometry = ImageGeometry(size=size,
@@ -141,6 +145,5 @@ def disk_means(world: World, channels: Sequence[int], count: int, seed: int = 0
         renderer = Renderer(geometry, draw.observer, tuple(channels),
                             np.random.default_rng([seed, i]), world=world)
         scene = compose_scene(draw.regions, [], 0.0, draw.observer, geometry)
-        out.append(renderer.render(scene.components).mean(axis=(1, 2), dtype=np.float64))
-    return np.stack(out)
+        yield renderer.render(scene.components)
 

@@ -37,7 +37,9 @@ def test_reality_report_has_every_row_with_numbers(tmp_path: Path, world: str) -
     assert sections == {"a", "b", "c", "d", "e"}
     quiet = [r for r in rows if r["section"] == "a"]
     assert len(quiet) == 14
-    for r in quiet + [r for r in rows if r["section"] == "d"]:
+    disk = [r for r in rows if r["quantity"].startswith("full-disk mean")]
+    assert len(disk) == 7
+    for r in quiet + disk:
         assert math.isfinite(r["real"]) and r["real"] > 0
         assert math.isfinite(r["synthetic"]) and r["synthetic"] > 0
         assert r["met"] in (True, False)
@@ -48,6 +50,11 @@ def test_reality_report_has_every_row_with_numbers(tmp_path: Path, world: str) -
     assert len(region) == 15 and all(r["real"] is not None for r in region)
     assert {r["quantity"].split(" rise")[0] for r in rows if r["section"] == "e"} == {
         "Fe XX 13.29", "Fe XVIII 9.39"}
+    shape = [r for r in rows if r["quantity"].startswith("JP2 ")]
+    assert {r["quantity"].split(" Å")[0] for r in shape} == {"JP2 171", "JP2 193", "JP2 304"}
+    assert len(shape) == 4 * 8                     # 4 images x (3 quantiles + 5 radii)
+    assert all(math.isfinite(r["synthetic"]) for r in shape)
+    assert sum(r["real"] is not None for r in shape) >= 24    # clipped rings are n/a
     md = (tmp_path / "reality_report.md").read_text()
     assert "| quantity | real | synthetic | target | met |" in md
     for name in doc["figures"]:

@@ -147,3 +147,19 @@ def test_refined_peak_finds_the_vertex_between_samples() -> None:
     values = -((x - 4.3) ** 2)
     assert refined_peak(values, 4) == pytest.approx(4.3)
     assert refined_peak(values, 0) == 0.0  # at the edge: no neighbours to fit
+
+
+def test_disk_shape_of_a_constructed_disk() -> None:
+    from monitor.reality.jp2 import disk_shape
+
+    n, radius = 256, 80.0
+    yy, xx = np.mgrid[:n, :n]
+    r = np.hypot(xx - 127.5, yy - 127.5) / radius
+    image = np.where(r < 1.0, 10.0, 2.0)        # flat disk, flat corona at 1/5
+    image[(r < 0.95) & (xx < 127.5)] = 20.0      # the eastern half of the inner disk twice as bright
+    shape = disk_shape(image, (127.5, 127.5), radius)
+    assert shape.quantiles[0.1] == pytest.approx(10.0 / 15.0)   # median is 15 (half 10, half 20)
+    assert shape.quantiles[0.99] == pytest.approx(20.0 / 15.0)
+    assert shape.profile[1.1] == pytest.approx(2.0 / 15.0, rel=0.01)
+    clipped = image <= 2.0
+    assert np.isnan(disk_shape(image, (127.5, 127.5), radius, clipped).profile[1.2])

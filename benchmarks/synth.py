@@ -7,7 +7,9 @@ For each file size: ``render`` is ``SyntheticSun.observe`` (physics, seven
 channels, AEC, noise, int16; channels in parallel threads), ``write`` is the
 seven RICE-compressed FITS files (temp + rename), ``total`` both. One untimed
 warm-up observation first (it builds caches: profiles, noise tables), then
-``--repeats`` timed ones with ``time.perf_counter``. The dataset rows time
+``--repeats`` timed ones with ``time.perf_counter``. ``write`` degrades the
+files by the shipped table (``BSCALE``, the default); ``write undegraded`` writes
+the same observation again with ``degradation="none"``, side by side. The dataset rows time
 ``SyntheticDataset.sample`` at each grid size over ``--samples`` indices.
 Medians and minima are printed; on a shared machine compare cells of one run.
 Results go to ``benchmarks/results/synth_<host>.json``.
@@ -41,6 +43,7 @@ def bench_files(size: int, repeats: int, scenario: str) -> dict[str, object]:
     sun = SyntheticSun(load_scenario(scenario), size=size, seed=1)
     render: list[float] = []
     write: list[float] = []
+    write_plain: list[float] = []
     sizes: list[int] = []
     with tempfile.TemporaryDirectory() as tmp:
         for index in range(repeats + 1):
@@ -50,15 +53,23 @@ def bench_files(size: int, repeats: int, scenario: str) -> dict[str, object]:
             paths = [write_channel(Path(tmp), observation, w, sun.scenario.cadence_s)
                      for w in sun.channels]
             done = time.perf_counter()
+            for p in paths:
+                p.unlink()
+            # the same files undegraded (no BSCALE step), side by side
+            plain = [write_channel(Path(tmp), observation, w, sun.scenario.cadence_s,
+                                   degradation="none") for w in sun.channels]
+            plain_done = time.perf_counter()
             if index:
                 render.append(rendered - start)
                 write.append(done - rendered)
+                write_plain.append(plain_done - done)
                 sizes.extend(p.stat().st_size for p in paths)
-            for p in paths:
+            for p in plain:
                 p.unlink()
     total = [r + w for r, w in zip(render, write, strict=True)]
     return {"size": size, "scenario": scenario, "workers": sun.workers,
-            "render_s": render, "write_s": write, "total_s": total,
+            "render_s": render, "write_s": write, "write_undegraded_s": write_plain,
+            "total_s": total,
             "file_mb_median": statistics.median(sizes) / 1e6}
 
 
@@ -91,11 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()
     print(f"synthetic Sun on {cpu_model()} ({os.cpu_count()} CPUs visible, "
           f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f})")
-    print(f"{'observation (7 ch)':>20} {'render s':>10} {'write s':>9} {'total s':>9} "
-          f"{'(min)':>7} {'MB/file':>8}")
+    print(f"{'observation (7 ch)':>20} {'render s':>10} {'write s':>9} {'undegr. s':>9} "
+          f"{'total s':>9} {'(min)':>7} {'MB/file':>8}")
     for row in files:
         print(f"{row['size']:>17} px {statistics.median(row['render_s']):10.2f} "
               f"{statistics.median(row['write_s']):9.2f} "
+              f"{statistics.median(row['write_undegraded_s']):9.2f} "
               f"{statistics.median(row['total_s']):9.2f} {min(row['total_s']):7.2f} "
               f"{row['file_mb_median']:8.2f}")
     print(f"{'training sample':>20} {'median ms':>10} {'min ms':>9}")

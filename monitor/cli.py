@@ -41,6 +41,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "monitor.commands.replay",
     "monitor.commands.demo",
     "monitor.commands.check_config",
+    "monitor.commands.inspect",
     "monitor.synth.command",
     "monitor.train.command",
     "monitor.models.command",

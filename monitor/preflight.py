@@ -43,15 +43,18 @@ def _readable(where: str, path: Path | None, directory: bool = False) -> list[Co
     return []
 
 
-def _degradation_table(path: Path | None) -> list[ConfigIssue]:
-    where = "preprocess.degradation_table"
-    issues = _readable(where, path)
-    if path is None or issues:
-        return issues
-    from monitor.preprocess.calibrate import DegradationTable
+def _degradation_table(spec: str) -> list[ConfigIssue]:
+    from monitor.preprocess.calibrate import BUILTIN, NONE, load_degradation_table
 
+    where = "preprocess.degradation_table"
+    if spec in (BUILTIN, NONE):
+        return []
+    path = Path(spec)
+    issues = _readable(where, path, directory=path.is_dir())
+    if issues:
+        return issues
     try:
-        DegradationTable.from_file(path)
+        load_degradation_table(spec)
     except (ValueError, UnicodeDecodeError) as exc:
         return [ConfigIssue(where, f"not a degradation table: {str(exc)[:300]}")]
     return []

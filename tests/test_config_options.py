@@ -74,9 +74,10 @@ def test_degradation_table_changes_the_grid(tmp_path: Path) -> None:
     table.write_text(TABLE)
     fits_path = tmp_path / "f.fits"
     write_synthetic_fits(fits_path, SyntheticSpec(size=256, t_obs="2013-01-01T00:00:00.00Z"))
-    plain = ingest_file(str(fits_path), IngestSettings(), PreprocessSettings(), 32)
+    plain = ingest_file(str(fits_path), IngestSettings(),
+                        PreprocessSettings(degradation_table="none"), 32)
     corrected = ingest_file(str(fits_path), IngestSettings(),
-                            PreprocessSettings(degradation_table=table), 32)
+                            PreprocessSettings(degradation_table=str(table)), 32)
     assert plain.ok and corrected.ok, (plain.rejection, corrected.rejection)
     assert plain.grid_image is not None and corrected.grid_image is not None
     lit = plain.grid_image > 1

@@ -28,7 +28,7 @@ from monitor.inference import DynamicBatcher
 from monitor.ingest import Observation
 from monitor.models import ModelPackage
 from monitor.pipeline.handoffs import IngestedFile
-from monitor.preprocess import apply_scaling
+from monitor.preprocess import AppliedFactor, apply_scaling
 from monitor.saliency import FrameGeometry, HeadWeights, SaliencySettings, explain_outputs
 from monitor.saliency.overlay import overlay_channel_index, render_overlay
 from monitor.saliency.regions import FlareLocation
@@ -88,6 +88,8 @@ class AnalysedFrame:
     #: The explained class and its located flare, and the package's measured pointing error.
     flare: tuple[str, FlareLocation] | None = None
     pointing_error_arcsec: dict[str, Any] | None = None
+    #: The instrument degradation divided out of each channel (wavelength -> factor).
+    degradation: dict[int, AppliedFactor] = field(default_factory=dict)
     #: Transitions the alert rules decided for this frame (set in observation order).
     alerts: tuple[AlertEvent, ...] = ()
 
@@ -217,7 +219,9 @@ class FrameAnalyzer:
             overlay_inputs=inputs,
             signals=class_signals(dict(zip(classes, probabilities.tolist()))),
             location=location, flare=summary.flare() if summary is not None else None,
-            pointing_error_arcsec=self._pointing)
+            pointing_error_arcsec=self._pointing,
+            degradation={w: item.payload.degradation for w, item in frame.channels.items()
+                         if item.payload.degradation is not None})
 
     async def draw_overlay(self, inputs: OverlayInputs) -> bytes:
         """Draw a frame's saliency overlay PNG (on the explainer thread)."""

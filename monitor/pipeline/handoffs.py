@@ -18,6 +18,7 @@ import numpy as np
 
 from monitor.frames import Frame
 from monitor.ingest import Observation, Rejection
+from monitor.preprocess import AppliedFactor
 
 __all__ = ["PIPELINE_REASONS", "FileRejection", "IngestedFile", "QueuedFrame"]
 
@@ -48,6 +49,7 @@ class IngestedFile:
     observation: Observation | None = None
     grid_image: np.ndarray | None = None
     rejection: Rejection | None = None
+    degradation: AppliedFactor | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
 
     @property

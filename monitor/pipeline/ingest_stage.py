@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from concurrent.futures import Executor
+from datetime import UTC, datetime
 
 from monitor.frames import ChannelItem
 from monitor.ingest import IngestSettings
@@ -25,7 +26,8 @@ from monitor.pipeline.handoffs import PIPELINE_REASONS, FileRejection, IngestedF
 from monitor.pipeline.intake import Intake
 from monitor.pipeline.outcomes import Outcomes
 from monitor.pipeline.pool_work import ingest_file
-from monitor.preprocess import PreprocessSettings
+from monitor.preprocess import AppliedFactor, PreprocessSettings
+from monitor.preprocess.calibrate import CalibrationStatus, calibration_status
 from monitor.sources import FileArrival
 
 __all__ = ["IngestStage"]
@@ -71,6 +73,8 @@ class IngestStage:
         self.last_progress = time.monotonic()
         #: Newest observation time (Unix seconds) per feed.
         self.last_observation: dict[str, float] = {}
+        #: The degradation factor of the latest accepted file.
+        self.last_degradation: AppliedFactor | None = None
 
     async def run(self) -> None:
         """One ingest task: take arrivals until cancelled."""
@@ -108,6 +112,7 @@ class IngestStage:
         obs = ingested.observation
         assert obs is not None
         self._book.claim(path, obs)
+        self.last_degradation = ingested.degradation
         t_obs = obs.t_obs.timestamp()
         for flag in obs.quality_flags:
             self._metrics.quality_flags.labels(str(obs.wavelength), flag).inc()
@@ -117,6 +122,11 @@ class IngestStage:
             t_obs)
         await self._assembly.add(ChannelItem(arrival.feed, obs.wavelength, obs.t_obs, ingested,
                                              arrival.arrived_at))
+
+    def calibration(self) -> CalibrationStatus:
+        """The degradation table's age and whether the latest file was corrected past it."""
+        return calibration_status(self._work[1].degradation_table, self.last_degradation,
+                                  datetime.now(UTC))
 
     async def _check(self, arrival: FileArrival,
                      ingested: IngestedFile) -> FileRejection | None:

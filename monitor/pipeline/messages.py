@@ -15,6 +15,7 @@ from monitor.ingest import Observation
 from monitor.models import ModelPackage
 from monitor.pipeline.analysis import AnalysedFrame
 from monitor.pipeline.handoffs import FileRejection
+from monitor.preprocess import AppliedFactor
 from monitor.publish.envelope import rfc3339
 
 __all__ = ["alert_data", "frame_data", "model_ref", "quality_codes", "rejection_data",
@@ -27,11 +28,14 @@ def model_ref(package: ModelPackage) -> dict[str, str]:
             "sha256": package.sha256}
 
 
-def _input(observation: Observation) -> dict[str, Any]:
+def _input(observation: Observation, degradation: AppliedFactor | None) -> dict[str, Any]:
     return {"path": observation.path, "channel": observation.wavelength,
             "t_obs": rfc3339(observation.t_obs), "quality": int(observation.quality),
             "quality_flags": quality_codes(observation),
-            "sha256": observation.content_sha256}
+            "sha256": observation.content_sha256,
+            "degradation_factor": degradation.factor if degradation else 1.0,
+            "degradation_extrapolated_days":
+                round(degradation.extrapolated_days, 3) if degradation else 0.0}
 
 
 def quality_codes(observation: Observation) -> list[str]:
@@ -49,13 +53,14 @@ def frame_data(done: AnalysedFrame, model: dict[str, str]) -> dict[str, Any]:
 
     The frame's located flare (:meth:`monitor.saliency.SaliencySummary.flare`)
     goes out as ``flare_location``, with the package's measured
-    ``pointing_error_arcsec``, when its class is the predicted one.
+    ``pointing_error_arcsec``, when its class is the predicted one. Each input
+    carries the degradation factor divided out of it (1.0 without correction).
     """
     flare = done.flare
     return {
         "frame_id": done.frame_id,
         "t_obs": rfc3339(done.t_obs),
-        "inputs": [_input(o) for o in done.observations],
+        "inputs": [_input(o, done.degradation.get(o.wavelength)) for o in done.observations],
         "missing_channels": list(done.missing),
         "class_probabilities": dict(done.probabilities),
         "predicted_class": done.predicted_class,

@@ -10,19 +10,17 @@ observation record come back.
 
 from __future__ import annotations
 
-import functools
 import time
-from pathlib import Path
 
 import numpy as np
 
 from monitor.grid import ModelGrid
-from monitor.ingest import IngestSettings, read_observation
+from monitor.ingest import IngestSettings, RejectReason, read_observation
 from monitor.pipeline.handoffs import IngestedFile
 from monitor.preprocess import (
-    DegradationTable,
     PreprocessError,
     PreprocessSettings,
+    load_degradation_table,
     preprocess_detailed,
 )
 
@@ -66,12 +64,6 @@ def exit_with_daemon(daemon_pid: int, period_s: float = 2.0) -> None:
     threading.Thread(target=watch, name="exit-with-daemon", daemon=True).start()
 
 
-@functools.lru_cache(maxsize=2)
-def _degradation(path: Path) -> DegradationTable:
-    # read once per worker process (the daemon refused to start on an unreadable table)
-    return DegradationTable.from_file(path)
-
-
 def ingest_file(path: str, ingest: IngestSettings, prep: PreprocessSettings,
                 grid_size: int) -> IngestedFile:
     """Read, validate, decode and map one file onto the model grid. Never raises."""
@@ -83,7 +75,10 @@ def ingest_file(path: str, ingest: IngestSettings, prep: PreprocessSettings,
     assert result.observation is not None and result.image is not None
     t1 = time.perf_counter()
     try:
-        table = _degradation(prep.degradation_table) if prep.degradation_table else None
+        try:  # read once per worker process (cached); preflight refused unreadable tables
+            table = load_degradation_table(prep.degradation_table)
+        except (OSError, ValueError) as exc:
+            raise PreprocessError(RejectReason.CALIBRATION_UNAVAILABLE, str(exc)) from None
         grid = preprocess_detailed(result.observation, result.image, ModelGrid(grid_size), prep,
                                    degradation=table)
     except PreprocessError as exc:
@@ -91,4 +86,5 @@ def ingest_file(path: str, ingest: IngestSettings, prep: PreprocessSettings,
                             timings_s={"ingest": t_ingest})
     return IngestedFile(path, observation=result.observation,
                         grid_image=np.ascontiguousarray(grid.data, dtype=np.float32),
+                        degradation=grid.degradation,
                         timings_s={"ingest": t_ingest, "preprocess": time.perf_counter() - t1})

@@ -104,4 +104,5 @@ class Pipeline:
             last_observation=dict(self._ingest.last_observation),
             backend=self._backend.status(), publisher=self._publisher.health(),
             alerts_active=self._alerts.active(),
-            goes=self._goes_status() if self._goes_status is not None else None)
+            goes=self._goes_status() if self._goes_status is not None else None,
+            calibration=self._ingest.calibration())

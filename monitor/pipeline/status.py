@@ -14,6 +14,7 @@ from typing import Any
 from monitor.inference import BackendStatus
 from monitor.observe.http import Health, Readiness
 from monitor.pipeline.intake import FeedStatus
+from monitor.preprocess.calibrate import CalibrationStatus
 from monitor.publish.producer import PublisherHealth
 
 __all__ = ["STUCK_AFTER_S", "PipelineSnapshot", "health", "heartbeat_ok", "readiness",
@@ -53,6 +54,8 @@ class PipelineSnapshot:
         Alerts now firing.
     goes : dict or None
         The GOES monitor's status, when enabled.
+    calibration : CalibrationStatus
+        The degradation table's age, and whether the latest file was corrected past it.
     """
 
     counts: dict[str, int]
@@ -70,6 +73,7 @@ class PipelineSnapshot:
     publisher: PublisherHealth
     alerts_active: list[dict[str, Any]] = field(default_factory=list)
     goes: dict[str, Any] | None = None
+    calibration: CalibrationStatus = field(default_factory=CalibrationStatus)
 
     @property
     def idle(self) -> bool:
@@ -110,6 +114,8 @@ def readiness(snapshot: PipelineSnapshot) -> Readiness:
                         f"outbox{why})")
     degraded += [f"feed {feed} is stale" for feed in snapshot.stale_feeds]
     degraded += snapshot.source_problems
+    if snapshot.calibration.stale_reason:
+        degraded.append(snapshot.calibration.stale_reason)
     if not pub.running:
         reasons.append("publisher stopped")
     return Readiness(not reasons, reasons, degraded)

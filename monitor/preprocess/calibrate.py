@@ -1,135 +1,281 @@
-"""Photometric calibration: exposure normalisation and instrument degradation.
+"""Instrument degradation: the factor that turns observed DN/s into a fresh AIA's DN/s.
 
-Both are per-image scalar factors, so they are applied to the 512x512 grid
-image after resampling rather than to 16 M input pixels.
+AIA's EUV channels lose sensitivity with time (304 A keeps ~6 % of its 2010
+response by 2024, 335 A ~16 %), so level-1 data of today's Sun are many times
+fainter than those of 2010. ``corrected = observed / factor``, with the factor
+from a :class:`DegradationTable`:
 
-Degradation follows aiapy's ``degradation`` (after SolarSoft's
-``aia_bp_corrections.pro``) on aiapy's table format (the SSW
-``aia_V*_response_table.txt`` files, whitespace-separated with a header row):
+* ``factor(channel, t)``: the table's value, or past its last day an
+  extrapolation: the trend of ``log(factor)`` over the table's last 90 days
+  (least squares), continued from the last value; for a table whose last
+  months are flat that is the last value.
+* ``applied(channel, t)``: the same as an :class:`AppliedFactor` that says
+  whether, and how far, it was extrapolated (frame messages carry it).
+* ``age_days(now)``: days from the table's last day to ``now`` (a gauge);
+  ``is_stale`` is true once frames are corrected by extrapolation.
 
-    factor = EFF_AREA[epoch] / EFF_AREA[first] * (1 + P1 dt + P2 dt^2 + P3 dt^3)
-
-where the rows are those of the channel (``WAVE_STR`` = ``"171_THIN"``, or the
-bare wavelength for 1600/1700/4500) sorted by ``DATE``, ``first`` is the earliest
-row, ``epoch`` the last row with ``T_START <= t < T_STOP`` and ``dt`` the time
-since that epoch's ``T_START`` in days. Corrected intensity = observed / factor.
+Tables come from the aiapy/SolarSoft response table or daily CSV factors
+(:mod:`monitor.preprocess.tables`); :meth:`DegradationTable.builtin` is the copy
+shipped with the package (calibration version 9, daily, 2010-05-01 to
+2024-07-11; provenance in ``monitor/preprocess/data/``). Data that are already
+corrected (SDOML) must never go through a table: their readers pass none.
 """
 
 from __future__ import annotations
 
+import csv
+import gzip
+import hashlib
+import io
+import json
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
-__all__ = ["CalibrationUnavailable", "DegradationRow", "DegradationTable"]
+import numpy as np
 
-_REQUIRED = ("DATE", "T_START", "T_STOP", "WAVE_STR", "EFF_AREA", "EFFA_P1", "EFFA_P2",
-             "EFFA_P3")
-_UV = (1600, 1700, 4500)
+from monitor.preprocess.tables import (
+    CalibrationUnavailable,
+    Curve,
+    DailyCurve,
+    read_daily,
+    read_response_table,
+)
 
+__all__ = ["BUILTIN", "NONE", "AppliedFactor", "CalibrationStatus", "CalibrationUnavailable",
+           "DegradationTable", "calibration_status", "load_degradation_table",
+           "write_daily_table"]
 
-class CalibrationUnavailable(Exception):
-    """The table has no entry for the channel or the time."""
+#: ``preprocess.degradation_table`` values that are not paths.
+BUILTIN = "builtin"
+NONE = "none"
+#: Days at the end of a table whose trend is extrapolated.
+TREND_DAYS = 90
+_BUILTIN_FILE = "aia_degradation_v9.csv.gz"
+_DAY_S = 86400.0
 
 
 @dataclass(frozen=True)
-class DegradationRow:
-    """One calibration epoch of one channel."""
+class AppliedFactor:
+    """The factor one image was divided by.
 
-    date: datetime
-    t_start: datetime
-    t_stop: datetime
-    wave_str: str
-    eff_area: float
-    p1: float
-    p2: float
-    p3: float
+    Attributes
+    ----------
+    channel : int
+        Wavelength in angstrom.
+    factor : float
+        Observed / corrected (1.0 = a fresh instrument).
+    extrapolated_days : float
+        0 inside the table; otherwise how many days past its last day ``t`` lies.
+    """
+
+    channel: int
+    factor: float
+    extrapolated_days: float = 0.0
+
+    @property
+    def extrapolated(self) -> bool:
+        return self.extrapolated_days > 0.0
 
 
-def _time(text: str) -> datetime:
-    stamp = datetime.fromisoformat(text.strip().replace("Z", ""))
-    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+@dataclass(frozen=True)
+class CalibrationStatus:
+    """How current the daemon's degradation correction is (for probes and gauges).
+
+    Attributes
+    ----------
+    age_days : float
+        Days from the table's last day to now (NaN without a table).
+    last_day : str or None
+        The table's last day (ISO date).
+    extrapolated_days : float
+        How far past that day the latest accepted file's factor was extrapolated (0: not).
+    """
+
+    age_days: float = math.nan
+    last_day: str | None = None
+    extrapolated_days: float = 0.0
+
+    @property
+    def stale_reason(self) -> str | None:
+        """The ``calibration_stale`` readiness entry, or None while nothing is extrapolated."""
+        if self.extrapolated_days <= 0:
+            return None
+        return (f"calibration_stale: degradation factors extrapolated "
+                f"{self.extrapolated_days:.0f} days past the table's last day "
+                f"({self.last_day}); update preprocess.degradation_table")
+
+
+def calibration_status(spec: str, latest: AppliedFactor | None, now: datetime
+                       ) -> CalibrationStatus:
+    """The status of table ``spec`` (a ``preprocess.degradation_table`` value) at ``now``."""
+    table = load_degradation_table(spec)
+    if table is None:
+        return CalibrationStatus()
+    return CalibrationStatus(table.age_days(now), table.last_day.date().isoformat(),
+                             latest.extrapolated_days if latest is not None else 0.0)
+
+
+@dataclass(frozen=True)
+class _Trend:
+    end: datetime
+    value: float
+    slope_per_day: float  # of log(factor)
+
+
+def _trend(curve: Curve) -> _Trend:
+    end_value = curve.value(curve.end)
+    days, logs = [], []
+    for k in range(TREND_DAYS + 1):
+        try:
+            logs.append(math.log(curve.value(curve.end - timedelta(days=k))))
+        except CalibrationUnavailable:
+            continue
+        days.append(-float(k))
+    slope = float(np.polyfit(days, logs, 1)[0]) if len(days) >= 2 else 0.0
+    if abs(slope) < 1e-12:  # a flat end: keep the last value exactly, not its rounding noise
+        slope = 0.0
+    return _Trend(curve.end, end_value, slope)
 
 
 class DegradationTable:
-    """Degradation factors per channel and time from an aiapy/SSW response table.
+    """Degradation factors per channel and time.
 
     Parameters
     ----------
-    rows : iterable of DegradationRow
+    curves : dict of int to Curve
+        Per wavelength (angstrom), from :mod:`monitor.preprocess.tables`.
     source : str
-        Where the rows came from (for messages).
+        Where the curves came from (messages, logs, ``inspect``).
     """
 
-    def __init__(self, rows: list[DegradationRow], source: str = "<rows>") -> None:
+    def __init__(self, curves: dict[int, Curve], source: str) -> None:
+        if not curves:
+            raise ValueError(f"{source}: no channels")
         self.source = source
-        self._by_channel: dict[str, list[DegradationRow]] = {}
-        for row in rows:
-            self._by_channel.setdefault(row.wave_str, []).append(row)
-        for channel_rows in self._by_channel.values():
-            channel_rows.sort(key=lambda r: r.date)  # stable: file order among equal dates
+        self._curves = dict(sorted(curves.items()))
+        self._trends = {w: _trend(c) for w, c in self._curves.items()}
+        self.first_day = min(c.start for c in self._curves.values())
+        self.last_day = min(c.end for c in self._curves.values())
 
+    # -- construction
     @classmethod
     def from_file(cls, path: str | Path) -> DegradationTable:
-        """Read a whitespace-separated table whose first non-comment line names the columns.
+        """A response table (``*.txt``), a folder of daily CSVs or one wide CSV (``.csv[.gz]``).
 
         Raises
         ------
         ValueError
-            Missing columns or unparsable values, with the line number.
+            The file does not follow its format (with file and line).
         """
-        lines = Path(path).read_text(encoding="ascii").splitlines()
-        content = [(n, line) for n, line in enumerate(lines, 1)
-                   if line.strip() and not line.lstrip().startswith("#")]
-        if not content:
-            raise ValueError(f"{path}: empty degradation table")
-        header = content[0][1].split()
-        missing = [c for c in _REQUIRED if c not in header]
-        if missing:
-            raise ValueError(f"{path}: missing columns {missing}")
-        col = {name: header.index(name) for name in _REQUIRED}
-        rows = []
-        for number, line in content[1:]:
-            cells = line.split()
-            if len(cells) != len(header):
-                raise ValueError(f"{path}:{number}: {len(cells)} cells, header has {len(header)}")
-            try:
-                rows.append(DegradationRow(
-                    date=_time(cells[col["DATE"]]), t_start=_time(cells[col["T_START"]]),
-                    t_stop=_time(cells[col["T_STOP"]]), wave_str=cells[col["WAVE_STR"]],
-                    eff_area=float(cells[col["EFF_AREA"]]), p1=float(cells[col["EFFA_P1"]]),
-                    p2=float(cells[col["EFFA_P2"]]), p3=float(cells[col["EFFA_P3"]])))
-            except ValueError as exc:
-                raise ValueError(f"{path}:{number}: {exc}") from None
-        return cls(rows, source=str(path))
+        path = Path(path)
+        if path.is_dir() or path.name.endswith((".csv", ".csv.gz")):
+            return cls(read_daily(path), str(path))
+        return cls(read_response_table(path), str(path))
 
-    def channels(self) -> tuple[str, ...]:
-        """WAVE_STR values present."""
-        return tuple(sorted(self._by_channel))
+    @classmethod
+    def builtin(cls) -> DegradationTable:
+        """The table shipped with the package (see ``monitor/preprocess/data/README.md``)."""
+        with resources.as_file(resources.files("monitor.preprocess") / "data" /
+                               _BUILTIN_FILE) as path:
+            table = cls(read_daily(path), f"{BUILTIN}:{_BUILTIN_FILE}")
+        return table
 
-    def factor(self, wavelength: int, t_obs: datetime) -> float:
-        """Degradation factor (observed / corrected) for a channel at a time.
+    # -- queries
+    def channels(self) -> tuple[int, ...]:
+        """Wavelengths with factors."""
+        return tuple(self._curves)
+
+    def applied(self, wavelength: int, t_obs: datetime) -> AppliedFactor:
+        """The factor for ``wavelength`` at ``t_obs``, marked when extrapolated.
 
         Raises
         ------
         CalibrationUnavailable
-            When the channel is absent or no epoch contains ``t_obs``.
+            The channel is absent, or ``t_obs`` lies before the table.
         """
-        wave_str = f"{wavelength}" if wavelength in _UV else f"{wavelength}_THIN"
-        rows = self._by_channel.get(wave_str)
-        if not rows:
-            raise CalibrationUnavailable(f"{self.source}: no rows for {wave_str}")
+        curve = self._curves.get(int(wavelength))
+        if curve is None:
+            raise CalibrationUnavailable(f"{self.source}: no factors for {wavelength} A")
         t = t_obs if t_obs.tzinfo else t_obs.replace(tzinfo=UTC)
-        epochs = [r for r in rows if r.t_start <= t < r.t_stop]
-        if not epochs:
-            raise CalibrationUnavailable(f"{self.source}: no {wave_str} epoch contains "
-                                         f"{t.isoformat()}")
-        epoch = epochs[-1]  # several versions of one epoch: the newest (sorted by DATE)
-        dt = (t - epoch.t_start).total_seconds() / 86400.0
-        value = (epoch.eff_area / rows[0].eff_area) * (
-            1.0 + epoch.p1 * dt + epoch.p2 * dt ** 2 + epoch.p3 * dt ** 3)
-        if not math.isfinite(value) or value <= 0:
-            raise CalibrationUnavailable(f"{self.source}: {wave_str} factor {value} at "
-                                         f"{t.isoformat()} is not positive")
-        return value
+        trend = self._trends[int(wavelength)]
+        if t <= trend.end:
+            try:
+                return AppliedFactor(int(wavelength), curve.value(t))
+            except CalibrationUnavailable as exc:
+                raise CalibrationUnavailable(f"{self.source}: {exc}") from None
+        days = (t - trend.end).total_seconds() / _DAY_S
+        return AppliedFactor(int(wavelength), trend.value * math.exp(trend.slope_per_day * days),
+                             days)
+
+    def factor(self, wavelength: int, t_obs: datetime) -> float:
+        """Observed / corrected for ``wavelength`` at ``t_obs`` (see :meth:`applied`)."""
+        return self.applied(wavelength, t_obs).factor
+
+    def age_days(self, now: datetime) -> float:
+        """Days from the table's last day to ``now`` (negative while it still covers now)."""
+        return (now - self.last_day).total_seconds() / _DAY_S
+
+    def is_stale(self, now: datetime) -> bool:
+        """True once observations at ``now`` are corrected by extrapolation."""
+        return self.age_days(now) > 0.0
+
+    def describe(self) -> dict[str, Any]:
+        """Plain summary (source, coverage, channels) for logs and ``inspect``."""
+        return {"source": self.source, "first_day": self.first_day.isoformat(),
+                "last_day": self.last_day.isoformat(), "channels": list(self.channels())}
+
+
+@lru_cache(maxsize=4)
+def load_degradation_table(spec: str) -> DegradationTable | None:
+    """The table a ``preprocess.degradation_table`` value names, read once per process.
+
+    ``"builtin"`` is the shipped table, ``"none"`` disables correction (returns
+    None), anything else is a path for :meth:`DegradationTable.from_file`.
+
+    Raises
+    ------
+    ValueError
+        Missing file or a bad table.
+    """
+    if spec == NONE:
+        return None
+    if spec == BUILTIN:
+        return DegradationTable.builtin()
+    path = Path(spec)
+    if not path.exists():
+        raise ValueError(f"degradation table {spec} does not exist")
+    return DegradationTable.from_file(path)
+
+
+def write_daily_table(curves: dict[int, Curve], out: Path, provenance: dict[str, Any]) -> None:
+    """Write daily curves as one gzipped wide CSV plus a JSON provenance file beside it.
+
+    All curves must share their sample times (as the v9 folder's do). The JSON
+    gets the CSV's SHA-256 so a reader can tell the pair belongs together.
+    """
+    series = [c.samples() for c in curves.values() if isinstance(c, DailyCurve)]
+    if len(series) != len(curves) or any(not np.array_equal(s[0], series[0][0])
+                                         for s in series):
+        raise ValueError("every channel needs the same daily sample times")
+    times = series[0][0]
+    out = Path(out)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["time", *[str(w) for w in curves]])
+    for i, t in enumerate(times):
+        stamp = datetime.fromtimestamp(float(t), UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+        writer.writerow([stamp, *[repr(float(s[1][i])) for s in series]])
+    # mtime=0: the same factors give the same bytes (and SHA-256)
+    out.write_bytes(gzip.compress(text.getvalue().encode("ascii"), compresslevel=9, mtime=0))
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    meta = dict(provenance, file=out.name, sha256=digest, channels=list(curves),
+                first_day=datetime.fromtimestamp(float(times[0]), UTC).isoformat(),
+                last_day=datetime.fromtimestamp(float(times[-1]), UTC).isoformat(),
+                rows=len(times))
+    out.with_name(out.name.removesuffix(".csv.gz") + ".json").write_text(
+        json.dumps(meta, indent=2) + "\n")

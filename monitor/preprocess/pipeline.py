@@ -5,7 +5,7 @@ Order of work (all per-pixel work happens once, at the target resolution):
 1. geometry: the affine map grid -> input from the header WCS;
 2. one area-averaging resampling of the stored integers (BLANK excluded);
 3. linear calibration on the small grid image: BSCALE/BZERO, / EXPTIME,
-   / degradation factor (optional);
+   / degradation factor (from a :class:`DegradationTable`, when given);
 4. fill poorly covered grid pixels.
 
 Scaling for the network is separate (:mod:`monitor.scaling`) so the
@@ -22,7 +22,7 @@ import numpy as np
 from monitor.grid import ModelGrid
 from monitor.ingest.reasons import Rejection, RejectReason
 from monitor.ingest.records import ImageData, Observation
-from monitor.preprocess.calibrate import CalibrationUnavailable, DegradationTable
+from monitor.preprocess.calibrate import AppliedFactor, CalibrationUnavailable, DegradationTable
 from monitor.preprocess.geometry import GridMapping, grid_mapping
 from monitor.preprocess.resample import area_resample
 from monitor.preprocess.settings import PreprocessSettings
@@ -62,8 +62,8 @@ class PreprocessResult:
         The geometry used.
     box_px : int
         Averaging box side in input pixels.
-    degradation_factor : float
-        Divisor applied (1.0 when no table).
+    degradation : AppliedFactor or None
+        The degradation factor divided out (None when no table was given).
     timings_s : dict
         Seconds per step (``resample``, ``calibrate``).
     """
@@ -73,8 +73,13 @@ class PreprocessResult:
     covered_fraction: float
     mapping: GridMapping
     box_px: int
-    degradation_factor: float = 1.0
+    degradation: AppliedFactor | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def degradation_factor(self) -> float:
+        """The divisor applied (1.0 without a table)."""
+        return self.degradation.factor if self.degradation is not None else 1.0
 
 
 def preprocess_detailed(observation: Observation, image: ImageData, grid: ModelGrid,
@@ -112,12 +117,13 @@ def preprocess_detailed(observation: Observation, image: ImageData, grid: ModelG
                               invalid_index=invalid_index, threads=settings.threads)
     t1 = time.perf_counter()
 
-    factor = 1.0
+    applied = None
     if degradation is not None:
         try:
-            factor = degradation.factor(observation.wavelength, observation.t_obs)
+            applied = degradation.applied(observation.wavelength, observation.t_obs)
         except CalibrationUnavailable as exc:
             raise PreprocessError(RejectReason.CALIBRATION_UNAVAILABLE, str(exc)) from None
+    factor = applied.factor if applied is not None else 1.0
     # DN = bzero + bscale * raw, then per second and per unit of sensitivity.
     gain = image.bscale / (observation.exposure_s * factor)
     bias = image.bzero / (observation.exposure_s * factor)
@@ -140,7 +146,7 @@ def preprocess_detailed(observation: Observation, image: ImageData, grid: ModelG
     t2 = time.perf_counter()
     return PreprocessResult(data=out, coverage=resampled.coverage,
                             covered_fraction=covered_fraction, mapping=mapping,
-                            box_px=resampled.box_px, degradation_factor=factor,
+                            box_px=resampled.box_px, degradation=applied,
                             timings_s={"resample": t1 - t0, "calibrate": t2 - t1})
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 __all__ = ["PreprocessSettings"]
 
@@ -28,7 +27,10 @@ class PreprocessSettings:
                              "doc": "threads per image (row bands in parallel); raise it for "
                                     "latency when cores are idle, keep 1 when the worker "
                                     "pool already keeps every core busy"})
-    degradation_table: Path | None = field(
-        default=None,
-        metadata={"doc": "aiapy/SSW response table (aia_V*_response_table.txt); unset = "
-                         "no degradation correction"})
+    degradation_table: str = field(
+        default="builtin",
+        metadata={"doc": "AIA degradation correction: 'builtin' (the shipped daily factors, "
+                         "calibration v9), 'none', or a path to an aiapy/SSW response table "
+                         "(aia_V*_response_table.txt), a folder of degrad_<channel>.csv or a "
+                         "wide CSV; past its last day factors are extrapolated. check-config and "
+                         "run refuse a path that does not parse"})

@@ -11,6 +11,14 @@ Binned sizes (1024, 512) keep the keywords of the binned grid (CDELT, CRPIX,
 R_SUN) and, as JSOC's synoptic products do, the 4096-frame values of X0_MP,
 Y0_MP and IMSCL_MP.
 
+Real level-1 data come from an instrument that has lost sensitivity since
+2010 (down to ~6 % at 304 A by 2024), and the daemon divides that out with its
+degradation table. The synthetic Sun is rendered as a fresh instrument sees
+it, so :func:`write_channel` degrades it the same way: the stored integers
+stay the rendered DN and ``BSCALE`` is the table's factor at ``T_OBS``, so
+every FITS reader gets ``DN = BSCALE * stored`` (a degraded instrument's DN)
+and the daemon's correction gives back the rendered DN to float precision.
+
 File names follow JSOC's export naming,
 ``aia.lev1.171A_2014-01-01T18-00-10.34Z.image_lev1.fits`` (T_OBS). A file is
 written under a hidden temporary name (``.<name>.part``) in the target
@@ -27,12 +35,13 @@ import numpy as np
 from astropy.io import fits
 
 from monitor.atomicfile import atomic_path
+from monitor.preprocess.calibrate import BUILTIN, load_degradation_table
 from monitor.synth.geometry import AU_M, RSUN_REF_M, ImageGeometry, Observer
 from monitor.synth.render import BLANK
 from monitor.synth.responses import SATURATION_DN, channel_spec
 from monitor.synth.sun import ChannelImage, Observation
 
-__all__ = ["aia_file_name", "aia_header", "write_channel", "write_fits"]
+__all__ = ["aia_file_name", "aia_header", "degradation_factor", "write_channel", "write_fits"]
 
 
 def _iso(when: datetime, digits: int = 2) -> str:
@@ -47,17 +56,17 @@ def aia_file_name(image: ChannelImage) -> str:
             f"{t.microsecond // 10000:02d}Z.image_lev1.fits")
 
 
-def _stats(data: np.ndarray) -> dict[str, float]:
+def _stats(data: np.ndarray, scale: float = 1.0) -> dict[str, float]:
     valid = data[data != BLANK]
     if valid.size == 0:
         return {"DATAMIN": 0, "DATAMAX": 0, "DATAMEAN": 0.0, "DATARMS": 0.0, "DATAMEDN": 0.0}
     # Spread and percentiles from a strided sample: exact ones cost ~0.3 s per 4096^2 image.
     sample = valid[:: max(1, valid.size // 250_000)].astype(np.float64)
     levels = (1, 10, 25, 50, 75, 90, 95, 98, 99)
-    values = np.percentile(sample, levels)
-    out = {"DATAMIN": int(valid.min()), "DATAMAX": int(valid.max()),
-           "DATAMEAN": round(float(valid.mean(dtype=np.float64)), 4),
-           "DATARMS": round(float(sample.std()), 4),
+    values = np.percentile(sample, levels) * scale
+    out = {"DATAMIN": round(int(valid.min()) * scale), "DATAMAX": round(int(valid.max()) * scale),
+           "DATAMEAN": round(float(valid.mean(dtype=np.float64)) * scale, 4),
+           "DATARMS": round(float(sample.std()) * scale, 4),
            "DATAMEDN": float(values[levels.index(50)])}
     for p, v in zip(levels, values, strict=True):
         if p != 50:
@@ -65,9 +74,15 @@ def _stats(data: np.ndarray) -> dict[str, float]:
     return out
 
 
+def degradation_factor(table: str, wavelength: int, t_obs: datetime) -> float:
+    """The factor a ``preprocess.degradation_table`` value gives (1.0 for ``"none"``)."""
+    loaded = load_degradation_table(table)
+    return 1.0 if loaded is None else loaded.factor(wavelength, t_obs)
+
+
 def aia_header(image: ChannelImage, observer: Observer, geometry: ImageGeometry,
-               fsn: int, t_rec: datetime, cadence_s: float, history: str = ""
-               ) -> fits.Header:
+               fsn: int, t_rec: datetime, cadence_s: float, history: str = "",
+               bscale: float = 1.0) -> fits.Header:
     """The level-1 header of one channel image.
 
     Parameters
@@ -84,6 +99,9 @@ def aia_header(image: ChannelImage, observer: Observer, geometry: ImageGeometry,
         Slot time and its step (``T_REC``, ``TRECSTEP``).
     history : str
         Text for a HISTORY card (scenario and seed).
+    bscale : float
+        Physical DN per stored integer (the degradation factor); the DATA*
+        statistics are in physical DN.
     """
     spec = channel_spec(image.wavelength)
     size = geometry.size
@@ -91,7 +109,7 @@ def aia_header(image: ChannelImage, observer: Observer, geometry: ImageGeometry,
     date_obs = image.t_obs - timedelta(seconds=image.exposure_s / 2)
     total = size * size
     eclipse = image.eclipse
-    stats = _stats(image.data)
+    stats = _stats(image.data, bscale)
     rsun_obs = observer.rsun_obs_arcsec
     h = fits.Header()
     cards: list[tuple[str, object, str]] = [
@@ -180,24 +198,37 @@ def aia_header(image: ChannelImage, observer: Observer, geometry: ImageGeometry,
     return h
 
 
-def write_fits(path: Path, data: np.ndarray, header: fits.Header) -> None:
-    """Write ``data`` as a RICE_1-compressed image after an empty primary HDU.
+def write_fits(path: Path, data: np.ndarray, header: fits.Header, bscale: float = 1.0) -> None:
+    """Write int16 ``data`` as a RICE_1-compressed image after an empty primary HDU.
 
+    With ``bscale`` != 1 the same integers are stored with ``BSCALE = bscale``.
     The file appears under ``path`` only once complete (written beside it, then renamed).
     """
     hdu = fits.CompImageHDU(data=data, header=header, compression_type="RICE_1",
                             tile_shape=(1, data.shape[1]))
+    if bscale != 1.0:
+        # Set after construction: the stored integers stay ``data`` exactly (scaling float
+        # data back to int16 would cost a 4096^2 float64 pass per file).
+        hdu.header["BSCALE"] = (bscale, "DN = BSCALE * stored (degradation at T_OBS)")
+        hdu.header["BZERO"] = (0.0, "DN offset")
     with atomic_path(path) as tmp:
         fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True)
 
 
 def write_channel(directory: Path, observation: Observation, wavelength: int,
-                  cadence_s: float, history: str = "") -> Path:
-    """Write one channel of an observation into ``directory``; returns the final path."""
+                  cadence_s: float, history: str = "", degradation: str = BUILTIN) -> Path:
+    """Write one channel of an observation into ``directory``; returns the final path.
+
+    ``degradation`` names the table whose factor at ``T_OBS`` degrades the
+    image (a ``preprocess.degradation_table`` value; ``"none"`` writes the
+    rendered DN as they are). Use the daemon's own value so its correction
+    undoes exactly this.
+    """
     image = observation.images[wavelength]
+    factor = degradation_factor(degradation, wavelength, image.t_obs)
     header = aia_header(image, observation.observer, observation.geometry, image.fsn,
-                        observation.t_rec, cadence_s, history)
+                        observation.t_rec, cadence_s, history, bscale=factor)
     path = Path(directory) / aia_file_name(image)
-    write_fits(path, image.data, header)
+    write_fits(path, image.data, header, bscale=factor)
     return path
 

@@ -9,10 +9,14 @@ grid). Each augmented sample gets, in this order:
   variance ``img * (dn_per_photon / (exposure * n_px)) * (1/f - 1)`` is added
   in linear space, ``n_px`` being the full-resolution pixels per grid pixel.
   The mean is unchanged, so the labels stay true.
-* **gain jitter** (off by default) -- one lognormal factor per channel, for
-  calibration and degradation-correction residuals of real data. It moves
-  the image without moving the labels, so it caps the irradiance accuracy at
-  about its own size: keep it at 0 for the synthetic Sun, ~0.02 for SDOML.
+* **gain jitter** -- one lognormal factor per channel and sample, for the
+  residuals of the degradation correction: the daemon divides real data by a
+  table that is itself an estimate and, past its last day, an extrapolation
+  (RMS error of log(factor) 0.02-0.11 at 180 days for the EUV channels,
+  ``benchmarks/results/degradation_extrapolation.json``). The default 0.03
+  teaches the model that a channel's overall level is uncertain by a few %.
+  It moves the image without moving the labels, so it caps the irradiance
+  accuracy at about its own size.
 * **a small roll about the disk centre** (``|angle| <= rotation_deg``) --
   residual roll (CROTA2) and P-angle errors of the registration. Whole-Sun
   labels (GOES flux, EVE lines) do not depend on the roll; north stays up to

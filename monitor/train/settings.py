@@ -292,10 +292,10 @@ class AugmentSettings:
         default=2.0, metadata={"ge": 0, "le": 10, "doc": "largest roll about the disk centre "
                                                          "(residual CROTA2/P-angle errors)"})
     brightness_sigma: float = field(
-        default=0.0, metadata={"ge": 0, "le": 0.2, "doc": "per-channel lognormal gain "
-                                                          "(calibration/degradation residuals); "
-                                                          "labels do not move, so keep it below "
-                                                          "the wanted irradiance accuracy"})
+        default=0.03, metadata={"ge": 0, "le": 0.2, "doc": "per-channel lognormal gain "
+                                                           "(degradation-correction residuals); "
+                                                           "labels do not move, so keep it below "
+                                                           "the wanted irradiance accuracy"})
     noise_exposure_min: float = field(
         default=0.2, metadata={"gt": 0, "le": 1, "doc": "extra photon noise as if the exposure "
                                                         "were cut to a random fraction down to "

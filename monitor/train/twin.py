@@ -9,7 +9,9 @@ same order (day of year, active regions with their loops, the flare and the
 moment it is caught) -- and renders it a second time as an AIA image of
 ``size`` pixels with its own pointing offset and roll, exposure control,
 noise, int16 rounding and saturation, writes the seven files with the synthetic
-feed's FITS writer, and reads them back the daemon's way.
+feed's FITS writer (degraded by the table's factor at their date, as real
+level-1 files are) and reads them back the daemon's way (corrected by the same
+table, ``preprocess.degradation_table``'s default).
 
 What necessarily differs between the two renderings: the random network and
 streamer textures and the noise realisation (drawn at a different
@@ -31,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from monitor.grid import ModelGrid
+from monitor.preprocess.calibrate import BUILTIN, load_degradation_table
 from monitor.synth import SyntheticDataset
 from monitor.synth.dataset import SceneDraw
 from monitor.synth.disk import quiet_sun_volume_dem
@@ -75,7 +78,8 @@ class FileFrame:
 
 def write_twin_files(draw: SceneDraw, out_dir: Path, channels: tuple[int, ...], *,
                      size: int = 1024, offset_px: tuple[float, float] | None = None,
-                     crota2_deg: float | None = None) -> FileFrame:
+                     crota2_deg: float | None = None, degradation: str = BUILTIN
+                     ) -> FileFrame:
     """Render ``draw`` as ``size`` px AIA level-1 files into ``out_dir``.
 
     The observation time is the dataset's day of the year in 2014 (the year of
@@ -115,18 +119,20 @@ def write_twin_files(draw: SceneDraw, out_dir: Path, channels: tuple[int, ...], 
     observation = Observation(draw.index, when, observer, geometry, images, truth)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {w: write_channel(out_dir, observation, w, cadence_s=12.0) for w in channels}
+    paths = {w: write_channel(out_dir, observation, w, cadence_s=12.0, degradation=degradation)
+             for w in channels}
     return FileFrame(paths=paths, truth=truth, t_obs=when)
 
 
-def read_frame(paths: dict[int, Path], channels: tuple[int, ...], size: int
-               ) -> tuple[np.ndarray, object]:
+def read_frame(paths: dict[int, Path], channels: tuple[int, ...], size: int,
+               degradation: str = BUILTIN) -> tuple[np.ndarray, object]:
     """Files -> ``(C, N, N)`` DN/s on the model grid, the daemon's way; and the frame geometry.
 
     Returns
     -------
     image : numpy.ndarray
-        ``read_observation`` then ``preprocess`` per channel, stacked in ``channels`` order.
+        ``read_observation`` then ``preprocess`` (corrected with the ``degradation``
+        table, as the daemon does) per channel, stacked in ``channels`` order.
     geometry : monitor.saliency.FrameGeometry
         From the first channel's header values (for saliency coordinates).
 
@@ -140,6 +146,7 @@ def read_frame(paths: dict[int, Path], channels: tuple[int, ...], size: int
     from monitor.saliency import FrameGeometry
 
     grid = ModelGrid(size)
+    table = load_degradation_table(degradation)
     planes = []
     frame_geometry = None
     for wavelength in channels:
@@ -149,7 +156,7 @@ def read_frame(paths: dict[int, Path], channels: tuple[int, ...], size: int
             raise RuntimeError(f"ingest rejected {paths[wavelength]}: "
                                f"{result.rejection.reason}: {result.rejection.message}")
         assert result.observation is not None and result.image is not None
-        planes.append(preprocess(result.observation, result.image, grid))
+        planes.append(preprocess(result.observation, result.image, grid, degradation=table))
         if frame_geometry is None:
             g = result.observation.geometry
             frame_geometry = FrameGeometry(

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
+import pytest
 from support import daemon_config, read_topic
 
 from monitor.app import Daemon
+from monitor.preprocess import DegradationTable
 from monitor.publish.envelope import validate_event
 from monitor.state import ProcessedFileLedger
 from monitor.synth import SynthFeed
@@ -58,6 +61,12 @@ def test_spool_to_kafka_with_a_rejected_file(tmp_path: Path, kafka_bootstrap: st
         validate_event(event)
         data = event["data"]
         assert len(data["inputs"]) == 7 and data["missing_channels"] == []
+        for item in data["inputs"]:  # the shipped degradation table, applied by default
+            t_obs = datetime.fromisoformat(item["t_obs"])
+            assert item["degradation_factor"] == pytest.approx(
+                DegradationTable.builtin().factor(item["channel"], t_obs), rel=1e-12)
+            assert item["degradation_factor"] < 1.0
+            assert item["degradation_extrapolated_days"] == 0.0
         assert abs(sum(data["class_probabilities"].values()) - 1) < 1e-4
         assert len(data["irradiance"]) == 14
     assert len({e["id"] for e in frames}) == n

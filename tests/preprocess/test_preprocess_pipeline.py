@@ -128,7 +128,7 @@ def test_preprocess_degradation_table(tmp_path: Path) -> None:
     table_path = tmp_path / "aia_response_table.txt"
     table_path.write_text(TABLE)
     table = DegradationTable.from_file(table_path)
-    assert table.channels() == ("1600", "171_THIN")
+    assert table.channels() == (171, 1600)
     t = datetime(2013, 1, 1, tzinfo=UTC)
     days = (t - datetime(2012, 1, 1, tzinfo=UTC)).total_seconds() / 86400
     assert table.factor(171, t) == pytest.approx(1.5 / 2.0 * (1 + 0.001 * days))
@@ -136,14 +136,16 @@ def test_preprocess_degradation_table(tmp_path: Path) -> None:
     with pytest.raises(CalibrationUnavailable):
         table.factor(193, t)
     with pytest.raises(CalibrationUnavailable):
-        table.factor(171, datetime(2031, 1, 1, tzinfo=UTC))
+        table.factor(171, datetime(2009, 1, 1, tzinfo=UTC))
     spec_path = tmp_path / "f.fits"
     write_synthetic_fits(spec_path, SyntheticSpec(size=256, t_obs="2013-01-01T00:00:00.00Z"))
     obs, image = _ingest(spec_path)
     grid = ModelGrid(32)
     plain = preprocess_detailed(obs, image, grid)
     corrected = preprocess_detailed(obs, image, grid, degradation=table)
+    assert plain.degradation is None and plain.degradation_factor == 1.0
     assert corrected.degradation_factor == pytest.approx(table.factor(171, t))
+    assert corrected.degradation is not None and not corrected.degradation.extrapolated
     np.testing.assert_allclose(corrected.data * corrected.degradation_factor, plain.data,
                                rtol=1e-5)
     other = tmp_path / "g.fits"

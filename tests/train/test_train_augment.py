@@ -59,9 +59,9 @@ def test_no_east_west_mirror_and_rotation_is_counter_clockwise() -> None:
 def test_noise_keeps_the_mean_and_scales_with_the_exposure_cut() -> None:
     base = torch.full((1, len(CHANNELS), SIZE, SIZE), math.log10(1.0 + 200.0))
     gen = torch.Generator().manual_seed(1)
-    weak = Augmenter(AugmentSettings(probability=1.0, rotation_deg=0.0, noise_exposure_min=0.9),
-                     CHANNELS, SIZE, 1.0)(base, gen)
-    strong = Augmenter(AugmentSettings(probability=1.0, rotation_deg=0.0,
+    weak = Augmenter(AugmentSettings(probability=1.0, rotation_deg=0.0, noise_exposure_min=0.9,
+                                     brightness_sigma=0.0), CHANNELS, SIZE, 1.0)(base, gen)
+    strong = Augmenter(AugmentSettings(probability=1.0, rotation_deg=0.0, brightness_sigma=0.0,
                                        noise_exposure_min=0.05), CHANNELS, SIZE, 1.0)(base, gen)
     lin_w = 10 ** weak.double() - 1
     lin_s = 10 ** strong.double() - 1
@@ -103,3 +103,23 @@ def test_rotate_points_follows_the_rotated_image() -> None:
     xa, ya = _peak(out)
     xr, yr = rotate_points(np.array([x0]), np.array([y0]), angles.numpy(), SIZE)
     assert abs(xa - float(xr[0])) < 0.3 and abs(ya - float(yr[0])) < 0.3
+
+
+def test_gain_jitter_is_one_factor_per_channel_and_sample() -> None:
+    """Degradation-table residuals: each channel of each sample scaled by one lognormal gain."""
+    sigma = 0.03
+    assert AugmentSettings().brightness_sigma == sigma  # on by default for training
+    t = _blob(20, 44).repeat(64, 1, 1, 1)
+    aug = Augmenter(AugmentSettings(probability=1.0, rotation_deg=0.0, noise_exposure_min=1.0,
+                                    brightness_sigma=sigma), CHANNELS, SIZE, 1.0)
+    out = aug(t, torch.Generator().manual_seed(3))
+    img_in = torch.pow(10.0, t) - 1.0
+    ratio = (torch.pow(10.0, out) - 1.0) / img_in
+    per_plane = ratio.flatten(2)
+    # one gain per (sample, channel): the same at every pixel of the plane
+    assert float((per_plane.max(-1).values - per_plane.min(-1).values).max()) < 1e-3
+    gains = per_plane.mean(-1)
+    assert len(set(np.round(gains[0].numpy(), 6))) == len(CHANNELS)  # channels differ
+    log_gain = torch.log(gains)
+    assert abs(float(log_gain.std()) - sigma) < 0.3 * sigma
+    assert abs(float(log_gain.mean())) < 0.01

@@ -72,25 +72,30 @@ def test_sdoml_frames_are_never_corrected_twice(mini: Miniature, tmp_path: Path)
     factor; the daemon, with the table, divides the factor out and lands on the
     grid the trainer makes from the SDOML frame, which it must not divide again.
     """
-    from monitor.preprocess import DegradationTable
+    from monitor.preprocess import DegradationTable, load_degradation_table
     from monitor.train.command import load_config
     from monitor.train.sdoml import sdoml_builders
 
     (tmp_path / "response.txt").write_text(RESPONSE_TABLE)
-    table = DegradationTable.from_file(tmp_path / "response.txt")
+    builtin = load_degradation_table("builtin")  # what the daemon applies by default
+    assert builtin is not None
     frame, geometry, when = _frame(mini)
-    factor = table.factor(193, when)
-    assert abs(factor - 1.0) > 0.1  # the table is active at this date
-    exposure = 2.0
-    counts = np.rint(frame * exposure * factor).astype(np.int16)
-    result = read_observation(_write_level1(tmp_path / "aia_193.fits", counts, geometry,
-                                            exposure, when))
-    assert result.observation is not None, result.rejection
     grid = ModelGrid(64)
-    daemon = preprocess(result.observation, result.image, grid, degradation=table)
-    sdoml_frame = counts.astype(np.float32) / np.float32(exposure * factor)
-    assert np.allclose(daemon, to_model_grid(sdoml_frame, geometry, grid), rtol=1e-5,
-                       atol=1e-4)
+    factors = []
+    for name, table in (("response", DegradationTable.from_file(tmp_path / "response.txt")),
+                        ("builtin", builtin)):
+        factor = table.factor(193, when)
+        factors.append(factor)
+        assert abs(factor - 1.0) > 0.01, name  # the table is active at this date
+        exposure = 2.0
+        counts = np.rint(frame * exposure * factor).astype(np.int16)
+        result = read_observation(_write_level1(tmp_path / f"aia_193_{name}.fits", counts,
+                                                geometry, exposure, when))
+        assert result.observation is not None, result.rejection
+        daemon = preprocess(result.observation, result.image, grid, degradation=table)
+        sdoml_frame = counts.astype(np.float32) / np.float32(exposure * factor)
+        assert np.allclose(daemon, to_model_grid(sdoml_frame, geometry, grid), rtol=1e-5,
+                           atol=1e-4), name
     # The trainer's draw of a stored frame is that frame on the grid, undivided, whatever
     # the daemon's table says for its date.
     config_path = tmp_path / "train.yaml"
@@ -106,5 +111,7 @@ def test_sdoml_frames_are_never_corrected_twice(mini: Miniature, tmp_path: Path)
     year, index = int(draw.table.years[row, 0]), int(draw.table.rows[row, 0])
     stored = open_store(str(mini.aia)).array(f"{year}/193A").frame(index)
     plain = to_model_grid(stored, sdoml_geometry(draw.table.geometry[row, 0], 512), grid)
-    assert np.array_equal(draw(0)[0][0], plain)
-    assert not np.allclose(draw(0)[0][0], plain / np.float32(factor))
+    drawn = draw(0)[0][0]
+    assert np.array_equal(drawn, plain)
+    for factor in factors:
+        assert not np.allclose(drawn, plain / np.float32(factor))

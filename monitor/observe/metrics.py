@@ -112,9 +112,10 @@ class Metrics:
                                        "Times a feed's source task failed and was restarted.",
                                        ["feed"], registry=r)
         self.calibration_table_age = Gauge(
-            f"{p}_calibration_table_age_days",
-            "Days from the degradation table's last day to now (NaN without a table); past "
-            "0, live frames are corrected with factors extrapolated from its last 90 days.",
+            f"{p}_calibration_table_age_seconds",
+            "Time from the degradation table's last day to now, seconds (NaN without a "
+            "table); past 0, live frames are corrected with factors extrapolated from its "
+            "last 90 days.",
             registry=r)
 
         # -- frames, queues, drops

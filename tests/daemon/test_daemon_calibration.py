@@ -82,8 +82,8 @@ def test_stale_table_is_extrapolated_reported_and_measured(
     stale = [d for d in body["degraded"] if d.startswith("calibration_stale")]
     assert stale and "2014-10-01" in stale[0], body
     age = [line for line in out["metrics"].splitlines()
-           if line.startswith("sdo_monitor_calibration_table_age_days ")]
+           if line.startswith("sdo_monitor_calibration_table_age_seconds ")]
     assert age, "calibration age gauge missing"
-    expected = (datetime.now(UTC) - end).total_seconds() / 86400
-    assert float(age[0].split()[1]) == pytest.approx(expected, abs=0.1)
+    expected = (datetime.now(UTC) - end).total_seconds()
+    assert float(age[0].split()[1]) == pytest.approx(expected, abs=0.1 * 86400)
     assert "sdo_monitor_degraded 1.0" in out["metrics"]

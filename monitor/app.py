@@ -334,9 +334,18 @@ def start_task(stack: contextlib.AsyncExitStack, work: Coroutine[Any, Any, None]
                name: str) -> None:
     """Run ``work`` as a task whose lifetime ends (cancelled, awaited) with ``stack``."""
     task = asyncio.create_task(work, name=name)
+    task.add_done_callback(_log_if_failed)
 
     async def cancel() -> None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
     stack.push_async_callback(cancel)
+
+
+def _log_if_failed(task: asyncio.Task[None]) -> None:
+    """A background task that dies says so once, with its name (else it stops in silence)."""
+    if not task.cancelled() and task.exception() is not None:
+        exc = task.exception()
+        log.error("background task failed", extra={"kv": {
+            "task": task.get_name(), "error": f"{type(exc).__name__}: {exc}"}})

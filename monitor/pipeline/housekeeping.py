@@ -65,6 +65,8 @@ class Housekeeper:
         """Until cancelled."""
         # not at start-up: a restart is when the ledger is busiest (resumed files)
         next_prune = time.monotonic() + self.FIRST_PRUNE_AFTER_S
+        # gauges before the first tick: a short replay can end within the first second
+        self.set_gauges(self._snapshot())
         while True:
             await asyncio.sleep(1.0)
             if time.monotonic() >= next_prune:

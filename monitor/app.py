@@ -132,8 +132,7 @@ class Daemon:
                 listeners=[recent, overlays, ResultGauges(self.metrics)])
             self._pipeline = pipeline
             view = DaemonStatusView(pipeline.snapshot, recent, overlays, DaemonIdentity(
-                results.source_uri, cfg.service.mode, model_ref(package), self._started),
-                self.metrics.registry)
+                results.source_uri, cfg.service.mode, model_ref(package), self._started))
             await self._start_http(stack, view)
             if goes is not None:
                 start_task(stack, goes.run(), "goes")
@@ -273,7 +272,8 @@ class Daemon:
                           view: DaemonStatusView) -> None:
         http = self.config.http
         token = read_secret(http.token_env, http.token_file, "http.token_env")
-        runner = await start_http(build_app(view, token), http.host, http.port)
+        app = build_app(view, self.metrics.registry, token)
+        runner = await start_http(app, http.host, http.port)
         stack.push_async_callback(runner.cleanup)
         host, port = runner.addresses[0][:2]
         self.http_address = (host, port)

@@ -25,8 +25,6 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
-from prometheus_client import CollectorRegistry
-
 import monitor
 from monitor.observe.http import Health, Page, Readiness
 from monitor.pipeline.messages import quality_codes
@@ -293,18 +291,14 @@ class DaemonStatusView:
         Saliency overlay PNGs, drawn on request.
     identity : DaemonIdentity
         Instance, mode, model, start time.
-    registry : CollectorRegistry
-        Served as ``/metrics`` (the view itself never reads it).
     """
 
     def __init__(self, snapshot: Callable[[], PipelineSnapshot], recent: RecentFrames,
-                 overlays: OverlayStore, identity: DaemonIdentity,
-                 registry: CollectorRegistry) -> None:
+                 overlays: OverlayStore, identity: DaemonIdentity) -> None:
         self._snapshot = snapshot
         self.recent = recent
         self._overlays = overlays
         self._identity = identity
-        self.registry = registry
 
     def health(self) -> Health:
         return health(self._snapshot())

@@ -214,7 +214,7 @@ def test_dashboard_is_well_formed_and_shows_the_overlay_from_the_api() -> None:
         assert words in titles, words
     text = next(p for p in panels if p["type"] == "text")
     src = re.search(r'src="\$\{daemon_url\}(/[^"?]+)', text["options"]["content"]).group(1)
-    served = {r.canonical for r in build_app(StoreView(Metrics().registry)).router.resources()}
+    served = {r.canonical for r in build_app(StoreView(), Metrics().registry).router.resources()}
     assert src in served
     irradiance = next(p for p in panels if "irradiance" in p["title"].lower())
     assert irradiance["fieldConfig"]["defaults"]["custom"]["scaleDistribution"]["type"] == "log"

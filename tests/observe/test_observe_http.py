@@ -16,7 +16,6 @@ from typing import Any
 import aiohttp
 import pytest
 from observe_samples import alert_payload, frame_entry, frame_id
-from prometheus_client import CollectorRegistry
 
 from monitor.observe.http import Health, Page, Readiness, build_app, start_http
 from monitor.observe.metrics import Metrics
@@ -30,7 +29,6 @@ N_FRAMES = 7
 class StoreView:
     """A daemon view with fixed status over a real RecentFrames store."""
 
-    registry: CollectorRegistry
     recent: RecentFrames = field(default_factory=RecentFrames)
     alive: bool = True
     ready: bool = False
@@ -98,7 +96,7 @@ class StoreView:
 
 
 def filled_view() -> StoreView:
-    view = StoreView(Metrics().registry)
+    view = StoreView()
     for i in range(N_FRAMES):
         view.recent.add_frame(frame_entry(i, saliency=i % 3 != 2))
         view.pngs[frame_id(i)] = PNG
@@ -115,7 +113,7 @@ def serve(view: Any, token: str | None = None,
           body: Callable[[str, Client], Awaitable[None]] | None = None) -> None:
     """Run ``body(base_url, get)`` against a live server on 127.0.0.1."""
     async def main() -> None:
-        runner = await start_http(build_app(view, token), "127.0.0.1", 0)
+        runner = await start_http(build_app(view, Metrics().registry, token), "127.0.0.1", 0)
         host, port = runner.addresses[0][:2]
         base = f"http://{host}:{port}"
         try:
@@ -196,7 +194,7 @@ def test_empty_daemon_answers_404_not_500() -> None:
         status, _, raw = await get("/api/v1/history")
         assert status == 200 and json.loads(raw)["feeds"] == {}
 
-    serve(StoreView(Metrics().registry), body=body)
+    serve(StoreView(), body=body)
 
 
 def test_pagination_walks_every_frame_once_newest_first() -> None:
@@ -344,7 +342,7 @@ def test_status_page_files_are_served_with_their_types() -> None:
         status, _, raw = await get("/")
         html = raw.decode()
         assert 'src="/static/app.js"' in html and "<script>" not in html  # CSP: no inline
-        assert (await get("/static/../monitor/observe/http.py"))[0] == 404
+        assert (await get("/static/../monitor/observe/http/api.py"))[0] == 404
         assert (await get("/static/app.js.map"))[0] == 404
 
     serve(filled_view(), body=body)

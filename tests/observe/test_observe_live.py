@@ -320,9 +320,7 @@ def test_status_page_states_in_headless_chromium(tmp_path: Path, case: str) -> N
     import numpy as np
     from test_observe_http import StoreView, filled_view, serve
 
-    from monitor.observe.metrics import Metrics
-
-    view = StoreView(Metrics().registry) if case == "empty" else filled_view()
+    view = StoreView() if case == "empty" else filled_view()
     if case in ("filled", "degraded"):
         view.ready, view.degraded = True, []
     if case == "degraded":

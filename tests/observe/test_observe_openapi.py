@@ -20,7 +20,7 @@ METHODS = {"get", "post", "put", "patch", "delete"}
 
 
 def served_routes() -> dict[str, set[str]]:
-    app = build_app(StoreView(Metrics().registry))
+    app = build_app(StoreView(), Metrics().registry)
     routes: dict[str, set[str]] = {}
     for resource in app.router.resources():
         methods = {r.method.lower() for r in resource} - {"head"}

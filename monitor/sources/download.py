@@ -211,8 +211,14 @@ class Downloader:
 
     # -- documents ----------------------------------------------------------------
     async def get_document(self, url: str, etag: str | None = None,
-                           last_modified: str | None = None) -> Document:
-        """GET an index document, conditionally when validators are given."""
+                           last_modified: str | None = None,
+                           allow: UrlAllowList | None = None) -> Document:
+        """GET an index document, conditionally when validators are given.
+
+        With ``allow``, ``url`` must already be normalised
+        (:meth:`UrlAllowList.check`) and redirects must stay inside the list,
+        as for :meth:`download`.
+        """
         headers = {}
         if etag:
             headers["If-None-Match"] = etag
@@ -221,7 +227,7 @@ class Downloader:
 
         async def once() -> Document:
             try:
-                async with self.session.get(url, headers=headers) as response:
+                async with await self._open(url, allow, headers) as response:
                     self.counters["requests"] += 1
                     if response.status == 304:
                         self.counters["not_modified"] += 1
@@ -265,14 +271,15 @@ class Downloader:
                                 transient=True)
 
     # -- files ------------------------------------------------------------------
-    async def _open(self, url: str, allow: UrlAllowList | None) -> aiohttp.ClientResponse:
+    async def _open(self, url: str, allow: UrlAllowList | None,
+                    headers: dict[str, str] | None = None) -> aiohttp.ClientResponse:
         """GET ``url``; with ``allow``, follow redirects by hand, checking every hop."""
         if allow is None:
-            return await self.session.get(url)
+            return await self.session.get(url, headers=headers)
         current = url
         for _ in range(_MAX_REDIRECTS + 1):
             # encoded=True: request exactly the normalised URL that was checked
-            response = await self.session.get(URL(current, encoded=True),
+            response = await self.session.get(URL(current, encoded=True), headers=headers,
                                               allow_redirects=False)
             if response.status not in _REDIRECT_STATUS:
                 return response

@@ -87,6 +87,20 @@ def remove_stale_temporaries(directory: Path, older_than_s: float = _STALE_TEMP_
     return removed
 
 
+def _server_of(url: str) -> UrlAllowList:
+    """Everything on the server of ``url`` (same scheme, host and port)."""
+    parts = urlsplit(url)
+    return UrlAllowList([f"{parts.scheme}://{parts.netloc}/"])
+
+
+def _refusal(kind: str, exc: Exception) -> str:
+    """Error counter key: a refused redirect or URL keeps its reason, other failures are ``kind``."""
+    if isinstance(exc, UrlRefused) or (isinstance(exc, DownloadError)
+                                        and exc.reason == "redirect_not_allowed"):
+        return f"{kind}_{exc.reason}"
+    return kind
+
+
 class HttpSource(SourceBase, kind="http"):
     """Poll an HTTP index and emit downloaded files.
 
@@ -114,10 +128,10 @@ class HttpSource(SourceBase, kind="http"):
         self._latest: tuple[Document, float] | None = None
         self._downloader: Downloader | None = None
         self._download_counters: Counter[str] = Counter()
-        # files (and their redirects) come from the index's own server: an index or a
+        # indexes, files and every redirect stay on the configured servers: an index or a
         # redirect cannot send the feed to another host, port or scheme
-        origin = urlsplit(settings.url)
-        self._origin = UrlAllowList([f"{origin.scheme}://{origin.netloc}/"])
+        self._origin = _server_of(settings.url)
+        self._latest_origin = _server_of(settings.latest_url or settings.url)
         root = self.spool.resolve()
         self._disposer = Disposer(root, settings.after_processing,
                                   Path(settings.done_dir or root / "done").resolve(),
@@ -184,15 +198,17 @@ class HttpSource(SourceBase, kind="http"):
         previous = self._latest
         try:
             doc = await self._downloader.get_document(  # type: ignore[union-attr]
-                url, *(previous[0].etag, previous[0].last_modified) if previous else (None, None))
+                self._latest_origin.check(url).url,
+                *(previous[0].etag, previous[0].last_modified) if previous else (None, None),
+                allow=self._latest_origin)
             if doc.body is None and previous is not None:
                 anchor = previous[1]
             else:
                 anchor = parse_latest(doc.body or b"", self.settings.time_format)
                 self._latest = (doc, anchor)
             self._note_observation(anchor)
-        except (DownloadError, IndexFormatError) as exc:
-            self._errors["latest"] += 1
+        except (DownloadError, IndexFormatError, UrlRefused) as exc:
+            self._errors[_refusal("latest", exc)] += 1
             anchor = previous[1] if previous else time.time()
             log.warning("latest-time index unavailable, using the last known time",
                         extra={"kv": {"feed": self.name, "url": url, "error": str(exc)}})
@@ -202,8 +218,10 @@ class HttpSource(SourceBase, kind="http"):
         cached = self._documents.get(url)
         try:
             doc = await self._downloader.get_document(  # type: ignore[union-attr]
-                url, *(cached[0].etag, cached[0].last_modified) if cached else (None, None))
-        except DownloadError as exc:
+                self._origin.check(url).url,
+                *(cached[0].etag, cached[0].last_modified) if cached else (None, None),
+                allow=self._origin)
+        except (DownloadError, UrlRefused) as exc:
             if exc.reason == "not_found":
                 return []  # the hour's directory does not exist yet
             self._errors[f"index_{exc.reason}"] += 1

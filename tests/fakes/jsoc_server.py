@@ -155,7 +155,7 @@ class JsocArchive:
         write_atomic(self.root / "image_times", f"Time     {data['last']}\nsynoptic {stem}\n")
 
 
-FaultKind = Literal["status", "slow", "truncate", "chunked", "stall"]
+FaultKind = Literal["status", "slow", "truncate", "chunked", "stall", "redirect"]
 
 
 @dataclass
@@ -165,7 +165,8 @@ class Fault:
     Kinds: ``status`` answers ``status`` instead; ``slow`` waits ``delay_s``
     before answering; ``stall`` sends half the body, then waits ``delay_s``;
     ``truncate`` announces the full Content-Length, sends ``fraction`` of the
-    body and drops the connection; ``chunked`` omits Content-Length.
+    body and drops the connection; ``chunked`` omits Content-Length;
+    ``redirect`` answers 302 to ``location``.
     ``times`` is how many requests it affects (None: all).
     """
 
@@ -175,6 +176,7 @@ class Fault:
     status: int = 500
     delay_s: float = 2.0
     fraction: float = 0.5
+    location: str = ""
 
 
 @dataclass
@@ -185,7 +187,7 @@ class Faults:
     hits: Counter[str] = field(default_factory=Counter)
 
     def add(self, kind: FaultKind, pattern: str = "*", times: int | None = 1,
-            **params: float) -> Fault:
+            **params: float | str) -> Fault:
         fault = Fault(kind, pattern, times, **params)  # type: ignore[arg-type]
         self.rules.append(fault)
         return fault
@@ -298,6 +300,8 @@ class JsocServer:
                 await asyncio.sleep(fault.delay_s)
             elif fault.kind == "status":
                 return web.Response(status=fault.status, text=f"injected {fault.status}")
+            elif fault.kind == "redirect":
+                return web.Response(status=302, headers={"Location": fault.location})
         if target.is_dir():
             if tail and not tail.endswith("/"):
                 raise web.HTTPMovedPermanently(request.path + "/")

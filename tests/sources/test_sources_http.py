@@ -309,3 +309,68 @@ def test_an_index_or_a_redirect_cannot_send_the_feed_to_another_server(tmp_path:
     stats = source.stats()
     assert stats.ignored.get("url_not_allowed") == 1
     assert stats.errors.get("redirect_not_allowed") == 1
+
+
+@pytest.mark.parametrize(("document", "where"), [
+    ("index", "other_port"), ("index", "other_host"), ("index", "other_scheme"),
+    ("latest", "other_port")])
+def test_an_index_redirected_off_its_server_is_refused_and_counted(tmp_path: Path,
+                                                                   document: str,
+                                                                   where: str) -> None:
+    # The listing (or the latest-time document) answers 302 to a second server that
+    # serves the same tree, or to the same port under another host name or scheme:
+    # the feed must not read it, count the refusal with its reason, and keep polling.
+    async def scenario() -> tuple[HttpSource, JsocServer, JsocServer]:
+        faults = Faults()
+        async with JsocServer(tmp_path / "evil") as evil, \
+                JsocServer(tmp_path / "jsoc", faults=faults) as server:
+            evil.archive().publish_slot(slot(0), channels=(171, 193))
+            server.archive().publish_slot(slot(0), channels=(171, 193))
+            target = {"other_port": evil.base_url,
+                      "other_host": evil.base_url.replace("127.0.0.1", "localhost"),
+                      "other_scheme": server.base_url.replace("http://", "https://")}[where]
+            if document == "index":
+                faults.add("redirect", "*/H1900/", times=None,
+                           location=target + slot(0).strftime("%Y/%m/%d/H%H00/"))
+            else:
+                faults.add("redirect", "*/image_times.json", times=None,
+                           location=target + "image_times.json")
+            source = HttpSource(feed(server, tmp_path / "spool", lookback_s=600,
+                                     download=replace(FAST, retries=0)))
+            key = f"{document}_redirect_not_allowed"
+            async with running(source, Collector()):
+                deadline = time.monotonic() + 10
+                while source.stats().errors.get(key, 0) < 2 and time.monotonic() < deadline:
+                    await asyncio.sleep(0.1)
+            return source, server, evil
+
+    source, server, evil = run(scenario())
+    assert evil.requests == []
+    assert source.stats().errors.get(f"{document}_redirect_not_allowed", 0) >= 2  # every poll
+    assert server.count(302) >= 2
+    if document == "index":
+        assert source.stats().emitted == 0
+
+
+def test_an_index_redirected_within_its_server_is_followed(tmp_path: Path) -> None:
+    async def scenario() -> list[FileArrival]:
+        faults = Faults()
+        async with JsocServer(tmp_path / "jsoc", faults=faults) as server:
+            archive = server.archive()
+            archive.publish_slot(slot(0), channels=(171, 193))
+            # the listing moved to another directory of the same server
+            faults.add("redirect", server.prefix + "2026/*/H1900/", times=None,
+                       location=server.base_url + "moved/" + slot(0).strftime("%Y/%m/%d/H%H00/"))
+            moved = tmp_path / "jsoc" / "moved"
+            moved.mkdir()
+            (moved / "2026").symlink_to(tmp_path / "jsoc" / "2026")
+            source = HttpSource(feed(server, tmp_path / "spool", lookback_s=600))
+            collect = Collector()
+            async with running(source, collect):
+                await collect.wait_count(2, timeout=10)
+            assert source.stats().errors == {}
+            assert server.count(302, server.prefix + "2026/*/H1900/") >= 1
+            return collect.arrivals
+
+    assert sorted(a.path.name for a in run(scenario())) == [
+        "AIA20260624_195100_0171.fits", "AIA20260624_195100_0193.fits"]

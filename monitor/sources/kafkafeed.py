@@ -7,7 +7,9 @@ so all channels of a frame reach the same instance.
 Threads. kafka-python is blocking and not thread-safe, so one dedicated
 thread owns the consumer: it polls, hands records to the event loop with
 ``call_soon_threadsafe`` and applies the loop's "done" notices. The loop
-never blocks on Kafka.
+never blocks on Kafka. The thread's body is
+:class:`~monitor.sources.kafkaconsumer.ConsumerLoop`; what may be committed is
+:class:`~monitor.sources.kafkaoffsets.PartitionOffsets`.
 
 Delivery. At least once: an offset is committed only after ``done()`` for it
 and for every earlier offset of its partition (commits stay in order; a slow
@@ -31,22 +33,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import queue
 import stat
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
-from kafka.structs import OffsetAndMetadata
 
 from monitor.sources.base import Emit, FileArrival, Outcome, Refuse, SourceBase, SourceStats
 from monitor.sources.disposal import Disposer
 from monitor.sources.download import Downloader, DownloadError
+from monitor.sources.kafkaconsumer import ConsumerLoop, Record
+from monitor.sources.kafkaoffsets import PartitionOffsets
 from monitor.sources.names import UnsafeName, within
 from monitor.sources.notifications import InvalidNotification, Notification, parse_notification
 from monitor.sources.settings import KafkaFeedSettings
@@ -55,31 +54,6 @@ from monitor.sources.urlpolicy import UrlAllowList, UrlRefused
 __all__ = ["KafkaNotificationSource"]
 
 log = logging.getLogger(__name__)
-
-_POLL_MS = 200
-
-
-@dataclass
-class _Track:
-    """Offsets of one assigned partition handed out and not yet committed."""
-
-    epoch: int
-    pending: deque[int] = field(default_factory=deque)
-    done: set[int] = field(default_factory=set)
-
-    @property
-    def outstanding(self) -> int:
-        return len(self.pending) - len(self.done)
-
-
-@dataclass(frozen=True)
-class _Record:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    epoch: int
 
 
 class _ThreadFailed:
@@ -109,16 +83,15 @@ class KafkaNotificationSource(SourceBase, kind="kafka"):
         super().__init__(settings.name, refuse)
         self.settings = settings
         self._allow = UrlAllowList(settings.url_prefixes)
-        self._options = dict(kafka_options)
         self._session = session
         self._channels = frozenset(settings.channels)
         self._roots = tuple(Path(r).resolve() for r in settings.path_roots)
-        self._lock = threading.Lock()  # partition tracks (both threads)
         self._counts_lock = threading.Lock()  # error/extra counters (both threads)
-        self._tracks: dict[tuple[str, int], _Track] = {}
-        self._epoch = 0
-        self._notices: queue.SimpleQueue[tuple[str, int, int, int]] = queue.SimpleQueue()
+        self._offsets = PartitionOffsets()
         self._stop = threading.Event()
+        self._consumer = ConsumerLoop(settings, kafka_options, self._offsets, self._stop,
+                                      lambda key: self._bump(self._errors, key),
+                                      lambda key: self._bump(self._extra, key))
         self._handed: dict[tuple[str, int, int], list[tuple[int, FileArrival]]] = {}
         self._downloader: Downloader | None = None
         spool = Path(settings.spool).resolve() if settings.spool else None
@@ -141,16 +114,16 @@ class KafkaNotificationSource(SourceBase, kind="kafka"):
     async def run(self, emit: Emit) -> None:
         """Consume until cancelled; the consumer leaves the group on the way out."""
         loop = asyncio.get_running_loop()
-        inbox: asyncio.Queue[_Record | _ThreadFailed] = asyncio.Queue()
+        inbox: asyncio.Queue[Record | _ThreadFailed] = asyncio.Queue()
         self._stop.clear()
         finished = loop.create_future()
 
-        def deliver(item: _Record | _ThreadFailed) -> None:
+        def deliver(item: Record | _ThreadFailed) -> None:
             loop.call_soon_threadsafe(inbox.put_nowait, item)
 
         def thread_main() -> None:
             try:
-                self._consume(deliver)
+                self._consumer.run(deliver)
             except BaseException as exc:  # noqa: BLE001 - reported to the loop
                 deliver(_ThreadFailed(exc))
             finally:
@@ -177,16 +150,14 @@ class KafkaNotificationSource(SourceBase, kind="kafka"):
                 await self._downloader.close()
                 self._downloader = None
 
-    def _current(self, topic: str, partition: int, epoch: int) -> bool:
-        with self._lock:
-            track = self._tracks.get((topic, partition))
-            return track is not None and track.epoch == epoch
+    def _current(self, record: Record) -> bool:
+        return self._offsets.epoch((record.topic, record.partition)) == record.epoch
 
-    def _ack(self, record: _Record) -> None:
-        self._notices.put((record.topic, record.partition, record.offset, record.epoch))
+    def _ack(self, record: Record) -> None:
+        self._offsets.notify_done((record.topic, record.partition), record.offset, record.epoch)
 
-    async def _handle(self, record: _Record, emit: Emit) -> None:
-        if not self._current(record.topic, record.partition, record.epoch):
+    async def _handle(self, record: Record, emit: Emit) -> None:
+        if not self._current(record):
             self._bump(self._extra, "dropped_revoked")  # its partition moved to a new owner
             return
         self._n_seen += 1
@@ -228,7 +199,7 @@ class KafkaNotificationSource(SourceBase, kind="kafka"):
                                f"notification {where}: {type(exc).__name__}: {exc}")
             self._ack(record)
             return
-        if not self._current(record.topic, record.partition, record.epoch):
+        if not self._current(record):
             self._bump(self._extra, "dropped_revoked")  # revoked while we downloaded
             return
         key = (record.topic, record.partition, record.offset)
@@ -236,7 +207,7 @@ class KafkaNotificationSource(SourceBase, kind="kafka"):
         self._note_emitted(arrival)
         await emit(arrival)
 
-    async def _locate(self, note: Notification, record: _Record) -> FileArrival:
+    async def _locate(self, note: Notification, record: Record) -> FileArrival:
         base = {"feed": self.name, "topic": record.topic, "partition": record.partition,
                 "offset": record.offset, "observation_key": note.key, "t_obs": note.t_obs,
                 "wavelength": note.wavelength}
@@ -286,14 +257,13 @@ class KafkaNotificationSource(SourceBase, kind="kafka"):
             entries.remove(entry)
             if not entries:
                 del self._handed[key]
-            self._notices.put((*key, entry[0]))
+            self._offsets.notify_done(key[:2], key[2], entry[0])
         elif arrival.topic is not None:
             # Not an arrival this run handed out (rebuilt by the caller): the daemon
             # says it is processed, so let the current owner commit it.
-            with self._lock:
-                track = self._tracks.get(key[:2])
-            if track is not None:
-                self._notices.put((*key, track.epoch))
+            epoch = self._offsets.epoch(key[:2])
+            if epoch is not None:
+                self._offsets.notify_done(key[:2], key[2], epoch)
         if arrival.url is not None and self._disposer is not None:
             try:
                 await asyncio.to_thread(self._disposer.dispose, arrival.path, outcome)
@@ -309,176 +279,9 @@ class KafkaNotificationSource(SourceBase, kind="kafka"):
     def stats(self) -> SourceStats:
         with self._counts_lock:
             snapshot = super().stats()
-        with self._lock:
-            snapshot.extra["partitions"] = float(len(self._tracks))
+        snapshot.extra["partitions"] = float(len(self._offsets.partitions()))
         return snapshot
 
     def assigned_partitions(self) -> list[int]:
         """Partitions this instance owns right now (for status pages and tests)."""
-        with self._lock:
-            return sorted(p for _, p in self._tracks)
-
-    # -- consumer thread ------------------------------------------------------------
-    def _consume(self, deliver: Any) -> None:
-        backoff = 1.0
-        while not self._stop.is_set():
-            try:
-                consumer = self._make_consumer()
-            except Exception as exc:  # noqa: BLE001 - broker down at start: keep trying
-                self._bump(self._errors, "connect")
-                log.warning("cannot create Kafka consumer, retrying", extra={"kv": {
-                    "feed": self.name, "error": str(exc), "retry_s": backoff}})
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 30.0)
-                continue
-            backoff = 1.0
-            try:
-                self._poll_loop(consumer, deliver)
-            except Exception as exc:  # noqa: BLE001 - start over with a fresh consumer
-                self._bump(self._errors, "consumer")
-                log.error("Kafka consumer failed, recreating it", extra={"kv": {
-                    "feed": self.name, "error": repr(exc)}})
-                self._stop.wait(backoff)
-            finally:
-                try:
-                    self._commit(consumer)
-                except Exception as exc:  # noqa: BLE001 - best effort on the way out
-                    log.warning("final commit failed", extra={"kv": {"feed": self.name,
-                                                                     "error": str(exc)}})
-                consumer.close(autocommit=False)
-                with self._lock:
-                    self._tracks.clear()
-
-    def _make_consumer(self) -> KafkaConsumer:
-        s = self.settings
-        consumer = KafkaConsumer(
-            **self._options, group_id=s.group_id, enable_auto_commit=False,
-            auto_offset_reset=s.auto_offset_reset,
-            session_timeout_ms=int(s.session_timeout_s * 1000),
-            heartbeat_interval_ms=int(s.heartbeat_interval_s * 1000),
-            max_poll_interval_ms=int(s.max_poll_interval_s * 1000))
-        consumer.subscribe([s.topic], listener=_Listener(self, consumer))
-        return consumer
-
-    def _poll_loop(self, consumer: Any, deliver: Any) -> None:
-        limit = self.settings.max_in_flight
-        while not self._stop.is_set():
-            self._apply_notices()
-            self._commit(consumer)
-            with self._lock:
-                outstanding = sum(t.outstanding for t in self._tracks.values())
-                held = sum(len(t.pending) for t in self._tracks.values())
-            room = limit - outstanding
-            assigned = consumer.assignment()
-            if room <= 0 or held >= 10 * limit:
-                consumer.pause(*assigned)
-            elif consumer.paused():
-                consumer.resume(*consumer.paused())
-            batches = consumer.poll(timeout_ms=_POLL_MS, max_records=max(1, room))
-            for tp, records in batches.items():
-                for record in records:
-                    with self._lock:
-                        track = self._tracks.get((tp.topic, tp.partition))
-                        if track is None:
-                            continue
-                        track.pending.append(record.offset)
-                        epoch = track.epoch
-                    deliver(_Record(tp.topic, tp.partition, record.offset, record.key,
-                                    record.value, epoch))
-
-    def _apply_notices(self) -> None:
-        """Mark the offsets the loop reported done (non-blocking)."""
-        while True:
-            try:
-                topic, partition, offset, epoch = self._notices.get_nowait()
-            except queue.Empty:
-                return
-            with self._lock:
-                track = self._tracks.get((topic, partition))
-                if track is not None and track.epoch == epoch:
-                    track.done.add(offset)
-
-    def _committable(self, only: set[tuple[str, int]] | None) -> dict[Any, Any]:
-        """Offsets to commit: past the longest done prefix of each partition's pending."""
-        offsets = {}
-        with self._lock:
-            for (topic, partition), track in self._tracks.items():
-                if only is not None and (topic, partition) not in only:
-                    continue
-                last = None
-                while track.pending and track.pending[0] in track.done:
-                    last = track.pending.popleft()
-                    track.done.discard(last)
-                if last is not None:
-                    offsets[TopicPartition(topic, partition)] = OffsetAndMetadata(last + 1, "", -1)
-        return offsets
-
-    def _commit(self, consumer: Any) -> None:
-        offsets = self._committable(None)
-        if not offsets:
-            return
-        try:
-            consumer.commit(offsets)
-        except Exception as exc:  # noqa: BLE001 - e.g. CommitFailedError mid-rebalance
-            self._bump(self._errors, "commit")
-            log.warning("offset commit failed; the next owner may redeliver", extra={"kv": {
-                "feed": self.name, "error": str(exc)}})
-            return
-        self._bump(self._extra, "commits")
-        log.debug("committed", extra={"kv": {"feed": self.name, "offsets": {
-            f"{tp.partition}": o.offset for tp, o in offsets.items()}}})
-
-    def _on_revoked(self, consumer: Any, revoked: list[Any]) -> None:
-        # kafka-python 3 runs listeners on its IO thread, where blocking calls
-        # (commit(), waiting for in-flight files) would stall heartbeats: commit
-        # what is done asynchronously and forget the partitions. The poll loop
-        # commits every cycle, so little is left for this last commit anyway.
-        keys = {(tp.topic, tp.partition) for tp in revoked}
-        self._apply_notices()
-        offsets = self._committable(keys)
-        if offsets:
-            try:
-                consumer.commit_async(offsets, callback=self._on_async_commit)
-            except Exception as exc:  # noqa: BLE001 - the new owner redelivers
-                self._bump(self._errors, "commit")
-                log.warning("commit on revocation failed", extra={"kv": {
-                    "feed": self.name, "error": str(exc)}})
-        with self._lock:
-            for key in keys:
-                self._tracks.pop(key, None)
-        if revoked:
-            self._bump(self._extra, "revocations")
-            log.info("partitions revoked", extra={"kv": {
-                "feed": self.name, "partitions": sorted(p for _, p in keys)}})
-
-    def _on_async_commit(self, offsets: Any, result: Any) -> None:
-        if isinstance(result, Exception):
-            self._bump(self._errors, "commit")
-            log.warning("commit on revocation failed; the next owner may redeliver",
-                        extra={"kv": {"feed": self.name, "error": str(result)}})
-        else:
-            self._bump(self._extra, "commits")
-
-    def _on_assigned(self, assigned: list[Any]) -> None:
-        with self._lock:
-            for tp in assigned:
-                key = (tp.topic, tp.partition)
-                if key not in self._tracks:
-                    self._epoch += 1
-                    self._tracks[key] = _Track(self._epoch)
-        log.info("partitions assigned", extra={"kv": {
-            "feed": self.name, "partitions": sorted(tp.partition for tp in assigned)}})
-
-
-class _Listener(ConsumerRebalanceListener):
-    """Forwards kafka-python's rebalance callbacks (run inside ``poll``) to the source."""
-
-    def __init__(self, source: KafkaNotificationSource, consumer: Any) -> None:
-        self.source = source
-        self.consumer = consumer
-
-    def on_partitions_revoked(self, revoked: list[Any]) -> None:
-        self.source._on_revoked(self.consumer, list(revoked))
-
-    def on_partitions_assigned(self, assigned: list[Any]) -> None:
-        self.source._on_assigned(list(assigned))
+        return self._offsets.partitions()

@@ -14,7 +14,7 @@ Examples::
 
 Exit codes: 0 done (package written; the targets table goes to stderr), 4
 with ``--require-targets`` when an acceptance target is missed (the package is
-written anyway), 3 invalid config, 1 failure.
+written anyway), 3 invalid config, 2 unusable ``--reality`` report, 1 failure.
 """
 
 from __future__ import annotations
@@ -73,6 +73,10 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:
                         help="seed of the untouched check (with --evaluate)")
     parser.add_argument("--fresh-samples", type=int, default=800,
                         help="Suns in the untouched check (with --evaluate; 0 skips it)")
+    parser.add_argument("--reality", type=Path, default=None, metavar="REPORT_JSON",
+                        help="with --evaluate: a reality_report.json written by "
+                             "'sdo-monitor reality --package' for this package; its table "
+                             "goes into the package's metrics.json and MODEL_CARD.md")
     parser.add_argument("--dry-run", action="store_true",
                         help="train nothing: index and align the data, print one JSON line "
                              '{"aligned", "train", "val", "test", "channels", "first", '
@@ -107,11 +111,21 @@ def _run(args: argparse.Namespace, config: TrainConfig, text: str) -> int:
 
         print(json.dumps(dry_run(config)))
         return 0
+    if args.reality is not None and args.evaluate is None:
+        print("sdo-monitor train: --reality needs --evaluate PACKAGE", file=sys.stderr)
+        return 2
     if args.evaluate is not None:
+        from monitor.reality.report import ReportError, read_report
         from monitor.train.pipeline import evaluate_package
 
+        try:
+            reality = read_report(args.reality) if args.reality is not None else None
+        except ReportError as exc:
+            print(f"sdo-monitor train: --reality: not a reality report ({exc.reason}): {exc}",
+                  file=sys.stderr)
+            return 2
         metrics = evaluate_package(config, args.evaluate, text,
-                                   args.fresh_seed, args.fresh_samples)
+                                   args.fresh_seed, args.fresh_samples, reality)
     else:
         from monitor.train.pipeline import run_training
 

@@ -280,12 +280,15 @@ def _training_summary(result: TrainResult, ctx: DistContext, threads: int,
 
 
 def evaluate_package(config: TrainConfig, package_dir: Path, config_text: str,
-                     fresh_seed: int, fresh_samples: int) -> dict[str, Any]:
+                     fresh_seed: int, fresh_samples: int,
+                     reality: dict[str, Any] | None = None) -> dict[str, Any]:
     """The evaluations after training, for a package trained earlier (``--evaluate``).
 
     Runs the config's file-path check and an untouched check on ``fresh_samples``
     Suns of ``fresh_seed``, merges both into the package's ``metrics.json`` and
-    rewrites its card and the report in ``config.out_dir``.
+    rewrites its card and the report in ``config.out_dir``. ``reality``, a checked
+    ``reality_report.json`` (:func:`monitor.reality.report.read_report`) of the
+    package, is recorded as ``metrics["reality"]`` and tabled in the card.
     """
     from monitor.models.package import load_package
     from monitor.train.filecheck import evaluate_untouched
@@ -293,7 +296,7 @@ def evaluate_package(config: TrainConfig, package_dir: Path, config_text: str,
 
     package = load_package(package_dir)
     source = config.data
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"reality": reality} if reality else {}
     if isinstance(source, SyntheticSourceSettings):
         if source.file_test_samples > 0:
             extra["file_path"] = _file_check(config, package)

@@ -240,6 +240,29 @@ def report_markdown(metrics: dict[str, Any], title: str) -> str:
     return "\n".join(out)
 
 
+def reality_section(reality: dict[str, Any]) -> list[str]:
+    """The card's lines on real data: a ``sdo-monitor reality --package`` table.
+
+    Every row as measured: a miss stays in the table with its number.
+    """
+    from monitor.reality.report import markdown_table, rows_from_report, summary
+
+    world, rows = rows_from_report(reality)
+    model_rows = [r for r in rows if r.quantity.startswith("model:")]
+    settings = reality.get("settings") or {}
+    counts = ", ".join(f"{k.replace('_', ' ')} {settings[k]}" for k in
+                       ("quiet_samples", "flares_per_class", "disk_samples",
+                        "package_samples", "seed") if k in settings)
+    lines = [f"## Against real data (world {world})", "",
+             (f"`sdo-monitor reality --world {world} --package` (docs/reality.md): the "
+              "synthetic world it was trained on, and this package's EVE lines predicted "
+              "on flare-free Suns of that world (the `model:` rows), against real EVE, "
+              f"AIA, GOES and SDOML data{f' ({counts})' if counts else ''}. "
+              f"{summary(rows)}; the model rows alone: {summary(model_rows)}. "
+              "NO marks a miss, shown with its number; — marks a row without a target."), ""]
+    return lines + markdown_table(rows) + [""]
+
+
 def model_card(manifest_name: str, version: str, metrics: dict[str, Any],
                config_text: str) -> str:
     """``MODEL_CARD.md`` of a trained package."""
@@ -315,6 +338,8 @@ def model_card(manifest_name: str, version: str, metrics: dict[str, Any],
         shown = ", ".join(f"{x['target']} {_shown(x)}" for x in r_fresh[:4])
         lines += [(f"Untouched check, {fresh['samples']} Suns of seed {fresh['seed']} drawn "
                    f"after training: {shown}."), ""]
+    if metrics.get("reality"):
+        lines += reality_section(metrics["reality"])
     lines += ["## Known limits",
               ("- Saturated flare kernels (AIA clips at 16383 DN) are in the file-path "
                "training samples only, blooming in none; the file-path check above measures "

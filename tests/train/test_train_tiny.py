@@ -52,9 +52,17 @@ def test_tiny_run_learns_and_packages(tmp_path: Path, tiny_cache: Path) -> None:
     from safetensors.numpy import load_file
 
     weights = load_file(config.package_path / "weights.safetensors")
+    reality = {"world": "v2", "summary": "0 of 1 targets met", "settings": {"seed": 0},
+               "rows": [{"section": "a", "quantity": "model: quiet Fe XX 13.29", "real": 1e-6,
+                         "synthetic": 7.7e-3, "target": "±25 %", "met": False,
+                         "unit": "W m^-2"}]}
     again = evaluate_package(config, config.package_path, TINY_YAML, fresh_seed=99,
-                             fresh_samples=24)
+                             fresh_samples=24, reality=reality)
     assert again["fresh_test"]["seed"] == 99 and again["fresh_test"]["samples"] == 24
+    assert again["reality"] == reality
+    card = (config.package_path / "MODEL_CARD.md").read_text()
+    assert "## Against real data (world v2)" in card
+    assert "| a. model: quiet Fe XX 13.29 [W m^-2] | 1e-06 | 0.0077 | ±25 % | NO |" in card
     assert again["test"] == json.loads(json.dumps(test))  # the training run's test stands
     after = load_file(config.package_path / "weights.safetensors")
     assert after.keys() == weights.keys()

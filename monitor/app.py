@@ -33,13 +33,13 @@ from monitor.alerts import AlertEngine
 from monitor.config import Config
 from monitor.credentials import read_secret
 from monitor.frames import FrameAssembler
-from monitor.inference import BatchEvent, DynamicBatcher, ManagedBackend, open_backend
+from monitor.inference import BatchEvent
 from monitor.models import ModelPackage, load_package
 from monitor.models.package import default_package_path
+from monitor.models.provenance import ModelIdentity
 from monitor.observe.http import build_app, start_http
 from monitor.observe.metrics import Metrics
 from monitor.observe.sdnotify import SystemdNotifier
-from monitor.pipeline.analysis import FrameAnalyzer
 from monitor.pipeline.analysis_stage import AnalysisStage, FrameListener
 from monitor.pipeline.assembly import Assembly, FrameQueue
 from monitor.pipeline.filebook import FileBook
@@ -48,13 +48,13 @@ from monitor.pipeline.goes_link import GoesLink
 from monitor.pipeline.housekeeping import Housekeeper
 from monitor.pipeline.ingest_stage import IngestStage
 from monitor.pipeline.intake import Intake
-from monitor.pipeline.messages import model_ref
 from monitor.pipeline.outcomes import Outcomes
 from monitor.pipeline.overlays import OverlayStore
 from monitor.pipeline.pool_work import exit_with_daemon, warm_worker
 from monitor.pipeline.publishing import DeliveryTracker, ResultPublisher
 from monitor.pipeline.refusals import REJECT_REASONS, RefusalPublisher
 from monitor.pipeline.runner import Pipeline
+from monitor.pipeline.serving import Champion, open_serving
 from monitor.pipeline.status import PipelineSnapshot, heartbeat_ok, status_line
 from monitor.pipeline.view import DaemonIdentity, DaemonStatusView, RecentFrames
 from monitor.publish.kafka_client import client_options, topic_names
@@ -110,17 +110,15 @@ class Daemon:
             # the frames queue, first: the batcher asks it whether more frames are coming
             queue = FrameQueue(cfg.service.queue_size, cfg.service.mode == "replay",
                                self.metrics)
-            backend, batcher = await self._start_inference(stack, package, queue)
-            analyzer = await self._start_explainer(stack, package, batcher)
+            champion = await self._start_serving(stack, package, queue)
             tracker = DeliveryTracker(self.metrics)
             self._publisher = publisher = await self._start_publisher(stack, tracker)
             pool = await self._start_pool(stack)
             recent = RecentFrames()
-            overlays = OverlayStore(analyzer.draw_overlay, cfg.service.overlays_kept,
+            overlays = OverlayStore(champion.draw_overlay, cfg.service.overlays_kept,
                                     on_drawn=self.metrics.overlay_seconds.observe,
                                     on_error=self.metrics.saliency_errors.labels("overlay").inc)
-            results = ResultPublisher(publisher, tracker, model_ref(package),
-                                      f"urn:sdo-monitor:{self.instance}",
+            results = ResultPublisher(publisher, tracker, f"urn:sdo-monitor:{self.instance}",
                                       cfg.kafka.topic_prefix, cfg.service.mode == "replay",
                                       self.metrics)
             goes = (GoesLink(cfg.goes, self.metrics, results, cfg.alerts.rules,
@@ -128,11 +126,11 @@ class Daemon:
             self._sources = self._make_sources(RefusalPublisher(results, self.metrics))
             book = FileBook(ledger)
             pipeline, housekeeper = self._build_pipeline(
-                book, queue, results, publisher, analyzer, backend, package, pool, goes,
+                book, queue, results, publisher, champion, pool, goes,
                 listeners=[recent, overlays, ResultGauges(self.metrics)])
             self._pipeline = pipeline
             view = DaemonStatusView(pipeline.snapshot, recent, overlays, DaemonIdentity(
-                results.source_uri, cfg.service.mode, model_ref(package), self._started))
+                results.source_uri, cfg.service.mode, self._started))
             await self._start_http(stack, view)
             if goes is not None:
                 start_task(stack, goes.run(), "goes")
@@ -140,7 +138,7 @@ class Daemon:
             pipeline.start()
             stack.push_async_callback(pipeline.drain_and_stop, cfg.service.drain_timeout_s)
             start_task(stack, self._watchdog(pipeline, stop), "watchdog")
-            self._announce_ready(pipeline.snapshot(), package)
+            self._announce_ready(pipeline.snapshot())
             await stop.wait()
             self.metrics.ready.set(0)
             self.notifier.stopping("draining in-flight work")
@@ -178,29 +176,32 @@ class Daemon:
         package = await asyncio.to_thread(load_package,
                                           cfg.model_package or default_package_path(),
                                           cfg.verify_package)
-        self.metrics.model_info.info(model_ref(package))
+        self._show_model(package.identity)
         return package
 
-    async def _start_inference(self, stack: contextlib.AsyncExitStack, package: ModelPackage,
-                               queue: FrameQueue) -> tuple[ManagedBackend, DynamicBatcher]:
-        cfg = self.config.inference
-        backend = await asyncio.to_thread(open_backend, cfg, package,
-                                          Path(self.config.service.cache_dir))
-        batcher = DynamicBatcher(backend, package.input_shape, cfg.max_batch, cfg.max_wait_ms,
-                                 cfg.queue_size, observers=[self._on_batch],
-                                 more_coming=lambda: len(queue) > 0)
-        stack.push_async_callback(batcher.close)  # it owns the backend (closes it too)
-        self.notifier.status("warming up the inference backend")
-        await batcher.start(warmup=cfg.warmup_iterations > 0)
-        return backend, batcher
+    def _show_model(self, model: ModelIdentity) -> None:
+        """The serving package in the model-info gauge and the log, provenance included."""
+        self.metrics.model_info.info({"name": model.name, "version": model.version,
+                                      "sha256": model.sha256,
+                                      "provenance": model.provenance.data})
+        log.info("serving model", extra={"kv": {
+            "model": model.label, "sha256": model.sha256[:12],
+            "provenance": model.provenance.describe()}})
+        if model.provenance.synthetic_only:
+            log.warning("the serving model was trained on synthetic data only: its alerts "
+                        "are not validated on the real Sun", extra={"kv": {"model": model.label}})
 
-    async def _start_explainer(self, stack: contextlib.AsyncExitStack, package: ModelPackage,
-                               batcher: DynamicBatcher) -> FrameAnalyzer:
-        analyzer = FrameAnalyzer(package, batcher, self.config.saliency)
-        stack.callback(analyzer.close)
-        self.notifier.status("warming up the saliency explainer")
-        await analyzer.warm_up()
-        return analyzer
+    async def _start_serving(self, stack: contextlib.AsyncExitStack, package: ModelPackage,
+                             queue: FrameQueue) -> Champion:
+        """The first serving model: backend, batcher, explainer, all warm."""
+        self.notifier.status("warming up the inference backend and the saliency explainer")
+        first = await open_serving(
+            package, self.config.inference, self.config.saliency,
+            Path(self.config.service.cache_dir), observers=[self._on_batch],
+            more_coming=lambda: len(queue) > 0, finish_build=False)
+        champion = Champion(first)
+        stack.push_async_callback(champion.close)  # it owns every model it served
+        return champion
 
     async def _start_publisher(self, stack: contextlib.AsyncExitStack,
                                tracker: DeliveryTracker) -> KafkaPublisher:
@@ -229,8 +230,7 @@ class Daemon:
         return pool
 
     def _build_pipeline(self, book: FileBook, queue: FrameQueue, results: ResultPublisher,
-                        publisher: KafkaPublisher, analyzer: FrameAnalyzer,
-                        backend: ManagedBackend, package: ModelPackage, pool: Executor,
+                        publisher: KafkaPublisher, champion: Champion, pool: Executor,
                         goes: GoesLink | None,
                         listeners: list[FrameListener]) -> tuple[Pipeline, Housekeeper]:
         """The stages, connected (nothing starts here)."""
@@ -239,16 +239,19 @@ class Daemon:
         intake = Intake(self._sources, cfg.feeds, service.queue_size,
                         service.stale_after_cadences, m)
         outcomes = Outcomes(book, intake, results, m)
-        assembly = Assembly(FrameAssembler(cfg.frames, package.manifest.input.channels,
+        # every package the champion accepts later has these channels and this grid
+        first = champion.current()
+        assembly = Assembly(FrameAssembler(cfg.frames, first.package.manifest.input.channels,
                                            {f.name: f.cadence_s for f in cfg.feeds}),
                             queue, outcomes, m)
         ingest = IngestStage(intake=intake, book=book, outcomes=outcomes, assembly=assembly,
                              pool=pool, ingest=cfg.ingest, preprocess=cfg.preprocess,
-                             grid_size=analyzer.grid.size, channels=analyzer.channels,
+                             grid_size=first.analyzer.grid.size,
+                             channels=first.analyzer.channels,
                              max_future_s=service.max_future_s, metrics=m)
         alerts = AlertEngine(cfg.alerts.rules)
         analysis = AnalysisStage(
-            queue=queue, analyzer=analyzer, backend=backend, alerts=alerts, publisher=results,
+            queue=queue, champion=champion, alerts=alerts, publisher=results,
             outcomes=outcomes, assembly=assembly,
             listeners=[*listeners, *([goes] if goes is not None else [])],
             replay=service.mode == "replay",
@@ -259,7 +262,7 @@ class Daemon:
         pipeline = Pipeline(
             intake=intake, ingest=ingest, assembly=assembly, queue=queue, analysis=analysis,
             ingest_tasks=2 * (service.ingest_workers or os.cpu_count() or 1),
-            analysis_tasks=cfg.inference.max_batch, backend=backend,
+            analysis_tasks=cfg.inference.max_batch, champion=champion,
             publisher=publisher, alerts=alerts,
             goes_status=goes.goes.status if goes is not None else None)
         housekeeper = Housekeeper(
@@ -279,13 +282,13 @@ class Daemon:
         self.http_address = (host, port)
         log.info("http listening", extra={"kv": {"address": f"{host}:{port}"}})
 
-    def _announce_ready(self, snapshot: PipelineSnapshot, package: ModelPackage) -> None:
+    def _announce_ready(self, snapshot: PipelineSnapshot) -> None:
         self._ready.set()
         self.metrics.ready.set(1)
         self.notifier.ready(status_line(snapshot))
         log.info("daemon ready", extra={"kv": {
             "backend": snapshot.backend.active, "feeds": len(self._sources),
-            "model": f"{package.manifest.name}:{package.manifest.version}",
+            "model": snapshot.model.label,
             "mode": self.config.service.mode}})
 
     def _make_sources(self, refuse: RefusalPublisher) -> list[SourceBase]:

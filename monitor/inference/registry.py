@@ -31,6 +31,7 @@ import numpy as np
 from monitor.inference.base import (
     BACKENDS,
     Backend,
+    BackendError,
     BackendUnavailableError,
     InferenceOutput,
     Precision,
@@ -200,9 +201,34 @@ class ManagedBackend:
         The build starts only after warm-up so it never overlaps a CUDA-graph capture.
         """
         self._active.warmup()
+        self._start_build()
+
+    def _start_build(self) -> None:
         if self._pending_factory is not None and self._thread is None:
             self._thread = threading.Thread(target=self._build, name="engine-build", daemon=True)
             self._thread.start()
+
+    def finish_build(self) -> None:
+        """Build the target backend now, if one is pending, and serve from it.
+
+        For a package that is to replace a serving one: its TensorRT engine is
+        built (or taken from the cache) before it serves a frame, so the
+        switch is never a step down to the stand-in. Blocking; call it on the
+        inference thread, after :meth:`warmup`.
+
+        Raises
+        ------
+        BackendError
+            The build or its warm-up failed (the stand-in still serves).
+        """
+        self._start_build()
+        if self._thread is not None:
+            self._thread.join()
+        self._swap_if_ready()
+        with self._lock:
+            state, error = self._build_state, self._build_error
+        if state == "failed":
+            raise BackendError(f"{self._target} could not be built: {error}")
 
     def _build(self) -> None:
         assert self._pending_factory is not None

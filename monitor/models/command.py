@@ -27,6 +27,7 @@ from monitor.models.errors import PackageError, PackageFormatError
 from monitor.models.manifest import ManifestError
 from monitor.models.network import build_network
 from monitor.models.package import load_weights, write_package
+from monitor.models.provenance import Provenance
 from monitor.models.spec import CHECKPOINT_SPEC_KEY, manifest_from_spec
 
 __all__ = ["add_subparser", "run_export"]
@@ -100,7 +101,8 @@ def run_export(args: argparse.Namespace) -> int:
             training = dict(manifest.training)
             training.setdefault("data", f"none: random initialisation, seed {args.seed}; "
                                         "untrained, for tests and benchmarks only")
-            manifest = replace(manifest, training=training)
+            manifest = replace(manifest, training=training, provenance=manifest.provenance or
+                               Provenance("synthetic", "none: untrained random weights"))
         metrics = json.loads(args.metrics.read_text(encoding="utf-8")) if args.metrics else None
         card = args.card.read_text(encoding="utf-8") if args.card else None
         package = write_package(args.out, model, manifest, metrics=metrics, model_card=card,

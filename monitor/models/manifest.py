@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from monitor.models.network import NetworkConfig
+from monitor.models.provenance import Provenance
 from monitor.models.transforms import (
     ChannelScaling,
     IrradianceLine,
@@ -184,11 +185,13 @@ class Manifest:
     opset : int
         ONNX opset of ``model.onnx``.
     training : dict
-        Free-form provenance written by training (data, seeds, budget).
+        Free-form notes written by training (data, seeds, budget).
     files : dict of str to FileEntry
         sha256 and size of every other file; filled by ``write_package``.
     created_utc : str
         ISO 8601 time of writing.
+    provenance : Provenance or None
+        The training data's kind, source and date range (None: not declared).
     """
 
     name: str
@@ -203,6 +206,9 @@ class Manifest:
     training: dict[str, Any] = field(default_factory=dict)
     files: dict[str, FileEntry] = field(default_factory=dict)
     created_utc: str = ""
+    #: What the network was trained on; None when ``model.json`` does not say
+    #: (:data:`monitor.models.provenance.UNDECLARED` is how such a package is read).
+    provenance: Provenance | None = None
 
     def __post_init__(self) -> None:
         net = self.network
@@ -256,6 +262,7 @@ class Manifest:
             "network": self.network.to_dict(),
             "onnx": {"opset": self.opset, "dynamic_axes": {"batch": 0}},
             "training": self.training,
+            **({"provenance": self.provenance.to_dict()} if self.provenance else {}),
             "files": {k: {"sha256": v.sha256, "bytes": v.bytes}
                       for k, v in sorted(self.files.items())},
         }
@@ -305,4 +312,6 @@ class Manifest:
             opset=need(need(data, "onnx", "", dict), "opset", "onnx", int),
             training=dict(data.get("training") or {}),
             files=files,
+            provenance=(Provenance.from_dict(data["provenance"])
+                        if data.get("provenance") is not None else None),
         )

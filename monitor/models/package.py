@@ -43,6 +43,7 @@ from monitor.models.errors import (
 from monitor.models.manifest import FileEntry, Manifest, ManifestError
 from monitor.models.network import SolarResNet
 from monitor.models.onnx_export import export_onnx
+from monitor.models.provenance import UNDECLARED, ModelIdentity, Provenance
 from monitor.models.verify import (
     ParityReport,
     check_parity,
@@ -101,6 +102,17 @@ class ModelPackage:
     manifest: Manifest
     sha256: str
     verified: bool = True
+
+    @property
+    def provenance(self) -> Provenance:
+        """The declared training data, or the synthetic-only reading of a silent package."""
+        return self.manifest.provenance or UNDECLARED
+
+    @property
+    def identity(self) -> ModelIdentity:
+        """Name, version, sha256 and provenance: what every result names."""
+        m = self.manifest
+        return ModelIdentity(m.name, m.version, self.sha256, self.provenance)
 
     @property
     def onnx_path(self) -> Path:
@@ -271,6 +283,9 @@ def load_package(path: Path | str, verify: bool = True) -> ModelPackage:
                                             "'sdo-monitor export'")
     manifest, digest = _read_manifest(path)
     package = ModelPackage(path=path, manifest=manifest, sha256=digest, verified=verify)
+    if manifest.provenance is None:
+        log.warning("model package declares no provenance: read as trained on synthetic "
+                    "data only", extra={"kv": {"package": manifest.name, "path": str(path)}})
     if verify:
         verify_files(path, manifest)
         report = check_parity(package)

@@ -17,7 +17,8 @@ Every key is optional; the defaults give the project's standard package
       - {ion: Fe XVIII, wavelength_nm: 9.39, transform: log10, mean: -5.2, std: 0.3}
     network: {widths: [16, 32, 64, 128], blocks: [1, 1, 2, 1]}
     opset: 17
-    training: {data: "...", seed: 0}   # free-form provenance
+    training: {data: "...", seed: 0}   # free-form notes
+    provenance: {data: real, source: "SDOML v2", start: 2011-01-01, end: 2014-05-26}
 
 Training can also embed the spec in its checkpoint, as the safetensors
 metadata key :data:`CHECKPOINT_SPEC_KEY` holding the JSON text; ``export``
@@ -26,6 +27,7 @@ then needs no spec file.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from monitor.models.defaults import (
@@ -46,6 +48,7 @@ from monitor.models.manifest import (
 )
 from monitor.models.network import NetworkConfig
 from monitor.models.onnx_export import DEFAULT_OPSET
+from monitor.models.provenance import Provenance
 from monitor.models.transforms import parse_scaling
 
 __all__ = ["CHECKPOINT_SPEC_KEY", "SPEC_KEYS", "manifest_from_spec"]
@@ -54,7 +57,7 @@ __all__ = ["CHECKPOINT_SPEC_KEY", "SPEC_KEYS", "manifest_from_spec"]
 CHECKPOINT_SPEC_KEY = "sdo_monitor.spec"
 
 SPEC_KEYS = ("name", "version", "description", "size", "channels", "scaling", "classes",
-             "class_thresholds_w_m2", "lines", "network", "opset", "training")
+             "class_thresholds_w_m2", "lines", "network", "opset", "training", "provenance")
 
 
 def _scaling(spec: dict[str, Any], channels: tuple[int, ...]) -> tuple[ChannelScaling, ...]:
@@ -127,5 +130,14 @@ def manifest_from_spec(spec: dict[str, Any] | None = None) -> Manifest:
         network=network,
         opset=int(spec.get("opset", DEFAULT_OPSET)),
         training=dict(spec.get("training") or {}),
+        provenance=(Provenance.from_dict(_iso_dates(spec["provenance"]))
+                    if spec.get("provenance") is not None else None),
     )
     return manifest
+
+
+def _iso_dates(provenance: Any) -> Any:
+    """YAML reads ``start: 2011-01-01`` as a date: back to the ISO text ``model.json`` holds."""
+    if not isinstance(provenance, dict):
+        return provenance
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in provenance.items()}

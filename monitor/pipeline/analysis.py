@@ -27,6 +27,7 @@ from monitor.grid import ModelGrid
 from monitor.inference import DynamicBatcher
 from monitor.ingest import Observation
 from monitor.models import ModelPackage
+from monitor.models.provenance import ModelIdentity
 from monitor.pipeline.handoffs import IngestedFile
 from monitor.preprocess import AppliedFactor, apply_scaling
 from monitor.saliency import FrameGeometry, HeadWeights, SaliencySettings, explain_outputs
@@ -78,6 +79,8 @@ class AnalysedFrame:
     timings_s: dict[str, float]
     #: Unix times the frame's first and last file arrived (end-to-end latency).
     arrived: tuple[float, float]
+    #: The package that analysed the frame (every message of the frame names it).
+    model: ModelIdentity
     saliency: SaliencySummary | None = None
     overlay_url: str | None = None
     #: What drawing the overlay needs (None when the frame has no overlay).
@@ -117,6 +120,7 @@ class FrameAnalyzer:
     def __init__(self, package: ModelPackage, batcher: DynamicBatcher,
                  saliency: SaliencySettings) -> None:
         self.package = package
+        self.identity = package.identity
         self.batcher = batcher
         self.saliency = saliency
         self.channels = tuple(package.manifest.input.channels)
@@ -215,7 +219,8 @@ class FrameAnalyzer:
                                             float(value))
                              for line, value in zip(manifest.lines, irradiance)),
             backend=backend, flags=tuple(sorted(set(flags))), timings_s=timings,
-            arrived=(min(arrivals), max(arrivals)), saliency=summary, overlay_url=url,
+            arrived=(min(arrivals), max(arrivals)), model=self.identity, saliency=summary,
+            overlay_url=url,
             overlay_inputs=inputs,
             signals=class_signals(dict(zip(classes, probabilities.tolist()))),
             location=location, flare=summary.flare() if summary is not None else None,

@@ -25,13 +25,12 @@ from typing import Protocol
 from monitor.alerts import AlertEngine
 from monitor.atomicfile import write_atomic
 from monitor.frames import Frame
-from monitor.inference import ManagedBackend
 from monitor.observe.metrics import Metrics
-from monitor.pipeline.analysis import FrameAnalyzer
 from monitor.pipeline.assembly import Assembly, FrameQueue
 from monitor.pipeline.handoffs import IngestedFile, QueuedFrame
 from monitor.pipeline.outcomes import Outcomes
 from monitor.pipeline.publishing import PublishedFrame, ResultPublisher
+from monitor.pipeline.serving import Champion, ServingModel
 from monitor.pipeline.turns import TurnOrder
 
 __all__ = ["AnalysisStage", "FrameListener"]
@@ -52,10 +51,8 @@ class AnalysisStage:
     ----------
     queue : FrameQueue
         Where assembled frames wait.
-    analyzer : FrameAnalyzer
-        Model and saliency.
-    backend : ManagedBackend
-        For its status (degraded flag, the backend named in messages).
+    champion : Champion
+        The serving model (package, backend, saliency), leased per frame.
     alerts : AlertEngine
         The alert rules; their state is saved to ``alert_state_path``.
     publisher : ResultPublisher
@@ -74,13 +71,11 @@ class AnalysisStage:
         Frames by outcome.
     """
 
-    def __init__(self, *, queue: FrameQueue, analyzer: FrameAnalyzer, backend: ManagedBackend,
-                 alerts: AlertEngine, publisher: ResultPublisher, outcomes: Outcomes,
+    def __init__(self, *, queue: FrameQueue, champion: Champion, alerts: AlertEngine, publisher: ResultPublisher, outcomes: Outcomes,
                  assembly: Assembly, listeners: Sequence[FrameListener], replay: bool,
                  alert_state_path: Path, metrics: Metrics) -> None:
         self._queue = queue
-        self._analyzer = analyzer
-        self._backend = backend
+        self._champion = champion
         self._alerts = alerts
         self._publisher = publisher
         self._outcomes = outcomes
@@ -101,7 +96,10 @@ class AnalysisStage:
             ticket = self._turns.take()  # in dequeue order: no await since get()
             self.busy += 1
             try:
-                await self._analyse(queued, ticket)
+                # leased in dequeue order too: the frames before a switch run on the old
+                # package, those after it on the new one
+                with self._champion.lease() as serving:
+                    await self._analyse(queued, ticket, serving)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -113,9 +111,9 @@ class AnalysisStage:
                 self.busy -= 1
                 self.last_progress = time.monotonic()
 
-    async def _analyse(self, queued: QueuedFrame, ticket: int) -> None:
+    async def _analyse(self, queued: QueuedFrame, ticket: int, serving: ServingModel) -> None:
         frame = queued.frame
-        status = self._backend.status()
+        status = serving.backend.status()
         flags = list(queued.flags)
         if status.degraded:
             flags.append("degraded_backend")
@@ -124,7 +122,7 @@ class AnalysisStage:
         if any(i.payload.observation and i.payload.observation.quality_flags
                for i in frame.channels.values()):
             flags.append("quality_warning")
-        done = await self._analyzer.analyse(frame, f"{status.active}-{status.precision}",
+        done = await serving.analyzer.analyse(frame, f"{status.active}-{status.precision}",
                                             tuple(flags))
         await self._turns.wait(ticket)
         alerts_before = self._alerts.snapshot()

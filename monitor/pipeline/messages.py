@@ -12,20 +12,13 @@ from typing import Any
 
 from monitor.alerts import AlertEvent
 from monitor.ingest import Observation
-from monitor.models import ModelPackage
+from monitor.models.provenance import ModelIdentity
 from monitor.pipeline.analysis import AnalysedFrame
 from monitor.pipeline.handoffs import FileRejection
 from monitor.preprocess import AppliedFactor
 from monitor.publish.envelope import rfc3339
 
-__all__ = ["alert_data", "frame_data", "model_ref", "quality_codes", "rejection_data",
-           "saliency_data"]
-
-
-def model_ref(package: ModelPackage) -> dict[str, str]:
-    """The ``model`` object of frame and saliency messages."""
-    return {"name": package.manifest.name, "version": package.manifest.version,
-            "sha256": package.sha256}
+__all__ = ["alert_data", "frame_data", "quality_codes", "rejection_data", "saliency_data"]
 
 
 def _input(observation: Observation, degradation: AppliedFactor | None) -> dict[str, Any]:
@@ -48,7 +41,7 @@ def _code(text: str) -> str:
     return cleaned if cleaned and cleaned[0].isalpha() else f"f_{cleaned}"
 
 
-def frame_data(done: AnalysedFrame, model: dict[str, str]) -> dict[str, Any]:
+def frame_data(done: AnalysedFrame) -> dict[str, Any]:
     """``frame.analyzed.v1`` payload.
 
     The frame's located flare (:meth:`monitor.saliency.SaliencySummary.flare`)
@@ -67,7 +60,7 @@ def frame_data(done: AnalysedFrame, model: dict[str, str]) -> dict[str, Any]:
         "goes_class_estimate": None,
         "irradiance": [{"line": line.name, "ion": line.ion, "wavelength_nm": line.wavelength_nm,
                         "value_w_m2": line.value_w_m2} for line in done.irradiance],
-        "model": model,
+        "model": done.model.to_dict(),
         "backend": done.backend,
         "latencies_s": {k: max(0.0, float(v)) for k, v in done.timings_s.items()},
         "flags": list(done.flags),
@@ -77,18 +70,19 @@ def frame_data(done: AnalysedFrame, model: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def saliency_data(done: AnalysedFrame, model: dict[str, str]) -> dict[str, Any] | None:
+def saliency_data(done: AnalysedFrame) -> dict[str, Any] | None:
     """``saliency.v1`` payload (None when the frame was not explained)."""
     if done.saliency is None:
         return None
     summary = done.saliency.to_dict()
-    return {"frame_id": done.frame_id, "t_obs": rfc3339(done.t_obs), "model": model,
+    return {"frame_id": done.frame_id, "t_obs": rfc3339(done.t_obs),
+            "model": done.model.to_dict(),
             "method": summary["method"], "targets": summary["targets"],
             "overlay_url": done.overlay_url}
 
 
-def alert_data(event: AlertEvent) -> dict[str, Any]:
-    """``alert.v1`` payload."""
+def alert_data(event: AlertEvent, model: ModelIdentity) -> dict[str, Any]:
+    """``alert.v1`` payload; ``model`` is the package of the frame that decided it."""
     return {
         "alert_id": event.alert_id, "rule": event.rule, "state": event.state,
         "severity": event.severity, "noaa_scale": event.noaa_scale,
@@ -97,6 +91,7 @@ def alert_data(event: AlertEvent) -> dict[str, Any]:
         "evidence_frames": list(event.evidence_frames),
         "peak_probability": float(event.peak_probability),
         "location": event.location, "message": event.message,
+        "model": model.to_dict(),
     }
 
 

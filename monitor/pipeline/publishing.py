@@ -89,8 +89,6 @@ class ResultPublisher:
         The started, outbox-backed publisher.
     tracker : DeliveryTracker
         The publisher's listener (it times the frames published here).
-    model : dict
-        The ``model`` object of frame and saliency messages.
     source_uri : str
         CloudEvents ``source`` (``urn:sdo-monitor:<instance>``).
     topic_prefix : str
@@ -102,11 +100,10 @@ class ResultPublisher:
     """
 
     def __init__(self, publisher: KafkaPublisher, tracker: DeliveryTracker,
-                 model: dict[str, str], source_uri: str, topic_prefix: str, replay: bool,
+                 source_uri: str, topic_prefix: str, replay: bool,
                  metrics: Metrics) -> None:
         self._publisher = publisher
         self._tracker = tracker
-        self._model = model
         self.source_uri = source_uri
         self._prefix = topic_prefix
         self._wait_s = 3600.0 if replay else 0.0
@@ -114,9 +111,9 @@ class ResultPublisher:
 
     async def frame(self, done: AnalysedFrame) -> PublishedFrame | None:
         """Publish a frame's result, saliency and alert transitions; None when refused."""
-        frame = frame_data(done, self._model)
-        saliency = saliency_data(done, self._model)
-        alerts = tuple(alert_data(a) for a in done.alerts)
+        frame = frame_data(done)
+        saliency = saliency_data(done)
+        alerts = tuple(alert_data(a, done.model) for a in done.alerts)
         events = [("frame.analyzed", frame)]
         if saliency is not None:
             events.append(("saliency", saliency))

@@ -19,11 +19,11 @@ from collections.abc import Callable
 from typing import Any
 
 from monitor.alerts import AlertEngine
-from monitor.inference import ManagedBackend
 from monitor.pipeline.analysis_stage import AnalysisStage
 from monitor.pipeline.assembly import Assembly, FrameQueue
 from monitor.pipeline.ingest_stage import IngestStage
 from monitor.pipeline.intake import Intake
+from monitor.pipeline.serving import Champion
 from monitor.pipeline.status import PipelineSnapshot
 from monitor.publish.producer import KafkaPublisher
 
@@ -41,15 +41,15 @@ class Pipeline:
         The stages, connected by construction.
     ingest_tasks, analysis_tasks : int
         Concurrent tasks of each stage.
-    backend, publisher, alerts
-        Read for snapshots only.
+    champion, publisher, alerts
+        Read for snapshots only (the serving model and its backend).
     goes_status : callable, optional
         The GOES monitor's status, when enabled.
     """
 
     def __init__(self, *, intake: Intake, ingest: IngestStage, assembly: Assembly,
                  queue: FrameQueue, analysis: AnalysisStage, ingest_tasks: int,
-                 analysis_tasks: int, backend: ManagedBackend, publisher: KafkaPublisher,
+                 analysis_tasks: int, champion: Champion, publisher: KafkaPublisher,
                  alerts: AlertEngine,
                  goes_status: Callable[[], dict[str, Any]] | None = None) -> None:
         self._intake = intake
@@ -58,7 +58,7 @@ class Pipeline:
         self._queue = queue
         self._analysis = analysis
         self._counts = (ingest_tasks, analysis_tasks)
-        self._backend = backend
+        self._champion = champion
         self._publisher = publisher
         self._alerts = alerts
         self._goes_status = goes_status
@@ -94,6 +94,7 @@ class Pipeline:
 
     def snapshot(self) -> PipelineSnapshot:
         counts = dict(self._intake.counts, frames=self._analysis.frames)
+        serving = self._champion.current()
         return PipelineSnapshot(
             counts=counts, arrivals=self._intake.queued, frames_queued=len(self._queue),
             open_frames=self._assembly.open_frames, open_channels=self._assembly.open_channels,
@@ -102,7 +103,7 @@ class Pipeline:
             feeds=self._intake.feeds(), sources_up=self._intake.sources_up(),
             source_problems=tuple(self._intake.source_problems()),
             last_observation=dict(self._ingest.last_observation),
-            backend=self._backend.status(), publisher=self._publisher.health(),
+            backend=serving.backend.status(), model=serving.identity, publisher=self._publisher.health(),
             alerts_active=self._alerts.active(),
             goes=self._goes_status() if self._goes_status is not None else None,
             calibration=self._ingest.calibration())

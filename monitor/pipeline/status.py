@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.inference import BackendStatus
+from monitor.models.provenance import ModelIdentity
 from monitor.observe.http import Health, Readiness
 from monitor.pipeline.intake import FeedStatus
 from monitor.preprocess.calibrate import CalibrationStatus
 from monitor.publish.producer import PublisherHealth
 
-__all__ = ["STUCK_AFTER_S", "PipelineSnapshot", "health", "heartbeat_ok", "readiness",
-           "status_line"]
+__all__ = ["STUCK_AFTER_S", "PipelineSnapshot", "health", "heartbeat_ok", "model_warnings",
+           "readiness", "status_line"]
 
 #: A pipeline with work waiting that finished nothing for this long is hung.
 STUCK_AFTER_S = 120.0
@@ -50,6 +51,8 @@ class PipelineSnapshot:
         Newest observation time (Unix seconds) per feed.
     backend, publisher
         The inference backend's and the publisher's own status.
+    model : ModelIdentity
+        The serving package.
     alerts_active : list
         Alerts now firing.
     goes : dict or None
@@ -70,6 +73,7 @@ class PipelineSnapshot:
     source_problems: tuple[str, ...]
     last_observation: dict[str, float]
     backend: BackendStatus
+    model: ModelIdentity
     publisher: PublisherHealth
     alerts_active: list[dict[str, Any]] = field(default_factory=list)
     goes: dict[str, Any] | None = None
@@ -118,7 +122,15 @@ def readiness(snapshot: PipelineSnapshot) -> Readiness:
         degraded.append(snapshot.calibration.stale_reason)
     if not pub.running:
         reasons.append("publisher stopped")
-    return Readiness(not reasons, reasons, degraded)
+    return Readiness(not reasons, reasons, degraded, model_warnings(snapshot.model))
+
+
+def model_warnings(model: ModelIdentity) -> list[str]:
+    """What a forecaster must know about the serving package (ready stays ready)."""
+    if model.provenance.synthetic_only:
+        return [(f"model {model.label} was trained on synthetic data only "
+                 f"({model.provenance.describe()}): not validated on the real Sun")]
+    return []
 
 
 def status_line(snapshot: PipelineSnapshot) -> str:

@@ -274,7 +274,6 @@ class DaemonIdentity:
 
     instance: str
     mode: str
-    model: dict[str, str]
     started: float  # time.monotonic() at start
 
 
@@ -290,7 +289,7 @@ class DaemonStatusView:
     overlays : OverlayStore
         Saliency overlay PNGs, drawn on request.
     identity : DaemonIdentity
-        Instance, mode, model, start time.
+        Instance, mode, start time.
     """
 
     def __init__(self, snapshot: Callable[[], PipelineSnapshot], recent: RecentFrames,
@@ -331,12 +330,13 @@ class DaemonStatusView:
             # acknowledging), not only ready / not ready
             "ready": ready.ready,
             "degraded": list(ready.degraded),
+            "warnings": list(ready.warnings),
             "counts": dict(snap.counts),
             "feeds": feeds,
             "backend": {"active": backend.active, "target": backend.target,
                         "precision": backend.precision, "degraded": backend.degraded,
                         "engine_build": backend.engine_build, "detail": backend.detail},
-            "model": me.model,
+            "model": snap.model.to_dict(),
             "publisher": {"connected": pub.connected, "pending": pub.pending,
                           "oldest_age_s": pub.oldest_age_s, "last_error": pub.last_error,
                           "producer_generation": pub.producer_generation},

@@ -53,7 +53,7 @@ from monitor.train.settings import (
 from monitor.train.trainer import Trainer, TrainResult
 
 __all__ = ["EXTRA_FILES", "dry_run", "evaluate_package", "export_spec", "machine_description",
-           "rewrite_documents", "run_training"]
+           "rewrite_documents", "run_training", "training_provenance"]
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,8 @@ def machine_description() -> str:
     return f"{model}, {os.cpu_count()} cores, torch {torch.__version__}"
 
 
-def export_spec(config: TrainConfig, norm: Normalization, data: dict[str, Any]) -> dict[str, Any]:
+def export_spec(config: TrainConfig, norm: Normalization, data: dict[str, Any],
+                provenance: dict[str, Any] | None = None) -> dict[str, Any]:
     """The ``monitor.models`` export spec of a trained model (scaling and targets included)."""
     m = config.model
     return {
@@ -87,7 +88,28 @@ def export_spec(config: TrainConfig, norm: Normalization, data: dict[str, Any]) 
         "network": {"widths": list(m.widths), "blocks": list(m.blocks),
                     "stem_stride": m.stem_stride, "stage_strides": list(m.stage_strides)},
         "training": data,
+        "provenance": provenance,
     }
+
+
+def training_provenance(config: TrainConfig, splits: dict[str, Split]) -> dict[str, Any]:
+    """``model.json``'s ``provenance``: synthetic Suns, or real frames and their date range.
+
+    SDOML is real by definition; a frame directory is read as real too (its
+    label table holds real observation times); a package relabelled later
+    goes through :func:`monitor.models.declare.declare_provenance`.
+    """
+    source = config.data
+    if isinstance(source, SyntheticSourceSettings):
+        return {"data": "synthetic", "source": f"monitor.synth synthetic Sun, world "
+                                               f"{source.world}", "start": None, "end": None}
+    times = np.concatenate([np.asarray(split.times, dtype=np.float64)
+                            for split in splits.values()])
+    first, last = (datetime.fromtimestamp(float(t), UTC).date().isoformat()
+                   for t in (times.min(), times.max()))
+    where = (f"SDOML {source.format} ({source.aia}, {source.eve}) with GOES XRS labels"
+             if isinstance(source, SdomlSourceSettings) else f"frame directory {source.root}")
+    return {"data": "real", "source": where, "start": first, "end": last}
 
 
 def _data_summary(config: TrainConfig, splits: dict[str, Split]) -> dict[str, Any]:
@@ -217,7 +239,7 @@ def run_training(config: TrainConfig, config_text: str = "") -> dict[str, Any] |
         if not ctx.is_main:
             return None
         data = _data_summary(config, splits)
-        spec = export_spec(config, norm, data)
+        spec = export_spec(config, norm, data, training_provenance(config, splits))
         _save_checkpoint(result, spec, out / "checkpoint.safetensors")
         test = splits["test"]
         pred = predict(result.model.cpu(), test, norm, config.evaluation.batch_size)

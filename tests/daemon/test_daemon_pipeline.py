@@ -12,6 +12,7 @@ import pytest
 from support import daemon_config, read_topic
 
 from monitor.app import Daemon
+from monitor.models import load_package
 from monitor.preprocess import DegradationTable
 from monitor.publish.envelope import validate_event
 from monitor.state import ProcessedFileLedger
@@ -54,6 +55,7 @@ def test_spool_to_kafka_with_a_rejected_file(tmp_path: Path, kafka_bootstrap: st
         return {"frames": frames, "status": status, "metrics": metrics, "png": png_status}
 
     out = asyncio.run(main())
+    package = load_package(untrained_package, verify=False)
     frames = out["frames"]
     n = len(frames)
     assert n == len(written) // 7
@@ -69,15 +71,22 @@ def test_spool_to_kafka_with_a_rejected_file(tmp_path: Path, kafka_bootstrap: st
             assert item["degradation_extrapolated_days"] == 0.0
         assert abs(sum(data["class_probabilities"].values()) - 1) < 1e-4
         assert len(data["irradiance"]) == 14
+        # the package that analysed it, and what that package was trained on
+        assert data["model"]["sha256"] == package.sha256
+        assert data["model"]["provenance"]["data"] == "synthetic"
     assert len({e["id"] for e in frames}) == n
     saliency = read_topic(kafka_bootstrap, f"{prefix}.saliency", n, 30)
     assert len(saliency) == n
     for event in saliency:
         validate_event(event)
+        assert event["data"]["model"]["sha256"] == package.sha256
     rejects = read_topic(kafka_bootstrap, f"{prefix}.rejects", 2, 30)
     reasons = {e["data"]["path"]: e["data"]["reason"] for e in rejects}
     assert any(p.endswith(bad.name) for p in reasons), reasons
     assert out["status"]["counts"]["frames"] == n
+    assert out["status"]["model"]["provenance"]["data"] == "synthetic"
+    assert any("synthetic data only" in w for w in out["status"]["warnings"])
+    assert 'provenance="synthetic"' in out["metrics"]
     assert f'sdo_monitor_files_total{{feed="aia",outcome="processed"}} {7 * n}.0' in out["metrics"]
     assert f'sdo_monitor_source_files_emitted_total{{feed="aia"}} {7 * n + 1}.0' in out["metrics"]
     assert out["png"] == 200

@@ -33,6 +33,10 @@ def test_an_idle_daemon_is_ready_and_not_degraded(tmp_path: Path, kafka_bootstra
     ready, health = asyncio.run(main())
     assert health.pending == 0  # type: ignore[attr-defined]
     assert ready.ready and ready.degraded == [], ready  # type: ignore[attr-defined]
+    # the untrained package declares no provenance: read as synthetic-only, a warning that
+    # keeps the daemon ready
+    warnings = ready.warnings  # type: ignore[attr-defined]
+    assert len(warnings) == 1 and "synthetic data only" in warnings[0], warnings
 
 
 def test_a_dying_source_is_restarted_and_shown_until_it_runs(tmp_path: Path, kafka_bootstrap: str,

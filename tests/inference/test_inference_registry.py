@@ -147,6 +147,46 @@ def test_failed_background_build_stays_degraded_and_serving(package: ModelPackag
         runner.close()
 
 
+def test_finish_build_serves_the_target_before_returning(package: ModelPackage) -> None:
+    """What a package about to replace the serving one needs: no stand-in phase."""
+    stand_in = TorchCPUBackend(threads=1, warmup_iterations=0)
+    stand_in.load(package, "cpu", "fp32", 4)
+
+    def build() -> tuple[Backend, Precision]:
+        backend = OnnxRuntimeBackend(threads=1, warmup_iterations=0)
+        backend.load(package, "cpu", "fp32", 4)
+        return backend, "fp32"
+
+    runner = ManagedBackend(stand_in, "fp32", "auto", {}, pending=build,
+                            pending_name="onnxruntime")
+    try:
+        runner.finish_build()  # never warmed up: it starts the build itself
+        status = runner.status()
+        assert runner.name == "onnxruntime" and not status.degraded
+        assert status.engine_build == "done" and stand_in.model is None
+    finally:
+        runner.close()
+
+
+def test_finish_build_raises_when_the_target_cannot_be_built(package: ModelPackage) -> None:
+    from monitor.inference.base import BackendError
+
+    stand_in = TorchCPUBackend(threads=1, warmup_iterations=0)
+    stand_in.load(package, "cpu", "fp32", 4)
+
+    def fake_failing_build() -> tuple[Backend, Precision]:
+        raise RuntimeError("fake engine build failure")
+
+    runner = ManagedBackend(stand_in, "fp32", "tensorrt", {}, pending=fake_failing_build,
+                            pending_name="tensorrt")
+    try:
+        with pytest.raises(BackendError, match="fake engine build failure"):
+            runner.finish_build()
+        assert runner.name == "torch_cpu"
+    finally:
+        runner.close()
+
+
 def test_settings_defaults_are_valid_and_build_from_yaml() -> None:
     from monitor.typedyaml import ConfigError, build
 

@@ -14,16 +14,18 @@ from typing import Any
 
 from monitor.alerts import AlertEvent
 from monitor.models import manifest_from_spec
+from monitor.models.provenance import UNDECLARED, ModelIdentity
 from monitor.pipeline.messages import alert_data
 from monitor.pipeline.view import ChannelEntry, FrameEntry
 from monitor.publish.envelope import make_event, rfc3339
 
-__all__ = ["T0", "alert_payload", "frame_entry", "frame_payload", "saliency_payload"]
+__all__ = ["MODEL", "T0", "alert_payload", "frame_entry", "frame_payload", "saliency_payload"]
 
 T0 = datetime(2015, 1, 4, 15, 0, tzinfo=UTC)
 _MANIFEST = manifest_from_spec(None)
 _SHA = "ab" * 32
-_MODEL = {"name": "sdo-cnn", "version": "1.0.0", "sha256": _SHA}
+MODEL = ModelIdentity("sdo-cnn", "1.0.0", _SHA, UNDECLARED)
+_MODEL = MODEL.to_dict()
 
 
 def frame_id(i: int) -> str:
@@ -80,7 +82,7 @@ def alert_payload(i: int, state: str = "firing", rule: str = "flare_m_class") ->
         resolved_at=started + timedelta(minutes=30) if state == "resolved" else None,
         evidence_frames=(frame_id(i),), peak_probability=0.7, location=None,
         message=f"{rule} (R1) {state}: peak probability 0.70")
-    data = alert_data(event)
+    data = alert_data(event, MODEL)
     make_event("alert", data, source="urn:sdo-monitor:test", time=started)
     return data
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from observe_samples import alert_payload, frame_entry, frame_id
+from observe_samples import MODEL, alert_payload, frame_entry, frame_id
 
 from monitor.observe.http import Health, Page, Readiness, build_app, start_http
 from monitor.observe.metrics import Metrics
@@ -53,7 +53,7 @@ class StoreView:
                               "last_observation_age_s": None}},
             "backend": {"active": "onnxruntime", "target": "onnxruntime", "precision": "fp32",
                         "degraded": False, "engine_build": "not_needed", "detail": ""},
-            "model": {"name": "sdo-cnn", "version": "1.0.0", "sha256": "ab" * 32},
+            "model": MODEL.to_dict(), "warnings": [],
             "publisher": {"connected": self.kafka_error is None, "pending": 0,
                           "oldest_age_s": 0.0, "last_error": self.kafka_error},
             "queues": {"arrivals": 0}, "alerts_active": [],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from observe_samples import (
+    MODEL,
     T0,
     alert_payload,
     frame_entry,
@@ -115,9 +116,9 @@ def test_it_hears_published_frames_with_their_alerts() -> None:
                        peak_probability=0.8, location=None, message="m")
     t = T0 + timedelta(minutes=3)
     done = AnalysedFrame(frame_id(3), "aia", t, (), (), {"none": 0.2, "M": 0.8}, "M", (),
-                         "onnxruntime-fp32", (), {}, (0.0, 0.0), alerts=(event,))
+                         "onnxruntime-fp32", (), {}, (0.0, 0.0), MODEL, alerts=(event,))
     store.frame_published(PublishedFrame(done, frame_payload(3), saliency_payload(3),
-                                         (alert_data(event),)))
+                                         (alert_data(event, MODEL),)))
     record = store.get(frame_id(3))
     assert record.feed == "aia" and record.saliency["targets"][0]["target"] == "M"
     assert record.t_obs == t.timestamp()  # from the typed frame, not its payload's text

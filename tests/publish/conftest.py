@@ -8,6 +8,9 @@ from typing import Any
 import pytest
 
 _SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+_MODEL = {"name": "sdo-flare-eve", "version": "1.0.0", "sha256": _SHA,
+          "provenance": {"data": "real", "source": "SDOML v2", "start": "2011-01-01",
+                         "end": "2014-05-26"}}
 _REGION: dict[str, Any] = {
     "rank": 1, "hpc_x_arcsec": 412.5, "hpc_y_arcsec": 233.1, "hgs_lon_deg": 27.4,
     "hgs_lat_deg": 15.2, "noaa_location": "N15W27", "on_disk": True, "area_msh": 310.0,
@@ -37,7 +40,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
              "value_w_m2": 6.1e-06},
             {"line": "He II 30.38", "ion": "He II", "wavelength_nm": 30.38,
              "value_w_m2": 5.2e-04}],
-        "model": {"name": "sdo-flare-eve", "version": "1.0.0", "sha256": _SHA},
+        "model": _MODEL,
         "backend": "onnxruntime-cpu",
         "latencies_s": {"ingest": 0.21, "preprocess": 0.08, "queue": 0.01, "inference": 0.05},
         "flags": ["partial_frame"],
@@ -48,7 +51,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "saliency": {
         "frame_id": "aia-20240510T120000Z",
         "t_obs": "2024-05-10T12:00:00.000Z",
-        "model": {"name": "sdo-flare-eve", "version": "1.0.0", "sha256": _SHA},
+        "model": _MODEL,
         "method": "cam",
         "targets": [{"target": "M", "kind": "class", "score": 0.6, "regions": [
             _FLARED_REGION,
@@ -71,6 +74,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "peak_probability": 0.6,
         "location": _FLARED_REGION,
         "message": "M-class flare probability 0.60 >= 0.50 for 2 frames near N15W27 (R1)",
+        "model": _MODEL,
     },
     "input.rejected": {
         "path": "/var/spool/sdo/broken.fits",

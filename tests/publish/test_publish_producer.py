@@ -34,6 +34,7 @@ from monitor.publish.settings import KafkaSettings, PublishSettings
 pytestmark = pytest.mark.timeout(90)
 
 SOURCE = "urn:sdo-monitor:test"
+PROVENANCE = {"data": "synthetic", "source": "test", "start": None, "end": None}
 FAST = PublishSettings(send_timeout_s=3.0, max_block_s=2.0, connect_timeout_s=1.0,
                        retry_backoff_min_s=0.1, retry_backoff_max_s=0.5, linger_ms=5,
                        idle_poll_s=0.5, drain_batch_messages=50)
@@ -162,7 +163,8 @@ def test_publish_delivers_valid_events_in_key_order(kafka_bootstrap: str, tmp_pa
         {"path": "/a.fits", "channel": 171, "t_obs": "2024-05-10T12:00:00Z", "quality": 0,
          "quality_flags": [], "sha256": "a" * 64}], "class_probabilities": {"M": 0.9},
         "predicted_class": "M", "irradiance": [], "model": {"name": "m", "version": "1",
-                                                             "sha256": "b" * 64},
+                                                             "sha256": "b" * 64,
+                                                             "provenance": PROVENANCE},
         "backend": "torch-cpu", "latencies_s": {"inference": 0.1}, "flags": []}
     sent.append(to_outbound(make_event("frame.analyzed", frame_data, source=SOURCE), prefix))
 

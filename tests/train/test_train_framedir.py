@@ -17,7 +17,12 @@ from monitor.train.framedir import (
     read_labels,
     write_framedir_example,
 )
-from monitor.train.settings import FrameDirSourceSettings, ModelSettings, TrainConfig
+from monitor.train.settings import (
+    FrameDirSourceSettings,
+    ModelSettings,
+    SyntheticSourceSettings,
+    TrainConfig,
+)
 
 CHANNELS = (94, 131, 171, 193, 211, 304, 335)
 
@@ -104,3 +109,24 @@ def test_missing_column_bad_value_and_bad_array_are_named(frame_dir: Path,
     with pytest.raises(FrameDirError, match="multiple of 32"):
         draw(0)
     assert EVE_COLUMNS[0] == "9.39" and len(EVE_COLUMNS) == 14
+
+
+def test_provenance_of_a_frame_directory_spans_its_label_times(frame_dir: Path,
+                                                               tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from monitor.train.pipeline import training_provenance
+
+    config = _config(frame_dir, tmp_path, block_days=1.0, gap_hours=0.0,
+                     pattern=("train", "train", "val", "test"))
+    splits = {name: cached_split(b, tmp_path / "cache")
+              for name, b in framedir_builders(config).items()}
+    times = read_labels(frame_dir).times
+    provenance = training_provenance(config, splits)
+    day = [datetime.fromtimestamp(float(t), UTC).date().isoformat()
+           for t in (times.min(), times.max())]
+    assert provenance == {"data": "real", "source": f"frame directory {frame_dir}",
+                          "start": day[0], "end": day[1]}
+    synthetic = training_provenance(dataclasses.replace(config, data=SyntheticSourceSettings()),
+                                    splits)
+    assert synthetic["data"] == "synthetic" and synthetic["start"] is None

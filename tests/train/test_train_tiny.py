@@ -37,6 +37,8 @@ def test_tiny_run_learns_and_packages(tmp_path: Path, tiny_cache: Path) -> None:
     # The package is complete, verified on load, and carries the report.
     package = load_package(config.package_path)
     assert package.manifest.input.size == 64
+    # what it was trained on, declared by the trainer (not the undeclared reading)
+    assert package.manifest.provenance is not None and package.provenance.synthetic_only
     recorded = json.loads((config.package_path / "metrics.json").read_text())
     assert recorded["test"]["samples"] == 64 and recorded["status"] == "evaluated"
     for name in ("TRAINING_REPORT.md", "train_curve.png", "train_reliability.png"):

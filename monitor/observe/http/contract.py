@@ -26,11 +26,14 @@ class Health:
 
 @dataclass(frozen=True)
 class Readiness:
-    """Readiness, with the reasons it is not ready and any degraded states."""
+    """Readiness, with the reasons it is not ready, any degraded states, and warnings
+    (things a forecaster must know that do not make the daemon less able to serve,
+    such as a model trained on synthetic data only)."""
 
     ready: bool
     reasons: list[str] = field(default_factory=list)
     degraded: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,10 @@ function renderSummary(status) {
                            title: degraded.join("\n") },
                  !status.ready ? "not ready" : degraded.length ? "degraded" : "ready"));
   for (const reason of degraded) badges.push(el("span", { class: "degraded-reason" }, reason));
+  // a warning keeps the daemon ready (a model trained on synthetic data only)
+  for (const warning of status.warnings || []) {
+    badges.push(el("span", { class: "badge warn model-warning", title: warning }, warning));
+  }
   const pub = status.publisher;
   if (!pub.connected && (pub.pending || pub.last_error)) {
     badges.push(el("span", { class: "badge warn", title: pub.last_error || "" },
@@ -112,7 +116,9 @@ function renderSummary(status) {
     el("span", {}, `${status.instance} · v${status.version} · ${status.mode} mode`),
     el("span", { title: b.detail }, `backend ${b.active} (${b.precision})` +
        (b.target !== b.active ? `, target ${b.target}: ${b.engine_build}` : "")),
-    el("span", {}, `model ${model.name || "?"} ${model.version || ""}`),
+    el("span", { title: model.sha256 || "" },
+       `model ${model.name || "?"} ${model.version || ""}` +
+       (model.provenance ? ` (${model.provenance.data} data)` : "")),
     el("span", {}, `${status.counts.frames} frames · outbox ${status.publisher.pending}`),
     el("span", {}, `up ${age(status.uptime_s)}`));
   document.getElementById("updated").textContent = `updated ${utc(status.time)}`;

@@ -55,6 +55,8 @@ from monitor.pipeline.publishing import DeliveryTracker, ResultPublisher
 from monitor.pipeline.refusals import REJECT_REASONS, RefusalPublisher
 from monitor.pipeline.runner import Pipeline
 from monitor.pipeline.serving import Champion, open_serving
+from monitor.pipeline.shadow import ShadowModel, ShadowStage, open_shadow
+from monitor.pipeline.spare import SparePolicy
 from monitor.pipeline.status import PipelineSnapshot, heartbeat_ok, status_line
 from monitor.pipeline.view import DaemonIdentity, DaemonStatusView, RecentFrames
 from monitor.publish.kafka_client import client_options, topic_names
@@ -88,6 +90,8 @@ class Daemon:
         self._sources: list[SourceBase] = []
         self._pipeline: Pipeline | None = None
         self._publisher: KafkaPublisher | None = None
+        #: Shadow packages that could not start, with the reason (path -> reason).
+        self.shadow_failures: dict[str, str] = {}
         self._started = time.monotonic()
         self._ready = asyncio.Event()
 
@@ -111,6 +115,7 @@ class Daemon:
             queue = FrameQueue(cfg.service.queue_size, cfg.service.mode == "replay",
                                self.metrics)
             champion = await self._start_serving(stack, package, queue)
+            shadow_models = await self._start_shadows(stack, package)
             tracker = DeliveryTracker(self.metrics)
             self._publisher = publisher = await self._start_publisher(stack, tracker)
             pool = await self._start_pool(stack)
@@ -122,12 +127,16 @@ class Daemon:
                                       cfg.kafka.topic_prefix, cfg.service.mode == "replay",
                                       self.metrics)
             goes = (GoesLink(cfg.goes, self.metrics, results, cfg.alerts.rules,
-                             state_dir / "goes_scores.json") if cfg.goes.enabled else None)
+                             state_dir / "goes_scores.json", serving=package.identity.label)
+                    if cfg.goes.enabled else None)
+            shadows = ShadowStage(shadow_models, SparePolicy(), results.shadow,
+                                  [goes] if goes is not None else [], self.metrics)
+            stack.push_async_callback(shadows.close)
             self._sources = self._make_sources(RefusalPublisher(results, self.metrics))
             book = FileBook(ledger)
             pipeline, housekeeper = self._build_pipeline(
                 book, queue, results, publisher, champion, pool, goes,
-                listeners=[recent, overlays, ResultGauges(self.metrics)])
+                listeners=[recent, overlays, ResultGauges(self.metrics)], shadows=shadows)
             self._pipeline = pipeline
             view = DaemonStatusView(pipeline.snapshot, recent, overlays, DaemonIdentity(
                 results.source_uri, cfg.service.mode, self._started))
@@ -203,6 +212,38 @@ class Daemon:
         stack.push_async_callback(champion.close)  # it owns every model it served
         return champion
 
+    async def _start_shadows(self, stack: contextlib.AsyncExitStack,
+                             serving: ModelPackage) -> list[ShadowModel]:
+        """Open each ``inference.shadow`` package; one that cannot run is logged and left
+        out (a candidate never keeps the serving package from starting)."""
+        cfg = self.config.inference
+        models: list[ShadowModel] = []
+        labels = {serving.identity.label}
+        for path in cfg.shadow:
+            self.notifier.status(f"starting shadow package {path}")
+            try:
+                model = await open_shadow(path, serving, cfg,
+                                          Path(self.config.service.cache_dir))
+            except Exception as exc:  # noqa: BLE001 - any refusal: say why, serve without it
+                self._refuse_shadow(path, f"{type(exc).__name__}: {exc}")
+                continue
+            stack.push_async_callback(model.close)
+            if model.label in labels:
+                self._refuse_shadow(path, f"another package already runs as {model.label} "
+                                          "(name:version)")
+                continue
+            labels.add(model.label)
+            models.append(model)
+            log.info("shadow package started", extra={"kv": {
+                "package": model.label, "sha256": model.package.sha256,
+                "provenance": model.identity.provenance.describe(),
+                "backend": model.backend}})
+        return models
+
+    def _refuse_shadow(self, path: Path, reason: str) -> None:
+        self.shadow_failures[str(path)] = reason
+        log.error("shadow package refused", extra={"kv": {"path": str(path), "error": reason}})
+
     async def _start_publisher(self, stack: contextlib.AsyncExitStack,
                                tracker: DeliveryTracker) -> KafkaPublisher:
         cfg = self.config
@@ -231,8 +272,8 @@ class Daemon:
 
     def _build_pipeline(self, book: FileBook, queue: FrameQueue, results: ResultPublisher,
                         publisher: KafkaPublisher, champion: Champion, pool: Executor,
-                        goes: GoesLink | None,
-                        listeners: list[FrameListener]) -> tuple[Pipeline, Housekeeper]:
+                        goes: GoesLink | None, listeners: list[FrameListener],
+                        shadows: ShadowStage) -> tuple[Pipeline, Housekeeper]:
         """The stages, connected (nothing starts here)."""
         cfg, m = self.config, self.metrics
         service = cfg.service
@@ -255,7 +296,8 @@ class Daemon:
             outcomes=outcomes, assembly=assembly,
             listeners=[*listeners, *([goes] if goes is not None else [])],
             replay=service.mode == "replay",
-            alert_state_path=Path(service.state_dir) / "alerts.json", metrics=m)
+            alert_state_path=Path(service.state_dir) / "alerts.json", metrics=m,
+            shadows=shadows)
         analysis.restore_alert_state()
         # twice the pool size: while one file's ledger bookkeeping runs on the
         # event loop, the pool worker already decodes the next file

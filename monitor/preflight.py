@@ -70,6 +70,8 @@ def file_problems(config: Config) -> list[ConfigIssue]:
         *_readable("kafka.sasl_password_file", k.sasl_password_file),
         *_readable("http.token_file", h.token_file),
         *_readable("inference.model_package", config.inference.model_package, directory=True),
+        *(issue for i, shadow in enumerate(config.inference.shadow)
+          for issue in _readable(f"inference.shadow[{i}]", shadow, directory=True)),
         *_degradation_table(config.preprocess.degradation_table),
     ]
     for i, feed in enumerate(config.feeds):

@@ -3,7 +3,9 @@
 :class:`GoesMonitor` is the one object the daemon holds. It polls the SWPC
 JSON (:meth:`run`), keeps the recent 1-minute fluxes, detects NOAA-style
 events and hands their ``goes.event.v1`` payloads to ``on_event``, pairs the
-predictions given to :meth:`observe_frame` with GOES truth, and answers
+predictions given to :meth:`observe_frame` with GOES truth, one
+:class:`~monitor.goes.verify.Verifier` per model package (the serving package
+and each shadow are scored apart, on the same GOES truth), and answers
 :meth:`scores`, :meth:`status` and :meth:`confirm_alert`. Anything can feed
 it samples directly (:meth:`ingest`): files, tests, the ``verify`` command.
 
@@ -22,6 +24,7 @@ stop the feed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import Counter
@@ -37,7 +40,12 @@ from monitor.goes.settings import GoesSettings
 from monitor.goes.swpc import FetchResult, SwpcPoller, parse_swpc
 from monitor.goes.verify import Verifier
 
-__all__ = ["GoesMonitor"]
+__all__ = ["DEFAULT_PACKAGE", "MAX_PACKAGES", "GoesMonitor"]
+
+#: The package of frames observed without one (offline tools, tests).
+DEFAULT_PACKAGE = ""
+#: Packages scored at once (the serving one, a few shadows, one switched out).
+MAX_PACKAGES = 8
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +88,8 @@ class GoesMonitor:
         self.feed = settings.feed.name
         self.series = FluxSeries(settings.history_s)
         self.detector = FlareDetector(settings.detection, self.feed, settings.feed.flux_scale)
-        self.verifier = Verifier(settings.verification, self.series, clock)
+        self._clock = clock
+        self.verifiers: dict[str, Verifier] = {}
         self.poller = SwpcPoller(settings.feed)
         self.counts: Counter[str] = Counter()  # "<family>:<reason>"
         self.on_event = on_event
@@ -137,11 +146,35 @@ class GoesMonitor:
             self._count("satellite", "switch", self.series.satellite_switches - self.counts[
                 "satellite:switch"])
             self._call(self.on_sample, newest)
-        before = Counter(self.verifier.counts)
-        self.verifier.resolve()
+        before = self._prediction_counts()
+        for verifier in self.verifiers.values():
+            verifier.resolve()
         self._count_predictions(before)
         self._check_watched()
         return payloads
+
+    @property
+    def verifier(self) -> Verifier:
+        """The verifier of frames observed without a package name."""
+        verifier = self.package_verifier(DEFAULT_PACKAGE)
+        assert verifier is not None  # the default package always has room
+        return verifier
+
+    def package_verifier(self, package: str) -> Verifier | None:
+        """The verifier of one package, made on first use; None past
+        :data:`MAX_PACKAGES` packages."""
+        verifier = self.verifiers.get(package)
+        if verifier is None:
+            if len(self.verifiers) >= MAX_PACKAGES and package != DEFAULT_PACKAGE:
+                return None
+            verifier = Verifier(self.settings.verification, self.series, self._clock)
+            self.verifiers[package] = verifier
+        return verifier
+
+    @property
+    def pending(self) -> int:
+        """Predictions of every package waiting for GOES truth."""
+        return sum(v.pending for v in self.verifiers.values())
 
     def watch_alert(self, alert_id: str, started_at: datetime | float,
                     threshold: str = "M") -> Confirmation | None:
@@ -194,12 +227,18 @@ class GoesMonitor:
 
     def observe_frame(self, frame_id: str, t_obs: datetime | float | str,
                       class_probabilities: Mapping[str, float] | None = None,
-                      predicted_class: str | None = None) -> str:
-        """Record a frame's prediction for scoring; returns ``pending``, ``scored`` or
-        the reason it was dropped (see :data:`~monitor.goes.verify.PREDICTION_OUTCOMES`)."""
-        before = Counter(self.verifier.counts)
-        outcome = self.verifier.observe(frame_id, _parse_time(t_obs), class_probabilities,
-                                        predicted_class)
+                      predicted_class: str | None = None,
+                      package: str = DEFAULT_PACKAGE) -> str:
+        """Record a package's prediction of a frame for scoring; returns ``pending``,
+        ``scored`` or the reason it was dropped (see
+        :data:`~monitor.goes.verify.PREDICTION_OUTCOMES`)."""
+        verifier = self.package_verifier(package)
+        if verifier is None:
+            self._count("predictions", "too_many_packages")
+            return "too_many_packages"
+        before = self._prediction_counts()
+        outcome = verifier.observe(frame_id, _parse_time(t_obs), class_probabilities,
+                                   predicted_class)
         self._count_predictions(before)
         return outcome
 
@@ -210,8 +249,10 @@ class GoesMonitor:
 
     # -- output ------------------------------------------------------------------
     def scores(self) -> list[SkillRow]:
-        """Contingency table, TSS and HSS per threshold and window (for the gauges)."""
-        return self.verifier.scores.rows()
+        """Contingency table, TSS and HSS per package, threshold and window (the gauges)."""
+        return [dataclasses.replace(row, package=package)
+                for package, verifier in self.verifiers.items()
+                for row in verifier.scores.rows()]
 
     def events(self) -> list[GoesEvent]:
         """Recent events, the running one last."""
@@ -236,28 +277,48 @@ class GoesMonitor:
                 "satellite": newest.satellite},
             "running_event": None if running is None else running.describe(),
             "recent_events": [e.describe() for e in list(self.detector.finished)[-10:]],
-            "pending_predictions": self.verifier.pending,
+            "pending_predictions": self.pending,
             "scores": [row.to_dict() for row in self.scores()],
             "counts": dict(sorted(self.counts.items())),
             "poll_failures_in_a_row": self.poller.failures,
         }
 
     def snapshot(self) -> dict[str, Any]:
-        """Scored pairs for a restart (the rolling windows survive it)."""
-        return {"version": 1, "scores": self.verifier.scores.snapshot()}
+        """Scored pairs per package for a restart (the rolling windows survive it)."""
+        return {"version": 2, "packages": {package: verifier.scores.snapshot()
+                                           for package, verifier in self.verifiers.items()}}
 
-    def restore(self, state: Mapping[str, Any]) -> int:
-        """Restore :meth:`snapshot`; returns the pairs restored (0 if incompatible)."""
-        if state.get("version") != 1:
+    def restore(self, state: Mapping[str, Any], unnamed_as: str = DEFAULT_PACKAGE) -> int:
+        """Restore :meth:`snapshot`; returns the pairs restored (0 if incompatible).
+
+        A version-1 snapshot (one package, unnamed) is restored as package
+        ``unnamed_as`` (the daemon passes its serving package).
+        """
+        if state.get("version") == 1:
+            packages = {unnamed_as: state.get("scores", {})}
+        elif state.get("version") == 2 and isinstance(state.get("packages"), Mapping):
+            packages = state["packages"]
+        else:
             return 0
-        return self.verifier.scores.restore(state.get("scores", {}))
+        restored = 0
+        for package, scores in packages.items():
+            verifier = self.package_verifier(str(package))
+            if verifier is not None and isinstance(scores, Mapping):
+                restored += verifier.scores.restore(scores)
+        return restored
 
     async def close(self) -> None:
         await self.poller.close()
 
     # -- counting ------------------------------------------------------------------------
+    def _prediction_counts(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for verifier in self.verifiers.values():
+            total.update(verifier.counts)
+        return total
+
     def _count_predictions(self, before: Counter[str]) -> None:
-        for reason, n in self.verifier.counts.items():
+        for reason, n in self._prediction_counts().items():
             if n > before.get(reason, 0):
                 self._count("predictions", reason, n - before.get(reason, 0))
 

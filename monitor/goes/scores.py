@@ -119,14 +119,17 @@ class ScoredPair:
 
 @dataclass(frozen=True)
 class SkillRow:
-    """Scores of one threshold over one window (what the gauges export)."""
+    """Scores of one package and threshold over one window (what the gauges export)."""
 
     threshold: str
     window: str
     table: Contingency
+    #: The model package scored (``name:version``; empty when unnamed).
+    package: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"threshold": self.threshold, "window": self.window, **self.table.to_dict()}
+        return {"package": self.package, "threshold": self.threshold, "window": self.window,
+                **self.table.to_dict()}
 
 
 class RollingScores:

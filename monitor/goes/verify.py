@@ -44,6 +44,7 @@ PREDICTION_OUTCOMES: dict[str, str] = {
     "pending_overflow": "more than verification.max_pending predictions waited",
     "unreadable": "no usable class probabilities or predicted class",
     "duplicate": "the same frame was observed before",
+    "too_many_packages": "more model packages than the GOES monitor scores at once",
 }
 
 _THRESHOLD_LEVEL = {"C": 1, "M": 2, "X": 3}

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 __all__ = [
+    "MAX_SHADOWS",
     "CpuSettings",
     "InferenceSettings",
     "TensorRTSettings",
@@ -23,6 +24,9 @@ __all__ = [
 #: out here so loading a config imports no backend; a test keeps it equal to the registry).
 BackendName = Literal["auto", "tensorrt", "torch_cuda", "onnxruntime", "torch_cpu"]
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
+
+#: Most shadow packages one daemon runs (metric label ``package`` stays small).
+MAX_SHADOWS = 4
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,14 @@ class InferenceSettings:
         default=None, metadata={"doc": "model package directory; None = the shipped default"})
     verify_package: bool = field(
         default=True, metadata={"doc": "check sha256 and ONNX/torch parity at start"})
+    shadow: tuple[Path, ...] = field(
+        default=(),
+        metadata={"doc": "candidate (\"shadow\") package directories: each runs on the "
+                         "serving package's preprocessed frames, on the same backend "
+                         "choice, when the pipeline has spare capacity; results go to "
+                         "<prefix>.frames.shadow and are scored against GOES, never to "
+                         "the alert rules. At most 4; same grid size as the serving "
+                         "package, channels among its channels"})
     cpu: CpuSettings = field(default_factory=CpuSettings)
     torch_cuda: TorchCudaSettings = field(default_factory=TorchCudaSettings)
     tensorrt: TensorRTSettings = field(default_factory=TensorRTSettings)
@@ -109,4 +121,15 @@ class InferenceSettings:
             problems.append(("precision", "the tensorrt backend builds fp32 or fp16 engines"))
         if not (self.device == "cuda" or self.device.startswith("cuda:")):
             problems.append(("device", "must be 'cuda' or 'cuda:<index>'"))
+        if len(self.shadow) > MAX_SHADOWS:
+            problems.append(("shadow", f"at most {MAX_SHADOWS} shadow packages "
+                                       f"(each costs memory and spare capacity), "
+                                       f"got {len(self.shadow)}"))
+        resolved = [path.resolve() for path in self.shadow]
+        for i, path in enumerate(resolved):
+            if path in resolved[:i]:
+                problems.append((f"shadow[{i}]", f"{self.shadow[i]} is listed twice"))
+            elif self.model_package is not None and path == self.model_package.resolve():
+                problems.append((f"shadow[{i}]", f"{self.shadow[i]} is the serving package "
+                                                 "(inference.model_package)"))
         return problems

@@ -195,18 +195,31 @@ class Metrics:
         self.goes_confirmations = Counter(f"{p}_goes_confirmations_total",
                                           "Alerts confirmed or not by GOES.", ["outcome"],
                                           registry=r)
+        # package: name:version of the serving package and each shadow (a handful)
         self.verification_tss = Gauge(f"{p}_verification_tss",
-                                      "True skill statistic of the classifier against GOES.",
-                                      ["threshold", "window"], registry=r)
+                                      "True skill statistic of each package against GOES.",
+                                      ["package", "threshold", "window"], registry=r)
         self.verification_hss = Gauge(f"{p}_verification_hss",
-                                      "Heidke skill score of the classifier against GOES.",
-                                      ["threshold", "window"], registry=r)
+                                      "Heidke skill score of each package against GOES.",
+                                      ["package", "threshold", "window"], registry=r)
         self.verification_contingency = Gauge(
-            f"{p}_verification_contingency", "Contingency table cells against GOES.",
-            ["threshold", "window", "cell"], registry=r)
+            f"{p}_verification_contingency",
+            "Contingency table cells of each package against GOES.",
+            ["package", "threshold", "window", "cell"], registry=r)
         self.verification_pending = Gauge(
             f"{p}_verification_pending_predictions",
             "Predictions waiting for GOES data to cover their time.", registry=r)
+
+        # -- shadow (candidate) packages
+        self.shadow_frames = Counter(
+            f"{p}_shadow_frames_total",
+            "Frames a shadow package analysed and published to <prefix>.frames.shadow.",
+            ["package"], registry=r)
+        self.shadow_skipped = Counter(
+            f"{p}_shadow_skipped_total",
+            "Frames a shadow package did not analyse because the pipeline was behind "
+            "(spare capacity only), or whose shadow analysis failed.",
+            ["package"], registry=r)
 
         # -- alerts
         self.alerts = Counter(f"{p}_alerts_total", "Alert transitions.", ["rule", "state"],

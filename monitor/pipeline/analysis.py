@@ -35,7 +35,8 @@ from monitor.saliency.overlay import overlay_channel_index, render_overlay
 from monitor.saliency.regions import FlareLocation
 from monitor.saliency.summary import SaliencySummary
 
-__all__ = ["AnalysedFrame", "FrameAnalyzer", "IrradianceLine", "OverlayInputs", "softmax"]
+__all__ = ["AnalysedFrame", "FrameAnalyzer", "IrradianceLine", "OverlayInputs", "ShadowResult",
+           "model_input", "softmax"]
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,46 @@ class AnalysedFrame:
     degradation: dict[int, AppliedFactor] = field(default_factory=dict)
     #: Transitions the alert rules decided for this frame (set in observation order).
     alerts: tuple[AlertEvent, ...] = ()
+
+
+@dataclass(frozen=True)
+class ShadowResult:
+    """One shadow package's result for one frame (``frame.shadow.v1`` at the edge)."""
+
+    frame_id: str
+    feed: str
+    t_obs: datetime
+    #: The shadow package and the package serving when the frame was analysed.
+    model: ModelIdentity
+    champion: ModelIdentity
+    probabilities: dict[str, float]
+    predicted_class: str
+    irradiance: tuple[IrradianceLine, ...]
+    #: ``<backend>-<precision>`` that ran the shadow.
+    backend: str
+    timings_s: dict[str, float]
+    flags: tuple[str, ...]
+
+
+def model_input(frame: Frame[IngestedFile], package: ModelPackage) -> np.ndarray:
+    """A frame's scaled ``(C, N, N)`` input for ``package``; missing channels sit at the
+    channel mean (0).
+
+    The frame's grid images are unscaled, so packages with other normalisations
+    (a shadow package) read the same frame, each with its own scaling.
+    """
+    spec = package.manifest.input
+    channels, size = tuple(spec.channels), spec.size
+    stack = np.zeros((len(channels), size, size), dtype=np.float32)
+    present = np.zeros(len(channels), dtype=bool)
+    for i, channel in enumerate(channels):
+        item = frame.channels.get(channel)
+        if item is not None and item.payload.grid_image is not None:
+            stack[i] = item.payload.grid_image
+            present[i] = True
+    scaled = apply_scaling(stack, spec.scaling)
+    scaled[~present] = 0.0  # after scaling, 0 is the training mean of the channel
+    return scaled
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -161,18 +202,8 @@ class FrameAnalyzer:
             self._draw(np.zeros((self.grid.size, self.grid.size), dtype=np.float32), summary)
 
     def model_input(self, frame: Frame[IngestedFile]) -> np.ndarray:
-        """The scaled ``(C, N, N)`` input; missing channels sit at the channel mean (0)."""
-        size = self.grid.size
-        stack = np.zeros((len(self.channels), size, size), dtype=np.float32)
-        present = np.zeros(len(self.channels), dtype=bool)
-        for i, channel in enumerate(self.channels):
-            item = frame.channels.get(channel)
-            if item is not None and item.payload.grid_image is not None:
-                stack[i] = item.payload.grid_image
-                present[i] = True
-        scaled = apply_scaling(stack, self.scaling)
-        scaled[~present] = 0.0  # after scaling, 0 is the training mean of the channel
-        return scaled
+        """The scaled ``(C, N, N)`` input (see :func:`model_input`)."""
+        return model_input(frame, self.package)
 
     async def analyse(self, frame: Frame[IngestedFile], backend: str,
                       flags: tuple[str, ...]) -> AnalysedFrame:

@@ -9,6 +9,9 @@ messages go to the outbox, and if the outbox refuses them the transitions
 are undone, so the retry decides and publishes them again. Then the frame's
 files are finished and acknowledged, and the listeners (the API's memory,
 the model-output gauges, the overlays, the GOES verification) hear of it.
+Last, the shadow packages (:mod:`monitor.pipeline.shadow`) are offered the
+frame; they run only when the pipeline has spare capacity and never reach
+the alert rules.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from monitor.pipeline.handoffs import IngestedFile, QueuedFrame
 from monitor.pipeline.outcomes import Outcomes
 from monitor.pipeline.publishing import PublishedFrame, ResultPublisher
 from monitor.pipeline.serving import Champion, ServingModel
+from monitor.pipeline.shadow import ShadowStage
+from monitor.pipeline.spare import Load
 from monitor.pipeline.turns import TurnOrder
 
 __all__ = ["AnalysisStage", "FrameListener"]
@@ -69,11 +74,14 @@ class AnalysisStage:
         Where the alert rules' state survives restarts.
     metrics : Metrics
         Frames by outcome.
+    shadows : ShadowStage, optional
+        Shadow packages, offered every frame once it is done.
     """
 
     def __init__(self, *, queue: FrameQueue, champion: Champion, alerts: AlertEngine, publisher: ResultPublisher, outcomes: Outcomes,
                  assembly: Assembly, listeners: Sequence[FrameListener], replay: bool,
-                 alert_state_path: Path, metrics: Metrics) -> None:
+                 alert_state_path: Path, metrics: Metrics,
+                 shadows: ShadowStage | None = None) -> None:
         self._queue = queue
         self._champion = champion
         self._alerts = alerts
@@ -84,6 +92,7 @@ class AnalysisStage:
         self._replay = replay
         self._alert_state_path = alert_state_path
         self._metrics = metrics
+        self._shadows = shadows
         self._turns = TurnOrder()
         self.busy = 0
         self.frames = 0
@@ -146,6 +155,11 @@ class AnalysisStage:
         self.frames += 1
         if done.alerts:
             self.save_alert_state()
+        if self._shadows is not None:
+            self._shadows.offer(frame, done, Load(
+                frames_waiting=len(self._queue),
+                inference_queued=serving.analyzer.batcher.queued_frames,
+                analyses_running=self.busy - 1))  # this frame's task is still counted
 
     async def _retry(self, frame: Frame[IngestedFile], stage: str) -> None:
         self._assembly.reopen(frame.frame_id)

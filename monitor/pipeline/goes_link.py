@@ -1,6 +1,8 @@
 """Binds the GOES monitor (monitor.goes) to the daemon: metrics, messages, verification.
 
-Every analysed frame is handed to the verifier; every firing alert is watched
+Every analysed frame is handed to the verifier under the name of the package
+that produced it (the serving package's frames and each shadow package's
+results are scored apart); every firing alert is watched
 for GOES confirmation, and a confirmation is published as a follow-up
 ``alert.v1`` message with state ``confirmed`` (same alert id). Detected X-ray
 events go to ``<prefix>.goes``. Scores are exported as gauges.
@@ -20,7 +22,9 @@ from monitor.alerts import AlertRule
 from monitor.atomicfile import write_atomic
 from monitor.goes import GoesMonitor, GoesSettings
 from monitor.goes.events import threshold_for_alert
+from monitor.goes.scores import CELLS
 from monitor.observe.metrics import Metrics
+from monitor.pipeline.analysis import ShadowResult
 from monitor.pipeline.publishing import PublishedFrame, ResultPublisher
 
 __all__ = ["GoesLink"]
@@ -36,19 +40,20 @@ class GoesLink:
     """
 
     def __init__(self, settings: GoesSettings, metrics: Metrics, publisher: ResultPublisher,
-                 rules: Sequence[AlertRule], state_path: Path) -> None:
+                 rules: Sequence[AlertRule], state_path: Path, serving: str) -> None:
         self.goes = GoesMonitor(settings, on_event=self._on_event, on_sample=self._on_sample,
                                 on_count=self._on_count, on_confirmation=self._on_confirmation)
         self.metrics = metrics
         self.publisher = publisher
         self.rules = {r.name: r for r in rules}
         self.state_path = state_path
+        self._serving = serving  # scores saved before packages were named are its
         self._firing: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     def restore(self) -> None:
         if self.state_path.exists():
             try:
-                self.goes.restore(json.loads(self.state_path.read_text()))
+                self.goes.restore(json.loads(self.state_path.read_text()), self._serving)
             except (OSError, ValueError, TypeError, KeyError) as exc:
                 log.warning("cannot restore GOES scores", extra={"kv": {"error": str(exc)}})
 
@@ -70,7 +75,7 @@ class GoesLink:
     def frame_published(self, published: PublishedFrame) -> None:
         done = published.done
         self.goes.observe_frame(done.frame_id, done.t_obs, done.probabilities,
-                                done.predicted_class)
+                                done.predicted_class, done.model.label)
         for alert, data in zip(done.alerts, published.alerts):
             if alert.state != "firing":
                 continue
@@ -81,18 +86,20 @@ class GoesLink:
             self.goes.watch_alert(alert.alert_id, alert.started_at, threshold_for_alert(
                 rule.signal if rule else None, alert.noaa_scale))
 
+    def shadow_published(self, result: ShadowResult) -> None:
+        """A shadow package's result: scored under its own package name, never alerted."""
+        self.goes.observe_frame(result.frame_id, result.t_obs, result.probabilities,
+                                result.predicted_class, result.model.label)
+
     def export_scores(self) -> None:
         m = self.metrics
         for row in self.goes.scores():
-            table = row.table
-            for name, gauge in (("tss", m.verification_tss), ("hss", m.verification_hss)):
-                value = getattr(table, name)
-                gauge.labels(row.threshold, row.window).set(
-                    math.nan if value is None else value)
-            for cell in ("hits", "misses", "false_alarms", "correct_negatives"):
-                m.verification_contingency.labels(row.threshold, row.window, cell).set(
-                    getattr(table, cell))
-        m.verification_pending.set(self.goes.verifier.pending)
+            table, labels = row.table, (row.package, row.threshold, row.window)
+            for gauge, value in ((m.verification_tss, table.tss), (m.verification_hss, table.hss)):
+                gauge.labels(*labels).set(math.nan if value is None else value)
+            for cell in CELLS:
+                m.verification_contingency.labels(*labels, cell).set(getattr(table, cell))
+        m.verification_pending.set(self.goes.pending)
 
     # -- hooks from the GOES monitor ---------------------------------------------
     async def _on_event(self, payload: dict[str, Any]) -> None:

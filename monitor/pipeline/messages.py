@@ -13,12 +13,13 @@ from typing import Any
 from monitor.alerts import AlertEvent
 from monitor.ingest import Observation
 from monitor.models.provenance import ModelIdentity
-from monitor.pipeline.analysis import AnalysedFrame
+from monitor.pipeline.analysis import AnalysedFrame, IrradianceLine, ShadowResult
 from monitor.pipeline.handoffs import FileRejection
 from monitor.preprocess import AppliedFactor
 from monitor.publish.envelope import rfc3339
 
-__all__ = ["alert_data", "frame_data", "quality_codes", "rejection_data", "saliency_data"]
+__all__ = ["alert_data", "frame_data", "quality_codes", "rejection_data", "saliency_data",
+           "shadow_data"]
 
 
 def _input(observation: Observation, degradation: AppliedFactor | None) -> dict[str, Any]:
@@ -58,8 +59,7 @@ def frame_data(done: AnalysedFrame) -> dict[str, Any]:
         "class_probabilities": dict(done.probabilities),
         "predicted_class": done.predicted_class,
         "goes_class_estimate": None,
-        "irradiance": [{"line": line.name, "ion": line.ion, "wavelength_nm": line.wavelength_nm,
-                        "value_w_m2": line.value_w_m2} for line in done.irradiance],
+        "irradiance": _irradiance(done.irradiance),
         "model": done.model.to_dict(),
         "backend": done.backend,
         "latencies_s": {k: max(0.0, float(v)) for k, v in done.timings_s.items()},
@@ -67,6 +67,27 @@ def frame_data(done: AnalysedFrame) -> dict[str, Any]:
         "flare_location": None if flare is None or flare[0] != done.predicted_class else {
             "target": done.predicted_class, **flare[1].to_dict(),
             "pointing_error_arcsec": done.pointing_error_arcsec},
+    }
+
+
+def _irradiance(lines: tuple[IrradianceLine, ...]) -> list[dict[str, Any]]:
+    return [{"line": line.name, "ion": line.ion, "wavelength_nm": line.wavelength_nm,
+             "value_w_m2": line.value_w_m2} for line in lines]
+
+
+def shadow_data(result: ShadowResult) -> dict[str, Any]:
+    """``frame.shadow.v1`` payload: a shadow package's result for one frame."""
+    return {
+        "frame_id": result.frame_id,
+        "t_obs": rfc3339(result.t_obs),
+        "class_probabilities": dict(result.probabilities),
+        "predicted_class": result.predicted_class,
+        "irradiance": _irradiance(result.irradiance),
+        "model": result.model.to_dict(),
+        "champion": result.champion.to_dict(),
+        "backend": result.backend,
+        "latencies_s": {k: max(0.0, float(v)) for k, v in result.timings_s.items()},
+        "flags": list(result.flags),
     }
 
 

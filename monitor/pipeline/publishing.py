@@ -20,9 +20,15 @@ from datetime import datetime
 from typing import Any
 
 from monitor.observe.metrics import Metrics
-from monitor.pipeline.analysis import AnalysedFrame
+from monitor.pipeline.analysis import AnalysedFrame, ShadowResult
 from monitor.pipeline.handoffs import FileRejection
-from monitor.pipeline.messages import alert_data, frame_data, rejection_data, saliency_data
+from monitor.pipeline.messages import (
+    alert_data,
+    frame_data,
+    rejection_data,
+    saliency_data,
+    shadow_data,
+)
 from monitor.publish.envelope import make_event, to_outbound
 from monitor.publish.outbox import OutboundMessage, OutboxError, OutboxFull
 from monitor.publish.producer import KafkaPublisher
@@ -123,6 +129,11 @@ class ResultPublisher:
             return None
         self._tracker.track(messages[0].message_id, done.arrived)
         return PublishedFrame(done, frame, saliency, alerts)
+
+    async def shadow(self, result: ShadowResult) -> bool:
+        """Publish a shadow package's result (``frame.shadow``); False when refused."""
+        return await self.commit([self._message("frame.shadow", shadow_data(result),
+                                                result.t_obs)])
 
     async def rejection(self, rejection: FileRejection) -> bool:
         """Publish a file's rejection; False when the outbox refused it."""

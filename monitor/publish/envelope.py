@@ -97,6 +97,9 @@ EVENT_TYPES: dict[str, EventType] = {t.type: t for t in (
     # is part of the identity; the same frame and model always give one id.
     EventType("frame.analyzed", 1, "frames", "frame_id", ("frame_id", "model.sha256"),
               "frame_id"),
+    # a shadow (candidate) package's result: one per frame and shadow package
+    EventType("frame.shadow", 1, "frames.shadow", "frame_id", ("frame_id", "model.sha256"),
+              "frame_id"),
     EventType("saliency", 1, "saliency", "frame_id", ("frame_id", "model.sha256"), "frame_id"),
     # firing and resolved are two messages of one alert; keyed by rule so a
     # rule's messages stay in order on one partition.

@@ -15,7 +15,8 @@ from monitor.publish.settings import KafkaSettings
 __all__ = ["TOPIC_SUFFIXES", "client_options", "ensure_topics", "topic_names"]
 
 #: Topic suffixes the daemon publishes to (``<prefix>.<suffix>``); see DESIGN.md.
-TOPIC_SUFFIXES: tuple[str, ...] = ("frames", "saliency", "alerts", "rejects", "goes")
+TOPIC_SUFFIXES: tuple[str, ...] = ("frames", "frames.shadow", "saliency", "alerts", "rejects",
+                                   "goes")
 
 
 def topic_names(prefix: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import re
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -69,7 +70,7 @@ def test_goes_feed_detects_the_flare_and_scores_frames(tmp_path: Path, kafka_boo
         validate_event(event)
     peak_class = [e["data"]["goes_class"] for e in events if e["data"]["state"] == "end"][-1]
     assert peak_class.startswith("M"), [e["data"] for e in events]
-    assert 'sdo_monitor_verification_contingency{cell="hits",threshold="M",window="24h"}' \
-        in metrics
+    assert re.search(r'sdo_monitor_verification_contingency\{cell="hits",package="[^"]+",'
+                     r'threshold="M",window="24h"\}', metrics)
     assert 'sdo_monitor_goes_events_total{class="M",state="end"} 1.0' in metrics
     assert "sdo_monitor_goes_xrsb_flux_w_m2{" in metrics

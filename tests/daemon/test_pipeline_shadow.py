@@ -17,6 +17,7 @@ import pytest
 
 from monitor.frames import ChannelItem, Frame
 from monitor.inference import InferenceSettings
+from monitor.models import ModelPackage
 from monitor.models.testing import make_random_package
 from monitor.observe.metrics import Metrics
 from monitor.pipeline.analysis import AnalysedFrame, ShadowResult
@@ -51,20 +52,19 @@ def test_policy_runs_a_shadow_only_with_spare_capacity() -> None:
         SparePolicy(max_lag_s=0)
 
 
-def _frame(package_size: int, channels: tuple[int, ...], arrived: float) -> tuple[
-        Frame[IngestedFile], AnalysedFrame]:
+def _frame(serving: ModelPackage, arrived: float) -> tuple[Frame[IngestedFile], AnalysedFrame]:
+    size, channels = serving.manifest.input.size, tuple(serving.manifest.input.channels)
     t = datetime(2024, 5, 10, 12, 0, tzinfo=UTC)
     rng = np.random.default_rng(0)
     items = {c: ChannelItem("aia", c, t, IngestedFile(
-        path=f"/x/{c}.fits", grid_image=rng.random((package_size, package_size),
-                                                   dtype=np.float32) * 100),
+        path=f"/x/{c}.fits", grid_image=rng.random((size, size), dtype=np.float32) * 100),
         arrived_at=arrived) for c in channels}
     frame = Frame("f-1", "aia", t, items, channels, arrived)
     done = AnalysedFrame(frame_id="1b4e28ba-2fa1-11d2-883f-0016d3cca427", feed="aia", t_obs=t,
                          observations=(), missing=(), probabilities={"none": 1.0},
                          predicted_class="none", irradiance=(), backend="onnxruntime-fp32",
                          flags=("replay", "partial_frame"), timings_s={},
-                         arrived=(arrived, arrived))
+                         arrived=(arrived, arrived), model=serving.identity)
     return frame, done
 
 
@@ -92,19 +92,18 @@ def test_stage_counts_skips_while_busy_and_runs_when_idle(tmp_path: Path) -> Non
             # the series exist from the start, at zero
             assert metrics.registry.get_sample_value(
                 "sdo_monitor_shadow_skipped_total", {"package": "test-shadow:2.0.0"}) == 0.0
-            frame, done = _frame(32, tuple(serving.manifest.input.channels), 5_000.0)
-            champion = {"name": "x", "version": "1", "sha256": serving.sha256}
-            stage.offer(frame, done, champion, Load(2, 0, 0))  # behind: frames wait
-            stage.offer(frame, done, champion, Load(0, 1, 0))  # behind: inference queued
+            frame, done = _frame(serving, 5_000.0)
+            stage.offer(frame, done, Load(2, 0, 0))  # behind: frames wait
+            stage.offer(frame, done, Load(0, 1, 0))  # behind: inference queued
             assert value("sdo_monitor_shadow_skipped_total") == 2.0
-            stage.offer(frame, done, champion, IDLE)  # spare capacity: runs
-            stage.offer(frame, done, champion, IDLE)  # the first is still in flight
+            stage.offer(frame, done, IDLE)  # spare capacity: runs
+            stage.offer(frame, done, IDLE)  # the first is still in flight
             assert value("sdo_monitor_shadow_skipped_total") == 3.0
             while stage.in_flight:
                 await asyncio.sleep(0.01)
             assert value("sdo_monitor_shadow_frames_total") == 1.0
             clock[0] = 5_031.0  # the same frame, now 31 s after its last file: lagging
-            stage.offer(frame, done, champion, IDLE)
+            stage.offer(frame, done, IDLE)
             assert value("sdo_monitor_shadow_skipped_total") == 4.0
         finally:
             await stage.close()
@@ -112,7 +111,7 @@ def test_stage_counts_skips_while_busy_and_runs_when_idle(tmp_path: Path) -> Non
 
     asyncio.run(main())
     [result] = published
-    assert result.model["name"] == "test-shadow" and result.champion["name"] == "x"
+    assert result.model.label == "test-shadow:2.0.0" and result.champion == serving.identity
     assert result.flags == ("replay",)  # the frame's own flags, never the serving side's
     event = make_event("frame.shadow", shadow_data(result), source="urn:sdo-monitor:test")
     validate_event(event)

@@ -53,6 +53,7 @@ from monitor.pipeline.overlays import OverlayStore
 from monitor.pipeline.pool_work import exit_with_daemon, warm_worker
 from monitor.pipeline.publishing import DeliveryTracker, ResultPublisher
 from monitor.pipeline.refusals import REJECT_REASONS, RefusalPublisher
+from monitor.pipeline.roster import ModelRoster
 from monitor.pipeline.runner import Pipeline
 from monitor.pipeline.serving import Champion, open_serving
 from monitor.pipeline.shadow import ShadowModel, ShadowStage, open_shadow
@@ -138,8 +139,11 @@ class Daemon:
                 book, queue, results, publisher, champion, pool, goes,
                 listeners=[recent, overlays, ResultGauges(self.metrics)], shadows=shadows)
             self._pipeline = pipeline
+            roster = ModelRoster(lambda: champion.current().package, shadow_models,
+                                 self.shadow_failures,
+                                 goes.goes.scores if goes is not None else None)
             view = DaemonStatusView(pipeline.snapshot, recent, overlays, DaemonIdentity(
-                results.source_uri, cfg.service.mode, self._started))
+                results.source_uri, cfg.service.mode, self._started), roster)
             await self._start_http(stack, view)
             if goes is not None:
                 start_task(stack, goes.run(), "goes")

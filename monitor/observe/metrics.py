@@ -220,6 +220,11 @@ class Metrics:
             "Frames a shadow package did not analyse because the pipeline was behind "
             "(spare capacity only), or whose shadow analysis failed.",
             ["package"], registry=r)
+        self.shadow_irradiance_difference = Gauge(
+            f"{p}_shadow_irradiance_relative_difference",
+            "Latest frame: median over the EVE lines of |shadow - serving| / serving "
+            "irradiance (agreement between packages; the daemon has no EVE truth).",
+            ["package"], registry=r)
 
         # -- alerts
         self.alerts = Counter(f"{p}_alerts_total", "Alert transitions.", ["rule", "state"],

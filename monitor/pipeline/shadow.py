@@ -47,7 +47,7 @@ from monitor.pipeline.handoffs import IngestedFile
 from monitor.pipeline.spare import Load, SparePolicy
 
 __all__ = ["ShadowListener", "ShadowModel", "ShadowResult", "ShadowStage",
-           "compatibility_problem", "open_shadow"]
+           "compatibility_problem", "irradiance_difference", "open_shadow"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,20 @@ def compatibility_problem(shadow: ModelPackage, serving: ModelPackage) -> str | 
     if shadow.sha256 == serving.sha256:
         return "it is the serving package itself (same sha256)"
     return None
+
+
+def irradiance_difference(shadow: Sequence[IrradianceLine],
+                          serving: Sequence[IrradianceLine]) -> float | None:
+    """Median over the lines both packages estimate of ``|shadow - serving| / |serving|``.
+
+    How far a challenger's virtual EVE is from the champion's on the same frame
+    (None when they share no line with a non-zero serving value). Not an error
+    against EVE: the daemon has no EVE measurements.
+    """
+    reference = {line.name: line.value_w_m2 for line in serving if line.value_w_m2 != 0.0}
+    ratios = [abs(line.value_w_m2 - reference[line.name]) / abs(reference[line.name])
+              for line in shadow if line.name in reference]
+    return float(np.median(ratios)) if ratios else None
 
 
 class ShadowModel:
@@ -155,7 +169,8 @@ class ShadowStage:
     listeners : sequence of ShadowListener
         Told of every published shadow result.
     metrics : Metrics
-        ``shadow_skipped_total{package}`` and ``shadow_frames_total{package}``.
+        ``shadow_skipped_total{package}``, ``shadow_frames_total{package}`` and the
+        latest irradiance difference from the serving package.
     clock : callable
         Unix time (tests pass their own).
     """
@@ -213,6 +228,9 @@ class ShadowStage:
             return
         model.analysed += 1
         self._metrics.shadow_frames.labels(model.label).inc()
+        difference = irradiance_difference(result.irradiance, done.irradiance)
+        if difference is not None:
+            self._metrics.shadow_irradiance_difference.labels(model.label).set(difference)
         for listener in self._listeners:
             listener.shadow_published(result)
 

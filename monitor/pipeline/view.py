@@ -30,6 +30,7 @@ from monitor.observe.http import Health, Page, Readiness
 from monitor.pipeline.messages import quality_codes
 from monitor.pipeline.overlays import OverlayStore
 from monitor.pipeline.publishing import PublishedFrame
+from monitor.pipeline.roster import ModelRoster
 from monitor.pipeline.status import PipelineSnapshot, health, readiness
 from monitor.publish.envelope import rfc3339
 
@@ -290,14 +291,18 @@ class DaemonStatusView:
         Saliency overlay PNGs, drawn on request.
     identity : DaemonIdentity
         Instance, mode, start time.
+    roster : ModelRoster
+        The serving and shadow packages, their cards and live scores.
     """
 
     def __init__(self, snapshot: Callable[[], PipelineSnapshot], recent: RecentFrames,
-                 overlays: OverlayStore, identity: DaemonIdentity) -> None:
+                 overlays: OverlayStore, identity: DaemonIdentity,
+                 roster: ModelRoster) -> None:
         self._snapshot = snapshot
         self.recent = recent
         self._overlays = overlays
         self._identity = identity
+        self._roster = roster
 
     def health(self) -> Health:
         return health(self._snapshot())
@@ -376,6 +381,9 @@ class DaemonStatusView:
 
     def history(self, window_s: float, points: int) -> dict[str, Any]:
         return self.recent.history(window_s, points)
+
+    def models(self) -> dict[str, Any]:
+        return self._roster.to_dict()
 
     async def saliency_png(self, frame_id: str) -> bytes | None:
         return await self._overlays.png(frame_id)

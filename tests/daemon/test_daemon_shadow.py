@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import re
 import shutil
 import threading
 import time
@@ -135,6 +136,8 @@ def test_shadow_runs_on_every_frame_is_scored_and_never_alerts(
                         metrics = await r.text()
                     async with http.get(f"http://{host}:{port}/api/v1/status") as r:
                         status = await r.json()
+                    async with http.get(f"http://{host}:{port}/api/v1/models") as r:
+                        status["models"] = await r.json()
             finally:
                 got.close()
                 stop.set()
@@ -170,6 +173,12 @@ def test_shadow_runs_on_every_frame_is_scored_and_never_alerts(
     assert (f'sdo_monitor_shadow_frames_total{{package="{CHALLENGER}:0.1.0-test"}} {float(n)}'
             in metrics)
 
+    # only the class head differs: the two virtual EVEs agree (to float32 rounding: the
+    # challenger's ONNX graph is a fresh export of the same irradiance weights)
+    found = re.search(r'sdo_monitor_shadow_irradiance_relative_difference\{package="'
+                      + re.escape(CHALLENGER) + r':0.1.0-test"\} (\S+)', metrics)
+    assert found is not None and float(found.group(1)) < 1e-5, found
+
     # per-package scores after the replayed day: both scored on every frame, apart
     rows = {(r["package"], r["threshold"], r["window"]): r for r in status["goes"]["scores"]}
     champion = rows[(f"{shipped.manifest.name}:{shipped.manifest.version}", "M", "24h")]
@@ -177,6 +186,18 @@ def test_shadow_runs_on_every_frame_is_scored_and_never_alerts(
     assert champion["n"] == shadow["n"] == n
     assert champion["correct_negatives"] == n and champion["false_alarms"] == 0
     assert shadow["false_alarms"] == n and shadow["correct_negatives"] == 0
+    # /api/v1/models: the champion and the challenger side by side, card and live numbers
+    serving, challenger_entry = status["models"]["packages"]
+    assert serving["role"] == "serving" and serving["model"]["sha256"] == shipped.sha256
+    assert serving["card"]["status"] == "evaluated" and serving["card"]["test_tss"]["M"] > 0.9
+    assert challenger_entry["role"] == "shadow" and challenger_entry["package"] == \
+        f"{CHALLENGER}:0.1.0-test"
+    assert challenger_entry["frames"] == n and challenger_entry["skipped"] == 0
+    live = {(r["threshold"], r["window"]): r for r in challenger_entry["live"]}
+    assert live[("M", "24h")]["false_alarms"] == n
+    assert {(r["threshold"], r["window"]): r["correct_negatives"]
+            for r in serving["live"]}[("M", "24h")] == n
+    assert status["models"]["refused"] == []
     label = f'package="{CHALLENGER}:0.1.0-test",threshold="M",window="24h"'
     assert f'sdo_monitor_verification_contingency{{cell="false_alarms",{label}}} {float(n)}' \
         in metrics

@@ -20,10 +20,15 @@ from monitor.inference import InferenceSettings
 from monitor.models import ModelPackage
 from monitor.models.testing import make_random_package
 from monitor.observe.metrics import Metrics
-from monitor.pipeline.analysis import AnalysedFrame, ShadowResult
+from monitor.pipeline.analysis import AnalysedFrame, IrradianceLine, ShadowResult
 from monitor.pipeline.handoffs import IngestedFile
 from monitor.pipeline.messages import shadow_data
-from monitor.pipeline.shadow import ShadowStage, compatibility_problem, open_shadow
+from monitor.pipeline.shadow import (
+    ShadowStage,
+    compatibility_problem,
+    irradiance_difference,
+    open_shadow,
+)
 from monitor.pipeline.spare import SKIP_REASONS, Load, SparePolicy
 from monitor.publish.envelope import make_event, validate_event
 
@@ -127,3 +132,14 @@ def test_a_shadow_must_read_the_serving_frames(tmp_path: Path) -> None:
     assert compatibility_problem(fewer, serving) is None  # a subset of channels reads fine
     assert "serving package itself" in (compatibility_problem(serving, serving) or "")
     assert "not among" in (compatibility_problem(serving, fewer) or "")
+
+
+def test_irradiance_difference_is_the_median_relative_gap_over_shared_lines() -> None:
+    def lines(**values: float) -> tuple[IrradianceLine, ...]:
+        return tuple(IrradianceLine(name, "Fe", 1.0, v) for name, v in values.items())
+
+    serving = lines(a=1.0, b=2.0, c=4.0, d=0.0)
+    assert irradiance_difference(lines(a=1.1, b=2.0, c=2.0, d=5.0), serving) == \
+        pytest.approx(0.1)  # gaps 0.1, 0, 0.5; d has no reference
+    assert irradiance_difference(lines(x=1.0), serving) is None
+    assert irradiance_difference(serving, serving) == 0.0

@@ -17,8 +17,11 @@ import aiohttp
 import pytest
 from observe_samples import MODEL, alert_payload, frame_entry, frame_id
 
+from monitor.goes.scores import Contingency, SkillRow
+from monitor.models.numbers import CardNumbers, CardTarget
 from monitor.observe.http import Health, Page, Readiness, build_app, start_http
 from monitor.observe.metrics import Metrics
+from monitor.pipeline.roster import PackageEntry
 from monitor.pipeline.view import RecentFrames
 
 PNG = b"\x89PNG\r\n\x1a\n-fake-but-opaque-bytes"
@@ -90,6 +93,13 @@ class StoreView:
 
     def history(self, window_s: float, points: int) -> dict[str, Any]:
         return self.recent.history(window_s, points)
+
+    def models(self) -> dict[str, Any]:
+        card = CardNumbers("evaluated", (CardTarget("TSS >= M", 0.94, ">= 0.9", True),),
+                           {"M": 0.94}, {"M": 0.93})
+        live = (SkillRow("M", "24h", Contingency(3, 1, 2, 40), MODEL.label),)
+        return {"packages": [PackageEntry("serving", MODEL, card, live).to_dict()],
+                "refused": [{"path": "/opt/pkg/broken", "reason": "hash mismatch"}]}
 
     async def saliency_png(self, frame_id: str) -> bytes | None:
         return self.pngs.get(frame_id)

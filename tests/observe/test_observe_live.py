@@ -283,6 +283,7 @@ def test_status_page_renders_in_headless_chromium(live: Live, tmp_path: Path) ->
     (body,) = dom.find("body")
     assert body["data-state"] == "ready", run.stdout[:3000]
     assert dom.find("tr", data_feed="aia")
+    assert dom.find("tr", data_role="serving")  # the models table (champion vs challengers)
     channel_rows = [a for t, a in dom.elements if t == "tr" and a.get("data-channel")]
     assert sorted(int(a["data-channel"]) for a in channel_rows) == [94, 131, 171, 193, 211,
                                                                     304, 335]

@@ -84,6 +84,11 @@ async def _history(request: web.Request) -> web.Response:
                                                    q.get("points", 300)))
 
 
+async def _models(request: web.Request) -> web.Response:
+    params(request)
+    return json_response(request.app[VIEW].models())
+
+
 def _png(png: bytes | None, cache: str) -> web.Response:
     if png is None:
         raise Reject(404, "no saliency overlay for this frame")
@@ -116,5 +121,6 @@ def add_routes(app: web.Application) -> None:
     add("/api/v1/alerts", _alerts)
     add("/api/v1/channels", _channels)
     add("/api/v1/history", _history)
+    add("/api/v1/models", _models)
     add("/api/v1/saliency/latest.png", _saliency_latest)
     add("/api/v1/saliency/{frame_id}.png", _saliency)

@@ -283,7 +283,7 @@ function renderGoes(goes) {
   document.getElementById("goes-latest").textContent = latest
     ? `XRS-B ${latest.flux_w_m2.toExponential(2)} W/m² at ${utc(latest.time)}` : "no GOES data yet";
   replaceRows(document.getElementById("goes-scores"), goes.scores.map((r) => el("tr", {},
-    el("td", {}, `≥${r.threshold}`), el("td", {}, r.window), el("td", {}, fmt(r.tss)),
+    el("td", {}, r.package || "–"), el("td", {}, `≥${r.threshold}`), el("td", {}, r.window), el("td", {}, fmt(r.tss)),
     el("td", {}, fmt(r.hss)), el("td", {}, String(r.hits)), el("td", {}, String(r.misses)),
     el("td", {}, String(r.false_alarms)), el("td", {}, String(r.correct_negatives)))));
   const events = goes.recent_events.map((e) => (typeof e === "string" ? e : JSON.stringify(e)));
@@ -292,20 +292,40 @@ function renderGoes(goes) {
     (events.length ? ` · recent X-ray events: ${events.slice(-3).join("; ")}` : "");
 }
 
+function renderModels(models) {
+  const fmt = (v) => (v === null || v === undefined ? "–" : v.toFixed(2));
+  const atM = (entry, key) => entry.live.filter((r) => r.threshold === "M")
+    .map((r) => `${r.window}: ${fmt(r[key])}` + (key === "tss" ? ` (n ${r.n})` : "")).join(" · ")
+    || "not scored yet";
+  replaceRows(document.getElementById("models"), models.packages.map((p) => el("tr",
+    { "data-role": p.role, "data-package": p.package },
+    el("td", { class: p.role === "serving" ? "serving" : "" },
+       p.role === "serving" ? "serving (champion)" : "shadow (challenger)"),
+    el("td", { title: p.model.sha256 }, p.package),
+    el("td", { class: p.synthetic_only ? "warn" : "" }, p.model.provenance.data),
+    el("td", {}, fmt(p.card.test_tss && p.card.test_tss.M)),
+    el("td", {}, atM(p, "tss")), el("td", {}, atM(p, "hss")),
+    el("td", {}, p.role === "shadow" ? `${p.frames} / ${p.skipped}` : "–"))));
+  document.getElementById("models-refused").textContent = models.refused.length
+    ? `refused shadow packages: ${models.refused.map((r) => `${r.path} (${r.reason})`).join("; ")}`
+    : "";
+}
+
 // -- refresh loop --------------------------------------------------------------
 async function refresh() {
   const error = document.getElementById("error");
   try {
-    const [status, latest, channels, history, alerts] = await Promise.all([
+    const [status, latest, channels, history, alerts, models] = await Promise.all([
       api("/api/v1/status"), api("/api/v1/frames/latest", { allow404: true }),
       api("/api/v1/channels"), api(`/api/v1/history?hours=${HOURS}&points=${SPARK_W}`),
-      api("/api/v1/alerts?limit=20")]);
+      api("/api/v1/alerts?limit=20"), api("/api/v1/models")]);
     renderSummary(status);
     renderFeeds(status);
     renderChannels(channels.channels, status.time);
     renderHistory(history);
     renderAlerts(alerts);
     renderGoes(status.goes);
+    renderModels(models);
     await renderLatest(latest);
     error.hidden = true;
     document.getElementById("token-dialog").hidden = true;

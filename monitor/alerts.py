@@ -16,6 +16,22 @@ and the first evidence frame, so a restart that re-analyses the same frames
 produces the same id and consumers can drop the duplicate. The engine state
 is a small JSON document the daemon saves in its state directory.
 
+Across a model switch (a new package serving, after ``SIGHUP``, a promotion,
+a rollback or a restart with another package) the state carries over, and a
+streak never spans two packages. Each frame names the package that analysed
+it (``model``, its sha256); when it differs from the previous frame's:
+
+* an open alert stays open: the switch neither fires it again (same alert id,
+  its evidence and peak kept; the new model's frames continue or raise them)
+  nor resolves it: resolving needs ``clear_frames`` consecutive frames of the
+  *new* package below ``clear_below``, the normal hysteresis counted afresh;
+* a streak towards firing that the old package had begun is dropped: the new
+  package fires only after ``min_frames`` consecutive frames of its own;
+* a cooldown running since a resolution keeps running.
+
+So a changed model alone never raises, repeats or ends an alert; only what
+the new model sees, over the usual number of frames, does.
+
 Default rules follow NOAA's radio-blackout scale on the classifier's classes:
 R1 (M1 and above) and R3 (X1 and above). R2 (M5) needs a flux estimate that
 the default classifier does not provide.
@@ -122,6 +138,8 @@ class _RuleState:
     peak: float = 0.0
     location: dict[str, Any] | None = None
     last_t_obs: str | None = None
+    #: The package (sha256) of the last frame seen: streaks never span two packages.
+    model: str | None = None
 
 
 class AlertEngine:
@@ -141,8 +159,12 @@ class AlertEngine:
                 for key, s in self._state.items() if s.active]
 
     def observe(self, feed: str, frame_id: str, t_obs: datetime, signals: dict[str, float],
-                location: dict[str, Any] | None = None) -> list[AlertEvent]:
-        """Feed one analysed frame; returns the alerts that fired or resolved."""
+                location: dict[str, Any] | None = None, model: str = "") -> list[AlertEvent]:
+        """Feed one analysed frame; returns the alerts that fired or resolved.
+
+        ``model`` names the package that analysed the frame (its sha256); a
+        change starts the streaks afresh (see the module docstring).
+        """
         events = []
         for rule in self.rules:
             value = signals.get(rule.signal)
@@ -153,6 +175,9 @@ class AlertEngine:
                     state.last_t_obs):
                 continue  # a late or repeated frame must not move the state backwards
             state.last_t_obs = t_obs.isoformat()
+            if state.model is not None and state.model != model:
+                state.above = state.below = 0  # a switch alone decides nothing
+            state.model = model
             event = self._step(rule, state, feed, frame_id, t_obs, value, location)
             if event is not None:
                 events.append(event)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -36,7 +37,6 @@ from monitor.frames import FrameAssembler
 from monitor.inference import BatchEvent
 from monitor.models import ModelPackage, load_package
 from monitor.models.package import default_package_path
-from monitor.models.provenance import ModelIdentity
 from monitor.observe.http import build_app, start_http
 from monitor.observe.metrics import Metrics
 from monitor.observe.sdnotify import SystemdNotifier
@@ -59,6 +59,7 @@ from monitor.pipeline.serving import Champion, open_serving
 from monitor.pipeline.shadow import ShadowModel, ShadowStage, open_shadow
 from monitor.pipeline.spare import SparePolicy
 from monitor.pipeline.status import PipelineSnapshot, heartbeat_ok, status_line
+from monitor.pipeline.switch import SWITCH_REASONS, SWITCH_RESULTS, ModelSwitcher, show_model
 from monitor.pipeline.view import DaemonIdentity, DaemonStatusView, RecentFrames
 from monitor.publish.kafka_client import client_options, topic_names
 from monitor.publish.producer import ERROR_KINDS, KafkaPublisher
@@ -95,6 +96,7 @@ class Daemon:
         self.shadow_failures: dict[str, str] = {}
         self._started = time.monotonic()
         self._ready = asyncio.Event()
+        self._reload = asyncio.Event()
 
     # -- lifecycle ------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> int:
@@ -107,7 +109,8 @@ class Daemon:
         self.metrics.start_known_series(
             feeds=[f.name for f in cfg.feeds], rules=[r.name for r in cfg.alerts.rules],
             topics=list(topic_names(cfg.kafka.topic_prefix).values()),
-            reject_reasons=REJECT_REASONS, publish_errors=ERROR_KINDS)
+            reject_reasons=REJECT_REASONS, publish_errors=ERROR_KINDS,
+            switch_results=SWITCH_RESULTS, switch_reasons=list(SWITCH_REASONS))
         async with contextlib.AsyncExitStack() as stack:
             ledger = stack.enter_context(contextlib.closing(
                 ProcessedFileLedger(state_dir / "ledger.sqlite3")))
@@ -115,7 +118,7 @@ class Daemon:
             # the frames queue, first: the batcher asks it whether more frames are coming
             queue = FrameQueue(cfg.service.queue_size, cfg.service.mode == "replay",
                                self.metrics)
-            champion = await self._start_serving(stack, package, queue)
+            champion, switcher = await self._start_serving(stack, package, queue)
             shadow_models = await self._start_shadows(stack, package)
             tracker = DeliveryTracker(self.metrics)
             self._publisher = publisher = await self._start_publisher(stack, tracker)
@@ -136,7 +139,7 @@ class Daemon:
             self._sources = self._make_sources(RefusalPublisher(results, self.metrics))
             book = FileBook(ledger)
             pipeline, housekeeper = self._build_pipeline(
-                book, queue, results, publisher, champion, pool, goes,
+                book, queue, results, publisher, champion, switcher, pool, goes,
                 listeners=[recent, overlays, ResultGauges(self.metrics)], shadows=shadows)
             self._pipeline = pipeline
             roster = ModelRoster(lambda: champion.current().package, shadow_models,
@@ -151,6 +154,7 @@ class Daemon:
             pipeline.start()
             stack.push_async_callback(pipeline.drain_and_stop, cfg.service.drain_timeout_s)
             start_task(stack, self._watchdog(pipeline, stop), "watchdog")
+            start_task(stack, switcher.run(), "model-switch")
             self._announce_ready(pipeline.snapshot())
             await stop.wait()
             self.metrics.ready.set(0)
@@ -159,6 +163,10 @@ class Daemon:
                 "timeout_s": cfg.service.drain_timeout_s}})
         self.metrics.up.set(0)
         return 0
+
+    def reload(self) -> None:
+        """Load the configured model package again and switch to it (SIGHUP)."""
+        self._reload.set()
 
     def snapshot(self) -> PipelineSnapshot | None:
         """The running pipeline's snapshot (None before it runs)."""
@@ -189,32 +197,28 @@ class Daemon:
         package = await asyncio.to_thread(load_package,
                                           cfg.model_package or default_package_path(),
                                           cfg.verify_package)
-        self._show_model(package.identity)
+        show_model(self.metrics, package.identity)
         return package
 
-    def _show_model(self, model: ModelIdentity) -> None:
-        """The serving package in the model-info gauge and the log, provenance included."""
-        self.metrics.model_info.info({"name": model.name, "version": model.version,
-                                      "sha256": model.sha256,
-                                      "provenance": model.provenance.data})
-        log.info("serving model", extra={"kv": {
-            "model": model.label, "sha256": model.sha256[:12],
-            "provenance": model.provenance.describe()}})
-        if model.provenance.synthetic_only:
-            log.warning("the serving model was trained on synthetic data only: its alerts "
-                        "are not validated on the real Sun", extra={"kv": {"model": model.label}})
-
     async def _start_serving(self, stack: contextlib.AsyncExitStack, package: ModelPackage,
-                             queue: FrameQueue) -> Champion:
-        """The first serving model: backend, batcher, explainer, all warm."""
+                             queue: FrameQueue) -> tuple[Champion, ModelSwitcher]:
+        """The first serving model (all warm) and what switches it."""
+        cfg = self.config.inference
+        # a package that replaces a serving one has its engine built first
+        open_model = functools.partial(
+            open_serving, settings=cfg, saliency=self.config.saliency,
+            cache_dir=Path(self.config.service.cache_dir), observers=[self._on_batch],
+            more_coming=lambda: len(queue) > 0, finish_build=True)
+
         self.notifier.status("warming up the inference backend and the saliency explainer")
-        first = await open_serving(
-            package, self.config.inference, self.config.saliency,
-            Path(self.config.service.cache_dir), observers=[self._on_batch],
-            more_coming=lambda: len(queue) > 0, finish_build=False)
-        champion = Champion(first)
+        champion = Champion(await open_model(package, finish_build=False))
         stack.push_async_callback(champion.close)  # it owns every model it served
-        return champion
+        switcher = ModelSwitcher(
+            champion=champion, path=Path(cfg.model_package or default_package_path()),
+            verify=cfg.verify_package, open_model=open_model, requests=self._reload,
+            watch_s=cfg.package_watch_s, metrics=self.metrics,
+            on_switched=functools.partial(show_model, self.metrics))
+        return champion, switcher
 
     async def _start_shadows(self, stack: contextlib.AsyncExitStack,
                              serving: ModelPackage) -> list[ShadowModel]:
@@ -275,8 +279,9 @@ class Daemon:
         return pool
 
     def _build_pipeline(self, book: FileBook, queue: FrameQueue, results: ResultPublisher,
-                        publisher: KafkaPublisher, champion: Champion, pool: Executor,
-                        goes: GoesLink | None, listeners: list[FrameListener],
+                        publisher: KafkaPublisher, champion: Champion,
+                        switcher: ModelSwitcher, pool: Executor, goes: GoesLink | None,
+                        listeners: list[FrameListener],
                         shadows: ShadowStage) -> tuple[Pipeline, Housekeeper]:
         """The stages, connected (nothing starts here)."""
         cfg, m = self.config, self.metrics
@@ -309,6 +314,7 @@ class Daemon:
             intake=intake, ingest=ingest, assembly=assembly, queue=queue, analysis=analysis,
             ingest_tasks=2 * (service.ingest_workers or os.cpu_count() or 1),
             analysis_tasks=cfg.inference.max_batch, champion=champion,
+            model_problem=switcher.problem,
             publisher=publisher, alerts=alerts,
             goes_status=goes.goes.status if goes is not None else None)
         housekeeper = Housekeeper(

@@ -45,6 +45,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "monitor.synth.command",
     "monitor.train.command",
     "monitor.models.command",
+    "monitor.commands.promote",
     "monitor.inference.command",
     "monitor.goes.command",
     "monitor.reality.command",

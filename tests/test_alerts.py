@@ -118,3 +118,68 @@ alerts:
         assert "alerts.rules[0].clear_below: must be <= fire_above" in str(exc)
     else:
         raise AssertionError("inverted hysteresis accepted")
+
+
+def _run_models(engine: AlertEngine, frames: list[tuple[float, str]],
+                start: int = 0) -> list[tuple[int, str, str]]:
+    """Frames as (probability, package sha); returns (frame, state, alert id) transitions."""
+    out = []
+    for i, (p, model) in enumerate(frames, start):
+        for ev in engine.observe("aia", f"f{i}", _t(i), {"p_ge_M": p}, None, model):
+            out.append((i, ev.state, ev.alert_id))
+    return out
+
+
+def test_a_switch_neither_refires_nor_resolves_an_open_alert() -> None:
+    rule = AlertRule("m", "p_ge_M", fire_above=0.5, clear_below=0.3, min_frames=2,
+                     clear_frames=2, cooldown_s=600)
+    engine = AlertEngine((rule,))
+    fired = _run_models(engine, [(0.9, "A"), (0.9, "A"), (0.1, "A")])
+    assert [(i, s) for i, s, _ in fired] == [(1, "firing")]
+    # one quiet frame of A, then B takes over, quiet: A's frame does not count towards
+    # the resolution; B needs its own two quiet frames
+    after = _run_models(engine, [(0.1, "B"), (0.1, "B")], start=3)
+    assert [(i, s) for i, s, _ in after] == [(4, "resolved")]
+    assert after[0][2] == fired[0][2]  # the same alert, not a new one
+
+
+def test_an_open_alert_continues_on_the_new_model_without_a_second_firing() -> None:
+    engine = AlertEngine((RULE,))
+    fired = _run_models(engine, [(0.7, "A"), (0.7, "A")])
+    assert [s for _, s, _ in fired] == ["firing"]
+    assert _run_models(engine, [(0.95, "B"), (0.9, "B")], start=2) == []
+    active = engine.active()
+    assert len(active) == 1 and active[0]["peak_probability"] == 0.95  # escalated by B
+    assert active[0]["evidence_frames"] == ["f0", "f1", "f2", "f3"]
+
+
+def test_a_streak_towards_firing_does_not_span_a_switch() -> None:
+    engine = AlertEngine((RULE,))  # min_frames 2
+    # A sees one frame above, B one: no package saw two, nothing fires
+    assert _run_models(engine, [(0.9, "A"), (0.9, "B")]) == []
+    # B's second frame above: B's own streak of two fires
+    fired = _run_models(engine, [(0.9, "B")], start=2)
+    assert [(i, s) for i, s, _ in fired] == [(2, "firing")]
+    assert engine.active()[0]["evidence_frames"] == ["f1", "f2"]
+
+
+def test_the_cooldown_runs_on_across_a_switch() -> None:
+    engine = AlertEngine((RULE,))  # cooldown 600 s, frames 12 s apart
+    transitions = _run_models(engine, [(0.9, "A"), (0.9, "A"), (0.1, "A"), (0.1, "A")])
+    assert [s for _, s, _ in transitions] == ["firing", "resolved"]
+    assert _run_models(engine, [(0.9, "B")] * 5, start=4) == []  # still cooling down
+
+
+def test_the_package_of_the_last_frame_survives_a_restart() -> None:
+    engine = AlertEngine((RULE,))
+    _run_models(engine, [(0.9, "A")])
+    restored = AlertEngine((RULE,))
+    restored.restore(json.loads(json.dumps(engine.snapshot())))
+    # a restart on another package is a switch too: A's frame does not complete B's streak
+    assert _run_models(restored, [(0.9, "B")], start=1) == []
+    # state saved before packages were recorded (no "model") starts the record quietly
+    old = {k: {f: v for f, v in state.items() if f != "model"}
+           for k, state in engine.snapshot().items()}
+    legacy = AlertEngine((RULE,))
+    legacy.restore(old)
+    assert [s for _, s, _ in _run_models(legacy, [(0.9, "B")], start=1)] == ["firing"]

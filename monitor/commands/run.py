@@ -62,6 +62,8 @@ async def _main(config: Config, bootstrap: list[str] | None,
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     daemon = Daemon(config, bootstrap)
+    # systemctl reload: load the configured model package again (docs/operations.md)
+    loop.add_signal_handler(signal.SIGHUP, daemon.reload)
     if on_ready is not None:
         async def notify() -> None:
             await daemon.wait_ready()

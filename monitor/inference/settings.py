@@ -96,9 +96,16 @@ class InferenceSettings:
         default=3, metadata={"ge": 0, "le": 100, "doc": "warm-up runs per batch size before "
                                                         "readiness"})
     model_package: Path | None = field(
-        default=None, metadata={"doc": "model package directory; None = the shipped default"})
+        default=None, metadata={"doc": "model package directory (normally a symlink that "
+                                       "'sdo-monitor promote' replaces); None = the shipped "
+                                       "default"})
     verify_package: bool = field(
-        default=True, metadata={"doc": "check sha256 and ONNX/torch parity at start"})
+        default=True, metadata={"doc": "check sha256 and ONNX/torch parity at start and at "
+                                       "every model switch"})
+    package_watch_s: float = field(
+        default=5.0, metadata={"ge": 0, "doc": "poll period of model_package's resolved "
+                                               "target: a new target is switched to without "
+                                               "a restart (0 = only on SIGHUP)"})
     shadow: tuple[Path, ...] = field(
         default=(),
         metadata={"doc": "candidate (\"shadow\") package directories: each runs on the "

@@ -74,7 +74,8 @@ class Metrics:
         self.ready = Gauge(f"{p}_ready", "1 when the daemon is ready to process frames.",
                            registry=r)
         self.degraded = Gauge(
-            f"{p}_degraded", "1 while running degraded (fallback backend, stale feed, ...).",
+            f"{p}_degraded", "1 while running degraded (fallback backend, stale feed, "
+            "refused model switch, ...).",
             registry=r)
         self.heartbeat = Gauge(
             f"{p}_heartbeat_timestamp_seconds",
@@ -136,7 +137,15 @@ class Metrics:
 
         # -- inference
         self.backend_info = Info(f"{p}_backend", "Inference backend in use.", registry=r)
-        self.model_info = Info(f"{p}_model", "Model package in use.", registry=r)
+        self.model_info = Info(f"{p}_model", "Model package serving now (name, version, "
+                                             "sha256, provenance: synthetic, real or mixed).",
+                               registry=r)
+        self.model_switches = Counter(
+            f"{p}_model_switches_total", "Model switch attempts (SIGHUP or the watched "
+            "package link) by result: switched, unchanged, refused.", ["result"], registry=r)
+        self.model_switch_refusals = Counter(
+            f"{p}_model_switch_refusals_total", "Packages refused at a switch, by reason "
+            "(the old package kept serving).", ["reason"], registry=r)
         self.inference_failures = Counter(
             f"{p}_inference_failures_total", "Frames whose inference raised.", registry=r)
         self.batch_size = Histogram(f"{p}_batch_size", "Frames per inference batch.",
@@ -234,7 +243,8 @@ class Metrics:
 
     def start_known_series(self, *, feeds: Sequence[str], rules: Sequence[str],
                            topics: Sequence[str], reject_reasons: Sequence[str],
-                           publish_errors: Sequence[str]) -> None:
+                           publish_errors: Sequence[str], switch_results: Sequence[str],
+                           switch_reasons: Sequence[str]) -> None:
         """Create every label combination known at start, at zero.
 
         A counter series that appears only with its first event has no earlier
@@ -247,6 +257,10 @@ class Metrics:
                 self.alerts.labels(rule, state)
         for topic in topics:
             self.published.labels(topic)
+        for result in switch_results:
+            self.model_switches.labels(result)
+        for reason in switch_reasons:
+            self.model_switch_refusals.labels(reason)
         for kind in publish_errors:
             self.publish_errors.labels(kind)
         for stage, reason in DROP_REASONS:

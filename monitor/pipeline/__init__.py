@@ -10,7 +10,9 @@ In the order a file meets them:
 - :mod:`~monitor.pipeline.assembly`: ingested files -> frames -> the frames
   queue, where the overload policy acts.
 - :mod:`~monitor.pipeline.analysis_stage`: frame -> analysed frame
-  (:mod:`~monitor.pipeline.analysis`: model and saliency), alert rules in
+  (:mod:`~monitor.pipeline.analysis`: model and saliency, on the serving
+  package the frame leased from :mod:`~monitor.pipeline.serving`, which
+  :mod:`~monitor.pipeline.switch` replaces without a gap), alert rules in
   observation order (:mod:`~monitor.pipeline.turns`).
 - :mod:`~monitor.pipeline.publishing`: analysed frame -> messages
   (:mod:`~monitor.pipeline.messages`) -> the outbox.

@@ -136,7 +136,8 @@ class AnalysisStage:
         await self._turns.wait(ticket)
         alerts_before = self._alerts.snapshot()
         done = dataclasses.replace(done, alerts=tuple(self._alerts.observe(
-            done.feed, done.frame_id, done.t_obs, done.signals, done.location)))
+            done.feed, done.frame_id, done.t_obs, done.signals, done.location,
+            done.model.sha256)))
         published = await self._publisher.frame(done)
         if published is None:
             # The transitions this frame decided were never stored: undo them, so the

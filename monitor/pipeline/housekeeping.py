@@ -84,7 +84,8 @@ class Housekeeper:
         m.outbox_oldest_age.set(snap.publisher.oldest_age_s)
         stale = set(snap.stale_feeds)
         m.backend_degraded.set(1 if backend.degraded else 0)
-        m.degraded.set(1 if backend.degraded or stale or snap.calibration.stale_reason else 0)
+        m.degraded.set(1 if backend.degraded or stale or snap.calibration.stale_reason
+                       or snap.model_problem else 0)
         m.calibration_table_age.set(snap.calibration.age_days * 86400.0)
         m.engine_build.set(_ENGINE_BUILD_STATE[backend.engine_build])
         m.backend_info.info({"backend": backend.active, "precision": backend.precision,

@@ -43,6 +43,8 @@ class Pipeline:
         Concurrent tasks of each stage.
     champion, publisher, alerts
         Read for snapshots only (the serving model and its backend).
+    model_problem : callable
+        A standing model-switch refusal in words, or None.
     goes_status : callable, optional
         The GOES monitor's status, when enabled.
     """
@@ -50,7 +52,7 @@ class Pipeline:
     def __init__(self, *, intake: Intake, ingest: IngestStage, assembly: Assembly,
                  queue: FrameQueue, analysis: AnalysisStage, ingest_tasks: int,
                  analysis_tasks: int, champion: Champion, publisher: KafkaPublisher,
-                 alerts: AlertEngine,
+                 alerts: AlertEngine, model_problem: Callable[[], str | None],
                  goes_status: Callable[[], dict[str, Any]] | None = None) -> None:
         self._intake = intake
         self._ingest = ingest
@@ -59,6 +61,7 @@ class Pipeline:
         self._analysis = analysis
         self._counts = (ingest_tasks, analysis_tasks)
         self._champion = champion
+        self._model_problem = model_problem
         self._publisher = publisher
         self._alerts = alerts
         self._goes_status = goes_status
@@ -103,7 +106,8 @@ class Pipeline:
             feeds=self._intake.feeds(), sources_up=self._intake.sources_up(),
             source_problems=tuple(self._intake.source_problems()),
             last_observation=dict(self._ingest.last_observation),
-            backend=serving.backend.status(), model=serving.identity, publisher=self._publisher.health(),
+            backend=serving.backend.status(), model=serving.identity,
+            model_problem=self._model_problem(), publisher=self._publisher.health(),
             alerts_active=self._alerts.active(),
             goes=self._goes_status() if self._goes_status is not None else None,
             calibration=self._ingest.calibration())

@@ -53,6 +53,8 @@ class PipelineSnapshot:
         The inference backend's and the publisher's own status.
     model : ModelIdentity
         The serving package.
+    model_problem : str or None
+        Why the last model switch was refused, while that stands (the old package serves).
     alerts_active : list
         Alerts now firing.
     goes : dict or None
@@ -74,6 +76,7 @@ class PipelineSnapshot:
     last_observation: dict[str, float]
     backend: BackendStatus
     model: ModelIdentity
+    model_problem: str | None
     publisher: PublisherHealth
     alerts_active: list[dict[str, Any]] = field(default_factory=list)
     goes: dict[str, Any] | None = None
@@ -120,6 +123,8 @@ def readiness(snapshot: PipelineSnapshot) -> Readiness:
     degraded += snapshot.source_problems
     if snapshot.calibration.stale_reason:
         degraded.append(snapshot.calibration.stale_reason)
+    if snapshot.model_problem:
+        degraded.append(snapshot.model_problem)
     if not pub.running:
         reasons.append("publisher stopped")
     return Readiness(not reasons, reasons, degraded, model_warnings(snapshot.model))

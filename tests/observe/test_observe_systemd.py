@@ -61,6 +61,8 @@ def test_unit_has_what_the_daemon_relies_on() -> None:
     s = "Service"
     assert one(d, s, "Type") == "notify"
     assert one(d, s, "ExecStart") == f"{INSTALLED_EXEC} run -c /etc/sdo-monitor/config.yaml"
+    # systemctl reload = SIGHUP = switch to the configured model package without a restart
+    assert one(d, s, "ExecReload") == "/bin/kill -HUP $MAINPID"
     # the daemon pings every 5 s; the interval must leave room for two missed pings
     assert seconds(one(d, s, "WatchdogSec")) >= 15
     assert one(d, s, "Restart") == "on-failure"

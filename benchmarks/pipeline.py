@@ -1,11 +1,15 @@
-"""End-to-end benchmark: the daemon against the decompression floor and the standard path.
+"""End-to-end benchmark: the daemon against the decompression floors and the standard path.
 
 One run, one machine, the same synthetic 4096-px RICE level-1 files (seven
 channels per frame, rendered once by :class:`monitor.synth.SynthFeed` into a
 cache directory and reused):
 
 1. **floor** -- bare astropy decompression of every file on all cores (a
-   process pool); nothing else. No pipeline that reads these files can beat it.
+   process pool); nothing else: what reading these files costs with astropy.
+   **kernel** -- the bare RICE kernel the daemon uses (``monitor.ingest.rice``):
+   each file read, its tile table located and its tiles decoded into one
+   buffer, nothing else, on all cores. No pipeline that decodes these files
+   with that kernel can beat it; the daemon beats the astropy floor.
 2. **standard** -- what a scientist would write: per file ``sunpy.map.Map`` +
    aiapy ``register`` (rotate/scale/centre, cubic) + exposure normalisation +
    8x8 superpixel, then per frame torch eager on the 7-channel stack. Serial,
@@ -42,10 +46,13 @@ peak resident memory of the tree. Latency definitions (see docs/benchmarks.md):
     python benchmarks/pipeline.py --frames 60 --realtime-frames 30 --standard-frames 4
     python benchmarks/pipeline.py --only floor,replay --profile   # py-spy of the replay
     python benchmarks/pipeline.py --size 1024           # smaller files, quicker
+    python benchmarks/pipeline.py --frames 12 --realtime-frames 12 --only floor,kernel,replay,realtime
 
 Writes ``benchmarks/results/pipeline_<host>.json`` and prints a table.
-Targets (2 cores): daemon throughput >= 85 % of the floor and >= 10x the
-standard path; frame latency p99 <= 0.5 s at real-time cadence.
+Targets (2 cores): daemon throughput >= 85 % of the astropy floor and >= 10x
+the standard path; frame latency p99 <= 0.3 s at real-time cadence.
+daemon/kernel-floor is reported beside them, without a target: the share of
+the bare kernel's rate the whole pipeline keeps.
 """
 
 from __future__ import annotations
@@ -76,8 +83,12 @@ from pipeline_support import (
 CADENCE_S = 12.0
 TARGET_FLOOR_RATIO = 0.85
 TARGET_STANDARD_RATIO = 10.0
-TARGET_P99_S = 0.5
-STAGES = ("floor", "standard", "replay", "realtime")
+TARGET_P99_S = 0.3
+STAGES = ("floor", "kernel", "standard", "replay", "realtime")
+#: verdict name -> (reference stage, target ratio or None)
+FLOORS = {"daemon/astropy-floor": ("floor", TARGET_FLOOR_RATIO),
+          "daemon/kernel-floor": ("kernel", None),
+          "daemon/standard": ("standard", TARGET_STANDARD_RATIO)}
 
 
 # -- the two reference paths, each run in a child process of this script ----------------
@@ -93,14 +104,31 @@ def _decompress(path: str) -> float:
     return time.process_time() - c0
 
 
-def stage_floor(files: list[str], workers: int) -> dict[str, Any]:
-    """Decompress every file on ``workers`` processes; wall time after pool start-up."""
+def _kernel_decode(path: str) -> float:
+    """Read one file and decode its RICE tiles into one buffer; returns the CPU seconds."""
+    from monitor.ingest import IngestSettings
+    from monitor.ingest.fitsread import scan_fits
+    from monitor.ingest.rice import decode_rice
+
+    c0 = time.process_time()
+    data = Path(path).read_bytes()
+    layout = scan_fits(data, IngestSettings()).rice  # where the tile table is
+    if layout is None:
+        raise RuntimeError(f"{path}: not the row-tiled RICE layout the kernel decodes")
+    decode_rice(data, layout).sum(dtype="int64")
+    return time.process_time() - c0
+
+
+def stage_floor(files: list[str], workers: int, kernel: bool = False) -> dict[str, Any]:
+    """Decode every file on ``workers`` processes (astropy, or the bare kernel); wall time
+    after pool start-up."""
     from concurrent.futures import ProcessPoolExecutor
 
+    decode = _kernel_decode if kernel else _decompress
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(_decompress, files[:workers]))  # workers up, imports done
+        list(pool.map(decode, files[:workers]))  # workers up, imports done
         t0 = time.perf_counter()
-        cpu = sum(pool.map(_decompress, files, chunksize=1))
+        cpu = sum(pool.map(decode, files, chunksize=1))
         wall = time.perf_counter() - t0
     return {"wall_s": wall, "images": len(files), "cpu_work_s": cpu}
 
@@ -187,8 +215,8 @@ def run_child(stage: str, payload: dict[str, Any], sample_s: float = 0.2) -> dic
 
 def child_main(stage: str, payload_path: str, out_path: str) -> int:
     payload = json.loads(Path(payload_path).read_text())
-    if stage == "floor":
-        result = stage_floor(payload["files"], payload["workers"])
+    if stage in ("floor", "kernel"):
+        result = stage_floor(payload["files"], payload["workers"], kernel=stage == "kernel")
     else:
         result = stage_standard(payload["frames"], payload["package"])
     Path(out_path).write_text(json.dumps(result))
@@ -206,7 +234,7 @@ def _rate(r: dict[str, Any] | None) -> float | None:
 
 
 def _cpu_per_image(r: dict[str, Any]) -> float:
-    """CPU seconds per image: the work loop only (floor, standard), steady state (replay)."""
+    """CPU seconds per image: the work loop only (floors, standard), steady state (replay)."""
     if r.get("steady") and r["steady"]["cpu_s"] > 0:
         return r["steady"]["cpu_s"] / r["steady"]["images"]
     return r.get("cpu_work_s", r.get("cpu_s", 0.0)) / max(1, r["images"])
@@ -220,15 +248,15 @@ def summarise(results: dict[str, Any], cores: int) -> dict[str, Any]:
     """
     verdicts: dict[str, Any] = {}
     replay = results.get("replay")
-    for ref, target in (("floor", TARGET_FLOOR_RATIO), ("standard", TARGET_STANDARD_RATIO)):
+    for name, (ref, target) in FLOORS.items():
         other = results.get(ref)
         if not (replay and other):
             continue
         measured = _rate(replay) / _rate(other)  # type: ignore[operator]
         cpu_bound = _cpu_per_image(other) / max(_cpu_per_image(replay), 1e-9)
-        verdicts[f"daemon/{ref}"] = {"ratio": measured, "cpu_bound_ratio": cpu_bound,
-                                     "target": target, "met": measured >= target,
-                                     "met_cpu_bound": cpu_bound >= target}
+        verdicts[name] = {"ratio": measured, "cpu_bound_ratio": cpu_bound, "target": target,
+                          "met": None if target is None else measured >= target,
+                          "met_cpu_bound": None if target is None else cpu_bound >= target}
     rt = results.get("realtime")
     if rt and rt.get("frame_latency_s"):
         p99 = rt["frame_latency_s"]["p99"]
@@ -244,6 +272,7 @@ def _fmt(value: float | None, spec: str) -> str:
 def table(results: dict[str, Any], verdicts: dict[str, Any], cores: int) -> str:
     """The markdown table printed and kept in docs/benchmarks.md."""
     names = {"floor": "floor: astropy decompression, all cores",
+             "kernel": "kernel floor: RICE kernel into one buffer, all cores",
              "standard": "standard: sunpy Map + aiapy register + torch eager, serial",
              "replay": "daemon, saturation (replay to broker ack)",
              "realtime": "daemon, real time (live spool, 12 s cadence)"}
@@ -268,7 +297,10 @@ def table(results: dict[str, Any], verdicts: dict[str, Any], cores: int) -> str:
                      f"{cpu:.3f} | {bound} | {_fmt(r.get('peak_rss_mb'), '.0f')} | {lat} |")
     lines.append("")
     for name, v in verdicts.items():
-        if "ratio" in v:
+        if "ratio" in v and v["target"] is None:
+            lines.append(f"- {name}: {v['ratio']:.2f}x measured, {v['cpu_bound_ratio']:.2f}x "
+                         "CPU-bound (no target: the share of the bare kernel's rate kept)")
+        elif "ratio" in v:
             lines.append(
                 f"- {name}: {v['ratio']:.2f}x measured, {v['cpu_bound_ratio']:.2f}x CPU-bound "
                 f"(target >= {v['target']}x): **{'met' if v['met'] else 'MISSED'}** measured, "
@@ -323,9 +355,10 @@ def main(argv: list[str] | None = None) -> int:
     for path in files:  # page cache warm for everyone alike
         Path(path).read_bytes()
     results: dict[str, Any] = {}
-    if "floor" in stages:
-        print("floor ...", flush=True)
-        results["floor"] = run_child("floor", {"files": files, "workers": workers})
+    for floor in ("floor", "kernel"):
+        if floor in stages:
+            print(f"{floor} floor ...", flush=True)
+            results[floor] = run_child(floor, {"files": files, "workers": workers})
     if "standard" in stages:
         print("standard path ...", flush=True)
         results["standard"] = run_child(

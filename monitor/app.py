@@ -286,6 +286,7 @@ class Daemon:
         """The stages, connected (nothing starts here)."""
         cfg, m = self.config, self.metrics
         service = cfg.service
+        workers = service.ingest_workers or os.cpu_count() or 1
         intake = Intake(self._sources, cfg.feeds, service.queue_size,
                         service.stale_after_cadences, m)
         outcomes = Outcomes(book, intake, results, m)
@@ -295,7 +296,8 @@ class Daemon:
                                            {f.name: f.cadence_s for f in cfg.feeds}),
                             queue, outcomes, m)
         ingest = IngestStage(intake=intake, book=book, outcomes=outcomes, assembly=assembly,
-                             pool=pool, ingest=cfg.ingest, preprocess=cfg.preprocess,
+                             pool=pool, pool_workers=workers,
+                             ingest=cfg.ingest, preprocess=cfg.preprocess,
                              grid_size=first.analyzer.grid.size,
                              channels=first.analyzer.channels,
                              max_future_s=service.max_future_s, metrics=m)
@@ -312,7 +314,7 @@ class Daemon:
         # event loop, the pool worker already decodes the next file
         pipeline = Pipeline(
             intake=intake, ingest=ingest, assembly=assembly, queue=queue, analysis=analysis,
-            ingest_tasks=2 * (service.ingest_workers or os.cpu_count() or 1),
+            ingest_tasks=2 * workers,
             analysis_tasks=cfg.inference.max_batch, champion=champion,
             model_problem=switcher.problem,
             publisher=publisher, alerts=alerts,

@@ -27,10 +27,10 @@ from astropy.io import fits
 from monitor.ingest.header import IngestRejected
 from monitor.ingest.reasons import RejectReason
 from monitor.ingest.records import ImageData
-from monitor.ingest.rice import RiceLayout, decode_rice, rice_layout
+from monitor.ingest.rice import RiceDecode, RiceLayout, decode_rice, rice_layout, start_rice
 from monitor.ingest.settings import IngestSettings
 
-__all__ = ["FitsImageHdu", "decode_fits", "parse_header", "scan_fits"]
+__all__ = ["FitsImageHdu", "decode_fits", "parse_header", "scan_fits", "start_decode"]
 
 BLOCK = 2880
 CARD = 80
@@ -262,26 +262,51 @@ def _scaling(header: fits.Header, bitpix: int) -> tuple[float, float, int | None
     return bscale, bzero, blank
 
 
-def _decode_rice_or_none(buf: bytes, layout: RiceLayout) -> np.ndarray | None:
+def start_decode(buf: bytes, hdu: FitsImageHdu, threads: int) -> RiceDecode | None:
+    """Start the direct RICE decode on ``threads`` helper threads, to overlap other work.
+
+    None when there is nothing to start (one thread, or not the direct
+    decoder's layout, or a tile table it refuses): :func:`decode_fits` then
+    decodes on the calling thread as usual.
+    """
+    if threads < 2 or hdu.rice is None:
+        return None
+    try:
+        return start_rice(buf, hdu.rice, threads)
+    except Exception:  # noqa: BLE001 - decode_fits takes it the usual way
+        return None
+
+
+def _decode_rice_or_none(buf: bytes, layout: RiceLayout,
+                         started: RiceDecode | None) -> np.ndarray | None:
     """The direct decoder's pixels; None sends the file to astropy, whose verdict (and
     rejection message) on damaged tiles is the reference."""
     try:
-        return decode_rice(buf, layout)
+        return started.result() if started is not None else decode_rice(buf, layout)
     except Exception:  # noqa: BLE001 - any failure: let astropy decide
         return None
 
 
-def decode_fits(buf: bytes, hdu: FitsImageHdu, header: fits.Header) -> ImageData:
+def decode_fits(buf: bytes, hdu: FitsImageHdu, header: fits.Header,
+                started: RiceDecode | None = None) -> ImageData:
     """Decode the pixels of the scanned HDU without applying BSCALE/BZERO/BLANK.
+
+    ``started`` is the decode :func:`start_decode` began for this HDU, if any
+    (the caller cancels it when it refuses the file before calling this).
 
     Raises
     ------
     IngestRejected
         CORRUPT_DATA when decoding fails or yields the wrong shape.
     """
-    bscale, bzero, blank = _scaling(header, hdu.bitpix)
+    try:
+        bscale, bzero, blank = _scaling(header, hdu.bitpix)
+    except IngestRejected:
+        if started is not None:
+            started.cancel()
+        raise
     shape = (hdu.naxis2, hdu.naxis1)
-    pixels = _decode_rice_or_none(buf, hdu.rice) if hdu.rice is not None else None
+    pixels = _decode_rice_or_none(buf, hdu.rice, started) if hdu.rice is not None else None
     if pixels is None and hdu.compressed:
         try:
             with fits.open(io.BytesIO(buf), memmap=False, do_not_scale_image_data=True,

@@ -13,8 +13,14 @@ Order of work, cheapest refusal first:
 3. magic bytes: FITS or JPEG 2000;
 4. structure and header (no decompression yet): dimensions, truncation, keywords,
    QUALITY;
-5. duplicate claim (when a detector is given);
-6. decode, then pixel checks.
+5. decode, then pixel checks.
+
+Given spare cores (``decode_threads`` > 1: the daemon passes the idle pool's
+share), a row-tiled RICE image is decoded on that many helper threads, started
+right after the structural scan, while this thread parses and validates the
+header and another thread hashes the bytes. The order of refusals and the
+pixels are those of the serial path: a header refusal cancels the decode and
+waits for it, and the hash is joined before any result is made.
 """
 
 from __future__ import annotations
@@ -25,10 +31,12 @@ import logging
 import os
 import stat
 import time
+from concurrent.futures import Future
 from dataclasses import replace
 
-from monitor.ingest.fitsread import decode_fits, parse_header, scan_fits
+from monitor.ingest.fitsread import decode_fits, parse_header, scan_fits, start_decode
 from monitor.ingest.header import HeaderFacts, IngestRejected, validate_header
+from monitor.ingest.helpers import helper_pool
 from monitor.ingest.jp2read import JP2_SIGNATURE, decode_jp2_dn, open_jp2
 from monitor.ingest.pixels import check_pixels
 from monitor.ingest.reasons import Rejection, RejectReason
@@ -109,8 +117,22 @@ class _Partial:
     def __init__(self, path: str) -> None:
         self.path = path
         self.size: int | None = None
-        self.sha256: str | None = None
         self.facts: HeaderFacts | None = None
+        self._sha256: str | Future[str] | None = None
+
+    def hash(self, data: bytes, background: bool) -> None:
+        """SHA-256 of the bytes, on a helper thread when ``background``."""
+        self.size = len(data)
+        if background:
+            self._sha256 = helper_pool().submit(lambda: hashlib.sha256(data).hexdigest())
+        else:
+            self._sha256 = hashlib.sha256(data).hexdigest()
+
+    @property
+    def sha256(self) -> str | None:
+        if isinstance(self._sha256, Future):
+            self._sha256 = self._sha256.result()
+        return self._sha256
 
     def rejection(self, reason: RejectReason, message: str,
                   details: dict[str, object] | None = None) -> Rejection:
@@ -123,8 +145,8 @@ class _Partial:
             content_sha256=self.sha256, size_bytes=self.size)
 
 
-def read_observation(path: str | os.PathLike[str],
-                     settings: IngestSettings | None = None) -> IngestResult:
+def read_observation(path: str | os.PathLike[str], settings: IngestSettings | None = None,
+                     *, decode_threads: int = 1) -> IngestResult:
     """Read, validate and decode one AIA file.
 
     Parameters
@@ -133,6 +155,9 @@ def read_observation(path: str | os.PathLike[str],
         FITS (level 1 or 1.5, RICE tile-compressed or not) or Helioviewer JP2.
     settings : IngestSettings, optional
         Limits and policies; defaults to ``IngestSettings()``.
+    decode_threads : int
+        Threads that may decode a row-tiled RICE image (cores otherwise idle);
+        1 decodes on the calling thread. The result is the same either way.
 
     Returns
     -------
@@ -144,7 +169,7 @@ def read_observation(path: str | os.PathLike[str],
     partial = _Partial(os.fspath(path))
     timings: dict[str, float] = {}
     try:
-        return _read(partial, settings, timings)
+        return _read(partial, settings, timings, decode_threads)
     except IngestRejected as rejected:
         return IngestResult(rejection=partial.rejection(rejected.reason, rejected.message,
                                                         rejected.details), timings_s=timings)
@@ -158,20 +183,26 @@ def read_observation(path: str | os.PathLike[str],
             RejectReason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"), timings_s=timings)
 
 
-def _read(partial: _Partial, settings: IngestSettings,
-          timings: dict[str, float]) -> IngestResult:
+def _read(partial: _Partial, settings: IngestSettings, timings: dict[str, float],
+          decode_threads: int) -> IngestResult:
     t0 = time.perf_counter()
     data = _stat_and_read(partial.path, settings)
-    partial.size = len(data)
-    partial.sha256 = hashlib.sha256(data).hexdigest()
+    partial.hash(data, background=decode_threads > 1)
     t1 = time.perf_counter()
     timings["read"] = t1 - t0
     kind = _sniff(data)
 
+    started = None
     if kind == "fits":
         hdu = scan_fits(data, settings)
-        header = parse_header(hdu)
-        facts = validate_header(header, settings, hdu.naxis1, hdu.naxis2)
+        started = start_decode(data, hdu, decode_threads)
+        try:
+            header = parse_header(hdu)
+            facts = validate_header(header, settings, hdu.naxis1, hdu.naxis2)
+        except BaseException:
+            if started is not None:
+                started.cancel()
+            raise
         compression: str | None = hdu.compressed and hdu.compression or None
         extra_flags: tuple[str, ...] = ()
     else:
@@ -186,7 +217,7 @@ def _read(partial: _Partial, settings: IngestSettings,
     timings["header"] = t2 - t1
 
     if kind == "fits":
-        image = decode_fits(data, hdu, header)
+        image = decode_fits(data, hdu, header, started)
     else:
         image = ImageData(pixels=decode_jp2_dn(partial.path, jp2, facts.wavelength,
                                                facts.exposure_s))

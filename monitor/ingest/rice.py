@@ -16,21 +16,34 @@ and ``BYTEPIX`` stated in the header. The kernel lives in a private astropy
 module; if a future astropy moves it, :data:`KERNEL_AVAILABLE` is False and
 every file takes the public path. ``tests/ingest/test_ingest_rice.py`` checks
 the two paths agree pixel for pixel.
+
+Tile-parallel. The tiles are independent byte streams and the kernel releases
+the GIL while it decodes one, so :func:`start_rice` splits the tiles into
+contiguous runs decoded by helper threads into the same output buffer (each
+run writes its own rows: the pixels are those of the serial loop, bit for
+bit). The daemon asks for it only when pool workers are idle, which is when a
+frame's last file is what everyone waits for; a busy pool decodes serially.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
+
+from monitor.ingest.helpers import helper_pool
 
 try:  # astropy's RICE kernel (C); private, hence the fallback
     from astropy.io.fits.hdu.compressed._compression import decompress_rice_1_c as _kernel
 except ImportError:  # pragma: no cover - depends on the astropy version
     _kernel = None
 
-__all__ = ["KERNEL_AVAILABLE", "RiceLayout", "decode_rice", "rice_layout"]
+__all__ = ["KERNEL_AVAILABLE", "RiceDecode", "RiceLayout", "decode_rice", "rice_layout",
+           "start_rice"]
 
 KERNEL_AVAILABLE: bool = _kernel is not None
 
@@ -110,30 +123,93 @@ def rice_layout(cards: dict[str, str], data_offset: int, width: int,
                       heap_size=pcount - (theap - row_bytes * n_tiles))
 
 
+class _Tiles:
+    """A checked tile table over a file's bytes, and the buffer the tiles decode into."""
+
+    def __init__(self, buf: bytes, layout: RiceLayout) -> None:
+        assert _kernel is not None, "check rice_layout() first"
+        dtype = ">i4" if layout.descriptor == "P" else ">i8"
+        table = np.frombuffer(buf, dtype=dtype, count=2 * layout.n_tiles,
+                              offset=layout.table_offset).reshape(layout.n_tiles, 2)
+        lengths, offsets = table[:, 0].astype(np.int64), table[:, 1].astype(np.int64)
+        if (lengths < 0).any() or (offsets < 0).any() or \
+                (offsets + lengths > layout.heap_size).any():
+            raise ValueError("a tile descriptor points outside the heap")
+        self.layout = layout
+        self.starts, self.lengths = offsets.tolist(), lengths.tolist()
+        self.heap = memoryview(buf)[layout.heap_offset:layout.heap_offset + layout.heap_size]
+        self.out = np.empty((layout.height, layout.width), dtype=_DTYPES[layout.zbitpix])
+
+    def decode(self, first_tile: int, end_tile: int,
+               stop: threading.Event | None = None) -> None:
+        """Decode tiles ``[first_tile, end_tile)`` into their rows of :attr:`out`."""
+        layout, heap, flat = self.layout, self.heap, self.out.reshape(-1)
+        tile = layout.width * layout.tile_rows
+        for i in range(first_tile, end_tile):
+            if stop is not None and i % 256 == 0 and stop.is_set():
+                return
+            start, length = self.starts[i], self.lengths[i]
+            first = i * tile
+            size = min(tile, flat.size - first)
+            decoded = _kernel(heap[start:start + length].tobytes(), layout.blocksize,
+                              layout.bytepix, size)
+            flat[first:first + size] = np.frombuffer(decoded, dtype=flat.dtype, count=size)
+
+
 def decode_rice(buf: bytes, layout: RiceLayout) -> np.ndarray:
-    """Decode every tile into one ``(height, width)`` native-endian integer array.
+    """Decode every tile, in order on this thread, into one ``(height, width)`` array.
+
+    The pixels are native-endian integers.
 
     Raises
     ------
     ValueError
         A tile points outside the heap, or the kernel rejects its bytes.
     """
-    assert _kernel is not None, "check rice_layout() first"
-    dtype = ">i4" if layout.descriptor == "P" else ">i8"
-    table = np.frombuffer(buf, dtype=dtype, count=2 * layout.n_tiles,
-                          offset=layout.table_offset).reshape(layout.n_tiles, 2)
-    lengths, offsets = table[:, 0].astype(np.int64), table[:, 1].astype(np.int64)
-    if (lengths < 0).any() or (offsets < 0).any() or \
-            (offsets + lengths > layout.heap_size).any():
-        raise ValueError("a tile descriptor points outside the heap")
-    heap = memoryview(buf)[layout.heap_offset:layout.heap_offset + layout.heap_size]
-    out = np.empty((layout.height, layout.width), dtype=_DTYPES[layout.zbitpix])
-    flat = out.reshape(-1)
-    tile = layout.width * layout.tile_rows
-    for i, (start, length) in enumerate(zip(offsets.tolist(), lengths.tolist())):
-        first = i * tile
-        size = min(tile, flat.size - first)
-        decoded = _kernel(heap[start:start + length].tobytes(), layout.blocksize,
-                          layout.bytepix, size)
-        flat[first:first + size] = np.frombuffer(decoded, dtype=out.dtype, count=size)
-    return out
+    tiles = _Tiles(buf, layout)
+    tiles.decode(0, layout.n_tiles)
+    return tiles.out
+
+
+class RiceDecode:
+    """A decode running on helper threads while the caller does other work.
+
+    :meth:`result` waits for every run and returns the image (or raises what
+    a run raised, as :func:`decode_rice` would); :meth:`cancel` stops the
+    runs at their next check and waits for them, for a caller that no longer
+    needs the pixels (the file was refused on its header meanwhile).
+    """
+
+    def __init__(self, tiles: _Tiles, runs: int) -> None:
+        self._tiles = tiles
+        self._stop = threading.Event()
+        n = tiles.layout.n_tiles
+        bounds = [n * k // runs for k in range(runs + 1)]
+        pool = helper_pool()
+        self._runs: list[Future[None]] = [
+            pool.submit(tiles.decode, lo, hi, self._stop)
+            for lo, hi in itertools.pairwise(bounds) if hi > lo]
+
+    def result(self) -> np.ndarray:
+        for run in self._runs:
+            run.result()
+        return self._tiles.out
+
+    def cancel(self) -> None:
+        self._stop.set()
+        for run in self._runs:
+            try:
+                run.result()
+            except Exception:  # noqa: BLE001, S110 - nobody wants these pixels any more
+                pass
+
+
+def start_rice(buf: bytes, layout: RiceLayout, threads: int) -> RiceDecode:
+    """Start decoding the tiles in ``threads`` contiguous runs on helper threads.
+
+    Raises
+    ------
+    ValueError
+        A tile points outside the heap (checked before any thread starts).
+    """
+    return RiceDecode(_Tiles(buf, layout), max(1, min(threads, layout.n_tiles)))

@@ -7,6 +7,12 @@ pipeline's own rules run, cheapest first after the decode: duplicate (by
 observation key or content, against the ledger and the files in flight), an
 observation time in the future, a channel the model does not use. A file that
 passes goes to the frame assembly; one that does not is rejected.
+
+A file sent to a pool with idle workers gets their cores for its decode
+(``decode_threads``): at real time that is every file, and the one that
+matters is a frame's last, which the whole frame waits for. A busy pool
+(a backlog, replay) decodes each file on its own worker, as before, so
+throughput is unchanged.
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ class IngestStage:
         The stages and owners around this one.
     pool : Executor
         The worker pool that decodes files.
+    pool_workers : int
+        Its size (idle workers lend their cores to the next file's decode).
     ingest, preprocess : IngestSettings, PreprocessSettings
         What the pool's reader and preprocessing do.
     grid_size : int
@@ -57,7 +65,8 @@ class IngestStage:
     """
 
     def __init__(self, *, intake: Intake, book: FileBook, outcomes: Outcomes,
-                 assembly: Assembly, pool: Executor, ingest: IngestSettings,
+                 assembly: Assembly, pool: Executor, pool_workers: int,
+                 ingest: IngestSettings,
                  preprocess: PreprocessSettings, grid_size: int, channels: tuple[int, ...],
                  max_future_s: float, metrics: Metrics) -> None:
         self._intake = intake
@@ -65,6 +74,8 @@ class IngestStage:
         self._outcomes = outcomes
         self._assembly = assembly
         self._pool = pool
+        self._pool_workers = pool_workers
+        self._in_pool = 0  # files handed to the pool and not back yet
         self._work = (ingest, preprocess, grid_size)
         self._channels = channels
         self._max_future_s = max_future_s
@@ -101,8 +112,13 @@ class IngestStage:
             return
         path = str(arrival.path)
         loop = asyncio.get_running_loop()
-        ingested: IngestedFile = await loop.run_in_executor(self._pool, ingest_file, path,
-                                                            *self._work)
+        threads = max(1, self._pool_workers - self._in_pool)
+        self._in_pool += 1
+        try:
+            ingested: IngestedFile = await loop.run_in_executor(self._pool, ingest_file, path,
+                                                                *self._work, threads)
+        finally:
+            self._in_pool -= 1
         for stage, seconds in ingested.timings_s.items():
             self._metrics.stage_seconds[stage].observe(seconds)
         rejection = await self._check(arrival, ingested)

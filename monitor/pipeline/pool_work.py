@@ -65,10 +65,14 @@ def exit_with_daemon(daemon_pid: int, period_s: float = 2.0) -> None:
 
 
 def ingest_file(path: str, ingest: IngestSettings, prep: PreprocessSettings,
-                grid_size: int) -> IngestedFile:
-    """Read, validate, decode and map one file onto the model grid. Never raises."""
+                grid_size: int, decode_threads: int = 1) -> IngestedFile:
+    """Read, validate, decode and map one file onto the model grid. Never raises.
+
+    ``decode_threads`` > 1 lends this file the cores of idle pool workers for
+    its decode (see :func:`~monitor.ingest.read_observation`).
+    """
     t0 = time.perf_counter()
-    result = read_observation(path, ingest)
+    result = read_observation(path, ingest, decode_threads=decode_threads)
     t_ingest = time.perf_counter() - t0
     if not result.ok:
         return IngestedFile(path, rejection=result.rejection, timings_s={"ingest": t_ingest})

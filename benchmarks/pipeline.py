@@ -76,6 +76,7 @@ from pipeline_support import (
     DEFAULT_CACHE,
     ProcTree,
     cache_frames,
+    latency_stats,
     machine_info,
     model_package,
 )
@@ -84,7 +85,7 @@ CADENCE_S = 12.0
 TARGET_FLOOR_RATIO = 0.85
 TARGET_STANDARD_RATIO = 10.0
 TARGET_P99_S = 0.3
-STAGES = ("floor", "kernel", "standard", "replay", "realtime")
+STAGES = ("floor", "kernel", "lastfile", "standard", "replay", "realtime")
 #: verdict name -> (reference stage, target ratio or None)
 FLOORS = {"daemon/astropy-floor": ("floor", TARGET_FLOOR_RATIO),
           "daemon/kernel-floor": ("kernel", None),
@@ -131,6 +132,33 @@ def stage_floor(files: list[str], workers: int, kernel: bool = False) -> dict[st
         cpu = sum(pool.map(decode, files, chunksize=1))
         wall = time.perf_counter() - t0
     return {"wall_s": wall, "images": len(files), "cpu_work_s": cpu}
+
+
+def stage_lastfile(files: list[str], package_dir: str, threads: int) -> dict[str, Any]:
+    """A frame's last file through the pool's work (read, checks, decode, grid), serially
+    and with ``threads`` decode threads (what an idle pool lends), alternating file by file
+    so both see the same load; wall seconds per file."""
+    from monitor.ingest import IngestSettings
+    from monitor.models import load_package
+    from monitor.pipeline.pool_work import ingest_file
+    from monitor.preprocess import PreprocessSettings
+
+    size = load_package(package_dir, verify=False).manifest.input.size
+    ingest, prep = IngestSettings(), PreprocessSettings()
+    walls: dict[int, list[float]] = {1: [], threads: []}
+    ingest_file(files[0], ingest, prep, size, threads)  # imports, helper threads, caches
+    for i, path in enumerate(files):
+        for n in ((1, threads) if i % 2 == 0 else (threads, 1)):
+            t0 = time.perf_counter()
+            done = ingest_file(path, ingest, prep, size, n)
+            walls[n].append(time.perf_counter() - t0)
+            if not done.ok:
+                raise RuntimeError(f"{path}: {done.rejection}")
+    serial, parallel = (latency_stats(walls[1]), latency_stats(walls[threads]))
+    return {"threads": threads, "images": len(files), "serial_s": serial,
+            "parallel_s": parallel,
+            "speedup_p50": serial["p50"] / parallel["p50"],  # type: ignore[index]
+            "speedup_p99": serial["p99"] / parallel["p99"]}  # type: ignore[index]
 
 
 def stage_standard(frames: list[list[str]], package_dir: str) -> dict[str, Any]:
@@ -217,6 +245,8 @@ def child_main(stage: str, payload_path: str, out_path: str) -> int:
     payload = json.loads(Path(payload_path).read_text())
     if stage in ("floor", "kernel"):
         result = stage_floor(payload["files"], payload["workers"], kernel=stage == "kernel")
+    elif stage == "lastfile":
+        result = stage_lastfile(payload["files"], payload["package"], payload["workers"])
     else:
         result = stage_standard(payload["frames"], payload["package"])
     Path(out_path).write_text(json.dumps(result))
@@ -281,7 +311,7 @@ def table(results: dict[str, Any], verdicts: dict[str, Any], cores: int) -> str:
              "|---|---:|---:|---:|---:|---:|---|"]
     for key in STAGES:
         r = results.get(key)
-        if not r:
+        if not r or key == "lastfile":
             continue
         lat = "-"
         if key == "realtime" and r.get("frame_latency_s"):
@@ -296,6 +326,13 @@ def table(results: dict[str, Any], verdicts: dict[str, Any], cores: int) -> str:
         lines.append(f"| {names[key]} | {r['images']} | {_fmt(rate, '.2f')} | "
                      f"{cpu:.3f} | {bound} | {_fmt(r.get('peak_rss_mb'), '.0f')} | {lat} |")
     lines.append("")
+    last = results.get("lastfile")
+    if last:
+        a, b = last["serial_s"], last["parallel_s"]
+        lines.append(f"- last file (the pool's work on one file, {last['images']} files, "
+                     f"alternating): serial p50 / p99 {a['p50']:.3f} / {a['p99']:.3f} s, "
+                     f"{last['threads']} decode threads {b['p50']:.3f} / {b['p99']:.3f} s: "
+                     f"{last['speedup_p50']:.2f}x / {last['speedup_p99']:.2f}x faster")
     for name, v in verdicts.items():
         if "ratio" in v and v["target"] is None:
             lines.append(f"- {name}: {v['ratio']:.2f}x measured, {v['cpu_bound_ratio']:.2f}x "
@@ -357,8 +394,12 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {}
     for floor in ("floor", "kernel"):
         if floor in stages:
-            print(f"{floor} floor ...", flush=True)
+            print(f"{floor} floor ..." if floor == "kernel" else "astropy floor ...", flush=True)
             results[floor] = run_child(floor, {"files": files, "workers": workers})
+    if "lastfile" in stages:
+        print("last file, serial and tile-parallel ...", flush=True)
+        results["lastfile"] = run_child("lastfile", {"files": files, "workers": workers,
+                                                     "package": str(package)})
     if "standard" in stages:
         print("standard path ...", flush=True)
         results["standard"] = run_child(

@@ -19,10 +19,10 @@ _lock = threading.Lock()
 
 
 def helper_pool() -> ThreadPoolExecutor:
-    """The helper threads (as many as cores, at least two; idle threads cost nothing)."""
+    """The helper threads: one per core and one for the hash (idle threads cost nothing)."""
     global _pool
     with _lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2),
+            _pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2) + 1,
                                        thread_name_prefix="ingest-helper")
         return _pool

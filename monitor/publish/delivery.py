@@ -21,7 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaProducer
 
 from monitor.publish.envelope import CONTENT_TYPE
 from monitor.publish.kafka_adapter import (
@@ -33,9 +33,10 @@ from monitor.publish.kafka_adapter import (
     on_delivery,
     report_deadline_s,
 )
-from monitor.publish.kafka_client import client_options, ensure_topics
+from monitor.publish.kafka_client import client_options
 from monitor.publish.outbox import OutboundMessage
 from monitor.publish.settings import KafkaSettings, PublishSettings
+from monitor.publish.topics import TopicGate
 
 __all__ = ["ProducerSession"]
 
@@ -45,14 +46,6 @@ _HEADERS = [("content-type", CONTENT_TYPE.encode())]
 _MAX_IN_FLIGHT = 1  # see the module docstring: no reordering by producer retries
 class _NotSent(Exception):
     """An earlier message of the batch could not be handed to the producer."""
-
-
-def _existing_topics(options: dict[str, Any]) -> set[str]:
-    admin = KafkaAdminClient(**options)
-    try:
-        return set(admin.list_topics())
-    finally:
-        admin.close()
 
 
 class ProducerSession:
@@ -101,8 +94,9 @@ class ProducerSession:
         self.kafka = kafka
         self.options = client_options(kafka, bootstrap)
         self.options["bootstrap_timeout_ms"] = int(settings.connect_timeout_s * 1000)
-        self._topics = topics
         self._report = report
+        self._gate = TopicGate(kafka, self.options, topics, report,
+                               settings.retry_backoff_max_s)
         self._stall_s = min(self.options["request_timeout_ms"] / 1000, 5.0)
         self._delivery_timeout_ms = max(int(settings.send_timeout_s * 1000),
                                         settings.linger_ms + self.options["request_timeout_ms"])
@@ -113,9 +107,6 @@ class ProducerSession:
         self.connected = False
         self.inflight_since: float | None = None
         self._failures = 0            # consecutive failed batches on this producer
-        self._topics_ready: set[str] = set()
-        self._topics_blocked: set[str] = set()  # missing, and we may not create them
-        self._blocked_until = 0.0
 
     # -- lifecycle ---------------------------------------------------------
     def open(self) -> None:
@@ -141,9 +132,7 @@ class ProducerSession:
 
     def blocked_topics(self) -> set[str]:
         """Topics found missing that we may not create; forgotten after a backoff."""
-        if self._topics_blocked and time.monotonic() >= self._blocked_until:
-            self._topics_blocked.clear()  # look again: an admin may have created them
-        return self._topics_blocked
+        return self._gate.blocked()
 
     # -- the producer ------------------------------------------------------
     async def ensure_producer(self) -> KafkaProducer | None:
@@ -195,35 +184,8 @@ class ProducerSession:
     # -- topics --------------------------------------------------------------
     async def prepare_topics(self, topics: set[str]) -> set[str] | None:
         """Make sure the batch's topics exist; returns those still missing (None: failed)."""
-        needed = topics - self._topics_ready
-        if not needed:
-            return set()
-        loop = asyncio.get_running_loop()
-        k = self.kafka
-        try:
-            if k.create_topics:
-                wanted = sorted(set(self._topics) | needed)
-                created = await loop.run_in_executor(
-                    self._thread, ensure_topics, self.options, wanted, k.partitions,
-                    k.replication_factor)
-                if created:
-                    log.info("topics created", extra={"kv": {"topics": ",".join(created)}})
-                self._topics_ready.update(wanted)
-                return set()
-            existing = await loop.run_in_executor(self._thread, _existing_topics, self.options)
-        except Exception as exc:  # noqa: BLE001 - broker down, no ACL...: retry later
-            self._report("topic_setup", exc)
-            return None
-        missing = needed - existing
-        self._topics_ready.update(needed & existing)
-        if missing:
-            self._topics_blocked |= missing
-            self._blocked_until = time.monotonic() + self.settings.retry_backoff_max_s
-        for topic in sorted(missing):
-            self._report("topic_missing", f"topic {topic} does not exist and "
-                                          "kafka.create_topics is false: create it or allow "
-                                          "creation; its messages wait in the outbox")
-        return missing
+        assert self._thread is not None
+        return await self._gate.prepare(topics, self._thread)
 
     # -- one batch -----------------------------------------------------------
     async def send_and_wait(self, producer: KafkaProducer, batch: list[OutboundMessage]
@@ -285,7 +247,7 @@ class ProducerSession:
             return True
         self.connected = False
         self._failures += 1
-        self._topics_ready.clear()  # a broker that lost its state lost the topics too
+        self._gate.forget()  # a broker that lost its state lost the topics too
         self._check_order(batch, results)
         timed_out = any(isinstance(e, asyncio.TimeoutError) for e in hard)
         fatal = failed_for_good(producer) or any(isinstance(e, FATAL_ERRORS) for e in hard)

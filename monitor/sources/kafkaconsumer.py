@@ -25,7 +25,7 @@ from monitor.sources.settings import KafkaFeedSettings
 
 __all__ = ["ConsumerLoop", "Record"]
 
-log = logging.getLogger("monitor.sources.kafkafeed")
+log = logging.getLogger("monitor.sources.kafkafeed")  # one logger name per feed kind
 
 _POLL_MS = 200
 

@@ -9,7 +9,7 @@
 
 ``promote`` checks the package (sha256 of every file, ONNX/torch parity, a
 card and an evaluation, the serving package's channels and grid), reads the
-live GOES verification scores from the running daemon (``/api/v1/status``)
+live GOES verification scores from the running daemon (``/api/v1/models``)
 and refuses, with every reason, unless the candidate has ``--min-days`` of
 live scores and a TSS and HSS at least as good as the champion's at every
 threshold over the longest configured window (``goes.verification.windows_s``). Then it
@@ -41,7 +41,7 @@ from monitor.models.promotion import (
     install,
     package_problems,
     rollback,
-    scores_from_status,
+    scores_from_models,
 )
 
 __all__ = ["add_subparser", "run_promote", "run_rollback"]
@@ -124,18 +124,18 @@ def _evidence(config: Config, champion: ModelPackage | None, candidate: ModelPac
               min_days: float, force: bool) -> list[str] | None:
     """None when the live scores allow the promotion (or --force), else the reasons."""
     try:
-        status = _get_json(config, "/api/v1/status")
+        models = _get_json(config, "/api/v1/models")
     except (OSError, ValueError) as exc:
         reasons = [f"live scores unavailable: the daemon's API did not answer ({exc})"]
         scores = []
     else:
-        reasons, scores = [], scores_from_status(status)
+        reasons, scores = [], scores_from_models(models)
     windows = config.goes.verification.windows_s
     window = max(windows, key=windows.__getitem__) if windows else ""
     cadence = min((f.cadence_s for f in config.feeds), default=60.0)
     decision = compare_scores(
-        [s for s in scores if champion is not None and s.package == _label(champion)],
-        [s for s in scores if s.package == _label(candidate)], window=window,
+        [s for s in scores if champion is not None and s.package == champion.sha256],
+        [s for s in scores if s.package == candidate.sha256], window=window,
         min_days=min_days, frames_per_day=86400.0 / cadence, force=force)
     reasons += list(decision.reasons)
     if not reasons:

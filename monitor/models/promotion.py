@@ -34,7 +34,7 @@ from monitor.models.package import ModelPackage, load_package
 from monitor.models.verify import verify_files
 
 __all__ = ["Decision", "LiveScore", "PromotionError", "compare_scores", "input_mismatch",
-           "install", "package_problems", "replace_link", "rollback", "scores_from_status"]
+           "install", "package_problems", "replace_link", "rollback", "scores_from_models"]
 
 PREVIOUS = "previous"
 
@@ -47,7 +47,8 @@ class PromotionError(Exception):
 class LiveScore:
     """One package's live verification against GOES at one threshold over one window."""
 
-    package: str  # name:version
+    #: The package's sha256.
+    package: str
     threshold: str
     window: str
     tss: float | None
@@ -198,24 +199,20 @@ def _relative(target: Path, models: Path) -> str | Path:
     return target.name if target.parent == models.resolve() else target
 
 
-def scores_from_status(status: dict[str, Any]) -> list[LiveScore]:
-    """Live scores from the daemon's ``/api/v1/status``.
-
-    ``goes.scores`` rows name their package (``package``: ``name:version``)
-    where the daemon scores packages apart; a row without one is the
-    serving package's.
-    """
-    model = status.get("model") or {}
-    serving = f"{model.get('name', '')}:{model.get('version', '')}"
-    rows = (status.get("goes") or {}).get("scores") or []
+def scores_from_models(models: dict[str, Any]) -> list[LiveScore]:
+    """Live scores from the daemon's ``/api/v1/models`` (serving and shadow packages, each
+    with its ``live`` rows; a package is named by its sha256)."""
     out = []
-    for row in rows:
-        if not isinstance(row, dict):
+    for entry in models.get("packages") or []:
+        if not isinstance(entry, dict):
             continue
-        out.append(LiveScore(
-            package=str(row.get("package") or serving), threshold=str(row.get("threshold")),
-            window=str(row.get("window")), tss=_number(row.get("tss")),
-            hss=_number(row.get("hss")), n=int(row.get("n") or 0)))
+        sha = str((entry.get("model") or {}).get("sha256", ""))
+        for row in entry.get("live") or []:
+            if isinstance(row, dict):
+                out.append(LiveScore(
+                    package=sha, threshold=str(row.get("threshold")),
+                    window=str(row.get("window")), tss=_number(row.get("tss")),
+                    hss=_number(row.get("hss")), n=int(row.get("n") or 0)))
     return out
 
 

@@ -16,7 +16,7 @@ from monitor.models.promotion import (
     package_problems,
     replace_link,
     rollback,
-    scores_from_status,
+    scores_from_models,
 )
 from monitor.models.testing import make_random_package
 
@@ -69,15 +69,17 @@ def test_only_the_chosen_window_counts_and_an_unscored_champion_is_no_bar() -> N
     assert not _decide(champion, candidate).promote  # 27d: 0.3 < 0.5
 
 
-def test_scores_from_the_daemon_status_name_their_package() -> None:
-    status = {"model": {"name": "a", "version": "1"}, "goes": {"scores": [
-        {"threshold": "M", "window": "27d", "tss": 0.5, "hss": 0.4, "n": 100},
-        {"package": "b:2", "threshold": "M", "window": "27d", "tss": None, "hss": 0.1, "n": 9},
-        "not a row"]}}
-    scores = scores_from_status(status)
-    assert scores == [LiveScore("a:1", "M", "27d", 0.5, 0.4, 100),
-                      LiveScore("b:2", "M", "27d", None, 0.1, 9)]
-    assert scores_from_status({}) == []
+def test_scores_from_the_daemons_models_api_name_packages_by_sha256() -> None:
+    models = {"packages": [
+        {"role": "serving", "package": "a:1", "model": {"sha256": "aa"},
+         "live": [{"threshold": "M", "window": "27d", "tss": 0.5, "hss": 0.4, "n": 100}]},
+        {"role": "shadow", "package": "b:2", "model": {"sha256": "bb"},
+         "live": [{"threshold": "M", "window": "27d", "tss": None, "hss": 0.1, "n": 9},
+                  "not a row"]},
+        "not an entry"], "refused": []}
+    assert scores_from_models(models) == [LiveScore("aa", "M", "27d", 0.5, 0.4, 100),
+                                          LiveScore("bb", "M", "27d", None, 0.1, 9)]
+    assert scores_from_models({}) == []
 
 
 @pytest.fixture(scope="module")

@@ -143,6 +143,9 @@ class Metrics:
         self.model_switches = Counter(
             f"{p}_model_switches_total", "Model switch attempts (SIGHUP or the watched "
             "package link) by result: switched, unchanged, refused.", ["result"], registry=r)
+        self.model_switch_refused = Gauge(
+            f"{p}_model_switch_refused", "1 while the last model switch stands refused (the "
+            "old package serves) until a switch succeeds or the link points back.", registry=r)
         self.model_switch_refusals = Counter(
             f"{p}_model_switch_refusals_total", "Packages refused at a switch, by reason "
             "(the old package kept serving).", ["reason"], registry=r)

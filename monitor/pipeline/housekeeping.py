@@ -86,6 +86,7 @@ class Housekeeper:
         m.backend_degraded.set(1 if backend.degraded else 0)
         m.degraded.set(1 if backend.degraded or stale or snap.calibration.stale_reason
                        or snap.model_problem else 0)
+        m.model_switch_refused.set(1 if snap.model_problem else 0)
         m.calibration_table_age.set(snap.calibration.age_days * 86400.0)
         m.engine_build.set(_ENGINE_BUILD_STATE[backend.engine_build])
         m.backend_info.info({"backend": backend.active, "precision": backend.precision,

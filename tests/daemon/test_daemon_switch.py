@@ -107,6 +107,8 @@ def test_sighup_mid_burst_switches_cleanly_and_a_broken_package_is_refused(
         daemon.send_signal(signal.SIGHUP)
         wait_for(lambda: "model switch refused" in _get(port, "/readyz")[1], 60,
                  what="the refusal on /readyz")
+        wait_for(lambda: "sdo_monitor_model_switch_refused 1.0" in _get(port, "/metrics")[1],
+                 30, what="the refusal gauge (the alert rule's input)")
         status, body = _get(port, "/readyz")
         _, metrics = _get(port, "/metrics")
         copy_frames(burst, spool, range(FRAMES, FRAMES + LATER))

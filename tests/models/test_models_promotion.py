@@ -157,3 +157,21 @@ def test_an_unevaluated_package_or_an_empty_card_is_unfit(
     shutil.copytree(a.path, copy)
     evaluated = update_documents(copy, metrics={"status": "evaluated"}, model_card=" \n")
     assert package_problems(evaluated) == ["MODEL_CARD.md is empty"]
+
+
+def test_the_models_api_as_the_daemon_writes_it_reads_back(
+        two: tuple[ModelPackage, ModelPackage]) -> None:
+    """The parser against the producer (:class:`ModelRoster`), not a hand-written copy."""
+    from monitor.goes.scores import Contingency, SkillRow
+    from monitor.pipeline.roster import ModelRoster
+
+    a, _ = two
+    label = a.identity.label
+    rows = [SkillRow("M", "27d", Contingency(3, 1, 2, 100), label),
+            SkillRow("X", "27d", Contingency(0, 0, 0, 106), label),
+            SkillRow("M", "27d", Contingency(1, 0, 0, 5), "someone-else:1")]
+    roster = ModelRoster(lambda: a, (), {}, scores=lambda: rows)
+    scores = scores_from_models(roster.to_dict())
+    table = Contingency(3, 1, 2, 100)
+    assert scores == [LiveScore(a.sha256, "M", "27d", table.tss, table.hss, 106),
+                      LiveScore(a.sha256, "X", "27d", None, None, 106)]

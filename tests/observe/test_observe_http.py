@@ -38,12 +38,14 @@ class StoreView:
     pngs: dict[str, bytes] = field(default_factory=dict)
     degraded: list[str] = field(default_factory=lambda: ["fallback backend"])
     kafka_error: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def health(self) -> Health:
         return Health(self.alive, "heartbeat 1.0 s ago")
 
     def readiness(self) -> Readiness:
-        return Readiness(self.ready, [] if self.ready else ["warming up"], list(self.degraded))
+        return Readiness(self.ready, [] if self.ready else ["warming up"], list(self.degraded),
+                         list(self.warnings))
 
     def status(self) -> dict[str, Any]:
         t_obs = self.recent.latest().t_obs if len(self.recent) else None
@@ -56,7 +58,7 @@ class StoreView:
                               "last_observation_age_s": None}},
             "backend": {"active": "onnxruntime", "target": "onnxruntime", "precision": "fp32",
                         "degraded": False, "engine_build": "not_needed", "detail": ""},
-            "model": MODEL.to_dict(), "warnings": [],
+            "model": MODEL.to_dict(), "warnings": list(self.warnings),
             "publisher": {"connected": self.kafka_error is None, "pending": 0,
                           "oldest_age_s": 0.0, "last_error": self.kafka_error},
             "queues": {"arrivals": 0}, "alerts_active": [],

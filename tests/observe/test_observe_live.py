@@ -327,6 +327,7 @@ def test_status_page_states_in_headless_chromium(tmp_path: Path, case: str) -> N
     if case == "degraded":
         view.degraded = ["feed aia is stale"]
         view.kafka_error = "KafkaConnectionError: 111 ECONNREFUSED"
+        view.warnings = ["model sdo-cnn:1.0.0 was trained on synthetic data only"]
     _, png = cv2.imencode(".png", np.full((64, 64, 3), 128, np.uint8))
     view.pngs = {k: png.tobytes() for k in view.pngs}
 
@@ -349,6 +350,11 @@ def test_status_page_states_in_headless_chromium(tmp_path: Path, case: str) -> N
             assert len(reasons) == (case == "degraded")
             assert bool(dom.find("span", **{"class": "kafka-error"})) == (case == "degraded")
             assert ("ECONNREFUSED" in run.stdout) == (case == "degraded")
+            # a warning (a synthetic-only model) shows beside, the daemon still ready
+            warnings = [a for t, a in dom.elements
+                        if t == "span" and "model-warning" in a.get("class", "")]
+            assert len(warnings) == (case == "degraded")
+            assert ("synthetic data only" in run.stdout) == (case == "degraded")
         if case == "empty":
             assert dom.find("li", **{"class": "none"}) and not sparks and not regions
         elif case in ("filled", "degraded"):

@@ -2,7 +2,9 @@
 
 Two formats: ``keyvalue`` (logfmt, easy to read in ``journalctl``) and
 ``json`` (one object per line, for log shippers). Code adds structured fields
-with ``log.info("message", extra={"kv": {"path": p, "reason": r}})``.
+as keyword arguments of a :func:`get_logger` logger,
+``log.info("message", path=p, reason=r)``; they travel on the record as
+``record.kv``, which both formatters write after the message.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-__all__ = ["MAX_FIELD_CHARS", "JsonFormatter", "KeyValueFormatter", "bounded", "setup_logging"]
+__all__ = ["MAX_FIELD_CHARS", "FieldLogger", "JsonFormatter", "KeyValueFormatter", "bounded",
+           "get_logger", "setup_logging"]
 
 #: Longest text of one logged field (or message): outside input (a notified path,
 #: a URL, a header value) can be megabytes long, and one line must stay a line.
@@ -23,6 +26,31 @@ _UNDER_SYSTEMD_PREFIX = {  # sd-daemon(3) priority prefixes journald understands
     logging.DEBUG: "<7>", logging.INFO: "<6>", logging.WARNING: "<4>",
     logging.ERROR: "<3>", logging.CRITICAL: "<2>",
 }
+
+
+#: Keyword arguments the logging methods take themselves; every other keyword is a field.
+_LOGGING_KEYWORDS = frozenset({"exc_info", "stack_info", "stacklevel", "extra"})
+
+
+class FieldLogger(logging.LoggerAdapter[logging.Logger]):
+    """A logger whose calls take structured fields as keywords.
+
+    ``log.warning("cannot dispose of file", feed=name, path=path)`` logs the
+    message with the fields ``feed`` and ``path`` (``record.kv``); the
+    logging keywords (``exc_info``, ``stack_info``, ``stacklevel``,
+    ``extra``) keep their meaning.
+    """
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        fields = {k: kwargs.pop(k) for k in list(kwargs) if k not in _LOGGING_KEYWORDS}
+        if fields:
+            kwargs["extra"] = {**(kwargs.get("extra") or {}), "kv": fields}
+        return msg, kwargs
+
+
+def get_logger(name: str) -> FieldLogger:
+    """The logger ``name``, taking structured fields as keyword arguments."""
+    return FieldLogger(logging.getLogger(name), {})
 
 
 def bounded(value: object, limit: int = MAX_FIELD_CHARS) -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import logging
 import os
 import socket
 import time
@@ -35,6 +34,7 @@ from monitor.config import Config
 from monitor.credentials import read_secret
 from monitor.frames import FrameAssembler
 from monitor.inference import BatchEvent
+from monitor.logs import get_logger
 from monitor.models import ModelPackage, load_package
 from monitor.models.package import default_package_path
 from monitor.observe.http import build_app, start_http
@@ -68,7 +68,7 @@ from monitor.state import ProcessedFileLedger
 
 __all__ = ["Daemon"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 class Daemon:
@@ -159,8 +159,7 @@ class Daemon:
             await stop.wait()
             self.metrics.ready.set(0)
             self.notifier.stopping("draining in-flight work")
-            log.info("stopping: draining", extra={"kv": {
-                "timeout_s": cfg.service.drain_timeout_s}})
+            log.info("stopping: draining", timeout_s=cfg.service.drain_timeout_s)
         self.metrics.up.set(0)
         return 0
 
@@ -242,15 +241,13 @@ class Daemon:
                 continue
             labels.add(model.label)
             models.append(model)
-            log.info("shadow package started", extra={"kv": {
-                "package": model.label, "sha256": model.package.sha256,
-                "provenance": model.identity.provenance.describe(),
-                "backend": model.backend}})
+            log.info("shadow package started", package=model.label, sha256=model.package.sha256,
+                     provenance=model.identity.provenance.describe(), backend=model.backend)
         return models
 
     def _refuse_shadow(self, path: Path, reason: str) -> None:
         self.shadow_failures[str(path)] = reason
-        log.error("shadow package refused", extra={"kv": {"path": str(path), "error": reason}})
+        log.error("shadow package refused", path=str(path), error=reason)
 
     async def _start_publisher(self, stack: contextlib.AsyncExitStack,
                                tracker: DeliveryTracker) -> KafkaPublisher:
@@ -264,7 +261,7 @@ class Daemon:
 
     async def _stop_publisher(self, publisher: KafkaPublisher) -> None:
         left = await publisher.stop(self.config.service.drain_timeout_s)
-        log.info("stopped", extra={"kv": {"outbox_pending": left}})
+        log.info("stopped", outbox_pending=left)
 
     async def _start_pool(self, stack: contextlib.AsyncExitStack) -> Executor:
         workers = self.config.service.ingest_workers or os.cpu_count() or 1
@@ -334,16 +331,14 @@ class Daemon:
         stack.push_async_callback(runner.cleanup)
         host, port = runner.addresses[0][:2]
         self.http_address = (host, port)
-        log.info("http listening", extra={"kv": {"address": f"{host}:{port}"}})
+        log.info("http listening", address=f"{host}:{port}")
 
     def _announce_ready(self, snapshot: PipelineSnapshot) -> None:
         self._ready.set()
         self.metrics.ready.set(1)
         self.notifier.ready(status_line(snapshot))
-        log.info("daemon ready", extra={"kv": {
-            "backend": snapshot.backend.active, "feeds": len(self._sources),
-            "model": snapshot.model.label,
-            "mode": self.config.service.mode}})
+        log.info("daemon ready", backend=snapshot.backend.active, feeds=len(self._sources),
+                 model=snapshot.model.label, mode=self.config.service.mode)
 
     def _make_sources(self, refuse: RefusalPublisher) -> list[SourceBase]:
         cfg = self.config
@@ -404,5 +399,5 @@ def _log_if_failed(task: asyncio.Task[None]) -> None:
     """A background task that dies says so once, with its name (else it stops in silence)."""
     if not task.cancelled() and task.exception() is not None:
         exc = task.exception()
-        log.error("background task failed", extra={"kv": {
-            "task": task.get_name(), "error": f"{type(exc).__name__}: {exc}"}})
+        log.error("background task failed", task=task.get_name(),
+                  error=f"{type(exc).__name__}: {exc}")

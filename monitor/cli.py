@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Sequence
 
 import monitor
 from monitor.config import ConfigError
-from monitor.logs import setup_logging
+from monitor.logs import get_logger, setup_logging
 
 __all__ = ["EXIT_CONFIG", "EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "build_parser", "main"]
 
@@ -33,7 +32,7 @@ EXIT_FAILURE = 1
 EXIT_CONFIG = 3
 EXIT_INTERRUPTED = 130
 
-log = logging.getLogger("monitor.cli")
+log = get_logger("monitor.cli")
 
 #: Modules that contribute subcommands, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -87,8 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except Exception as exc:  # the operator gets one line, -v the traceback
-        log.error("failed", exc_info=args.verbose > 0,
-                  extra={"kv": {"command": args.command, "error": f"{type(exc).__name__}: {exc}"}})
+        log.error("failed", exc_info=args.verbose > 0, command=args.command,
+                  error=f"{type(exc).__name__}: {exc}")
         return EXIT_FAILURE
 
 

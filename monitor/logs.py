@@ -41,6 +41,12 @@ class FieldLogger(logging.LoggerAdapter[logging.Logger]):
     ``extra``) keep their meaning.
     """
 
+    def log(self, level: int, msg: object, /, *args: object, **kwargs: Any) -> None:
+        # positional-only, so that a field may be called ``level`` (or ``msg``)
+        if self.isEnabledFor(level):
+            msg, kwargs = self.process(msg, kwargs)
+            self.logger.log(level, msg, *args, **kwargs)
+
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
         fields = {k: kwargs.pop(k) for k in list(kwargs) if k not in _LOGGING_KEYWORDS}
         if fields:

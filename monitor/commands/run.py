@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -12,12 +11,12 @@ from pathlib import Path
 
 from monitor.app import Daemon
 from monitor.config import Config, ConfigError, load_config
-from monitor.logs import setup_logging
+from monitor.logs import get_logger, setup_logging
 from monitor.publish.local_broker import LocalBroker
 
 __all__ = ["add_subparser", "run_daemon", "serve"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def add_subparser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -81,5 +80,5 @@ def run_daemon(args: argparse.Namespace) -> int:
         raise ConfigError(missing, str(args.config))
     setup_logging(config.logging.level, args.log_format or config.logging.format, args.verbose)
     for issue in config_warnings(config):
-        log.warning("config", extra={"kv": {"where": issue.path, "warning": issue.message}})
+        log.warning("config", where=issue.path, warning=issue.message)
     return serve(config)

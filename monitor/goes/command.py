@@ -20,18 +20,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from monitor.goes.settings import DetectionSettings, GoesSettings
+from monitor.logs import get_logger
 from monitor.publish.settings import KafkaSettings
 from monitor.typedyaml import override
 
 __all__ = ["EXIT_BAD_INPUT", "add_subparser", "run_verify"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 EXIT_BAD_INPUT = 2
 
@@ -116,11 +116,11 @@ def run_verify(args: argparse.Namespace) -> int:
             source = {"kafka_topic": args.kafka_topic}
         samples, scale, goes_inputs = _read_goes(args, goes)
     except (OSError, ValueError, TimeoutError) as exc:
-        log.error("verify: unusable input", extra={"kv": {"error": str(exc)}})
+        log.error("verify: unusable input", error=str(exc))
         print(f"error: {exc}")
         return EXIT_BAD_INPUT
     except Exception as exc:  # noqa: BLE001 - e.g. kafka errors: report, do not trace back
-        log.error("verify failed", extra={"kv": {"error": repr(exc)}})
+        log.error("verify failed", error=repr(exc))
         print(f"error: {exc!r}")
         return EXIT_BAD_INPUT
     if not frames:

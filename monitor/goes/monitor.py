@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -39,6 +38,7 @@ from monitor.goes.scores import SkillRow
 from monitor.goes.settings import GoesSettings
 from monitor.goes.swpc import FetchResult, SwpcPoller, parse_swpc
 from monitor.goes.verify import Verifier
+from monitor.logs import get_logger
 
 __all__ = ["DEFAULT_PACKAGE", "MAX_PACKAGES", "GoesMonitor"]
 
@@ -47,7 +47,7 @@ DEFAULT_PACKAGE = ""
 #: Packages scored at once (the serving one, a few shadows, one switched out).
 MAX_PACKAGES = 8
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 Hook = Callable[..., Any]
 
@@ -104,9 +104,8 @@ class GoesMonitor:
     # -- input -----------------------------------------------------------------
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Poll the SWPC JSON until ``stop`` is set or the task is cancelled."""
-        log.info("goes feed polling", extra={"kv": {
-            "feed": self.feed, "url": self.settings.feed.url,
-            "interval_s": self.settings.feed.poll_interval_s}})
+        log.info("goes feed polling", feed=self.feed, url=self.settings.feed.url,
+                 interval_s=self.settings.feed.poll_interval_s)
         await self.poller.run(self._on_fetch, stop)
 
     async def _on_fetch(self, result: FetchResult) -> None:
@@ -204,9 +203,8 @@ class GoesMonitor:
         self._queued.append(payload)
         self.published.append(payload)
         del self.published[:-200]
-        log.info("goes event", extra={"kv": {
-            "event": update.event.event_id, "state": update.state, "level": update.level,
-            "class": update.event.goes_class}})
+        log.info("goes event", event=update.event.event_id, state=update.state,
+                 level=update.level, **{"class": update.event.goes_class})
         return payload
 
     async def deliver(self) -> None:

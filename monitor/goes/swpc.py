@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -32,11 +31,12 @@ from typing import Any, Literal, Self
 
 from monitor.goes.samples import GoesSample, flux_problem
 from monitor.goes.settings import SwpcFeedSettings
+from monitor.logs import get_logger
 
 __all__ = ["POLL_ERRORS", "XRSB_ENERGY", "FetchResult", "ParsedDocument", "SwpcPoller",
            "parse_swpc", "parse_time_tag"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 #: The ``energy`` value of XRS-B records.
 XRSB_ENERGY = "0.1-0.8nm"
@@ -238,13 +238,12 @@ class SwpcPoller:
         if result.outcome == "error":
             self.failures += 1
             self.counts[f"error:{result.reason}"] += 1
-            log.warning("goes poll failed", extra={"kv": {
-                "feed": self.settings.name, "reason": result.reason, "status": result.status,
-                "detail": result.detail, "failures": self.failures}})
+            log.warning("goes poll failed", feed=self.settings.name, reason=result.reason,
+                        status=result.status, detail=result.detail, failures=self.failures)
         else:
             if self.failures:
-                log.info("goes feed recovered", extra={"kv": {
-                    "feed": self.settings.name, "after_failures": self.failures}})
+                log.info("goes feed recovered", feed=self.settings.name,
+                         after_failures=self.failures)
             self.failures = 0
             self.last_success = time.time()
             self.counts[result.outcome] += 1

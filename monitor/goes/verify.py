@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import logging
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
@@ -31,10 +30,11 @@ from monitor.goes.classes import class_level, threshold_flux
 from monitor.goes.samples import FluxSeries
 from monitor.goes.scores import RollingScores, ScoredPair
 from monitor.goes.settings import VerificationSettings
+from monitor.logs import get_logger
 
 __all__ = ["PREDICTION_OUTCOMES", "Prediction", "Verifier", "decide"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 #: What became of a prediction (label values of the predictions counter).
 PREDICTION_OUTCOMES: dict[str, str] = {
@@ -200,5 +200,5 @@ class Verifier:
             heapq.heapify(kept)
             self._pending = kept
             self.counts["truth_timeout"] += dropped
-            log.warning("predictions dropped: no GOES truth in time", extra={"kv": {
-                "dropped": dropped, "max_wait_s": self.settings.max_wait_s}})
+            log.warning("predictions dropped: no GOES truth in time", dropped=dropped,
+                        max_wait_s=self.settings.max_wait_s)

@@ -23,7 +23,6 @@ raises is logged and ignored.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -34,10 +33,11 @@ from typing import Any, TypeVar
 import numpy as np
 
 from monitor.inference.base import InferenceOutput, Runner
+from monitor.logs import get_logger
 
 __all__ = ["BatchEvent", "BatcherClosedError", "DynamicBatcher"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 T = TypeVar("T")
 
 
@@ -146,8 +146,8 @@ class DynamicBatcher:
         if warmup:
             started = time.perf_counter()
             await self.run_in_worker(self.runner.warmup)
-            log.info("inference warm-up done", extra={"kv": {
-                "backend": self.runner.name, "seconds": round(time.perf_counter() - started, 2)}})
+            log.info("inference warm-up done", backend=self.runner.name,
+                     seconds=round(time.perf_counter() - started, 2))
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="batcher")
         self._ready = True
 
@@ -253,8 +253,8 @@ class DynamicBatcher:
         except Exception as exc:  # noqa: BLE001
             if len(parts) == 1:
                 return [exc]
-            log.warning("batch failed; retrying its requests one by one",
-                        extra={"kv": {"requests": len(parts), "error": str(exc)}})
+            log.warning("batch failed; retrying its requests one by one", requests=len(parts),
+                        error=str(exc))
             results: list[InferenceOutput | BaseException] = []
             for part in parts:
                 try:

@@ -27,7 +27,6 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import logging
 import os
 import platform
 import re
@@ -37,9 +36,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from monitor.logs import get_logger
+
 __all__ = ["CacheEntry", "EngineCache", "EngineKey", "host_platform"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 KEY_SCHEMA = 1
 
@@ -143,14 +144,13 @@ class EngineCache:
             meta = json.loads(meta_path.read_text())
             data = plan.read_bytes()
         except (OSError, json.JSONDecodeError) as exc:
-            log.warning("engine cache entry unreadable; rebuilding",
-                        extra={"kv": {"path": str(plan), "error": str(exc)}})
+            log.warning("engine cache entry unreadable; rebuilding", path=str(plan), error=str(exc))
             self.invalidate(key)
             return None
         if meta.get("digest") != key.digest or meta.get("plan_sha256") != \
                 hashlib.sha256(data).hexdigest():
             log.warning("engine cache entry does not match its key or checksum; rebuilding",
-                        extra={"kv": {"path": str(plan)}})
+                        path=str(plan))
             self.invalidate(key)
             return None
         os.utime(plan)  # LRU order for pruning
@@ -194,7 +194,7 @@ class EngineCache:
             for p in (entry.plan, entry.plan.with_suffix(".json")):
                 with contextlib.suppress(FileNotFoundError):
                     p.unlink()
-            log.info("engine cache pruned", extra={"kv": {"path": str(entry.plan)}})
+            log.info("engine cache pruned", path=str(entry.plan))
 
     def timing_cache_path(self, key: EngineKey) -> Path:
         """Timing cache shared by all builds on this GPU and TensorRT version."""

@@ -11,7 +11,6 @@ never shadowed.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,13 +26,14 @@ from monitor.inference.base import (
 )
 from monitor.inference.settings import InferenceSettings
 from monitor.inference.torch_cpu import available_cores
+from monitor.logs import get_logger
 
 if TYPE_CHECKING:
     from monitor.models.package import ModelPackage
 
 __all__ = ["OnnxRuntimeBackend", "probe", "probe_cuda"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def probe() -> tuple[bool, str]:
@@ -132,9 +132,8 @@ class OnnxRuntimeBackend(BackendPlugin, name="onnxruntime", auto_rank=30, fp32_o
         self.max_batch = max_batch
         self.input_name = package.manifest.input.name
         self.output_names = list(package.manifest.output_names)
-        log.info("backend loaded", extra={"kv": {
-            "backend": self.name, "providers": self.session.get_providers(),
-            "threads": options.intra_op_num_threads}})
+        log.info("backend loaded", backend=self.name, providers=self.session.get_providers(),
+                 threads=options.intra_op_num_threads)
 
     def warmup(self) -> None:
         """Run batch 1 and batch max a few times (memory arena and kernel selection)."""

@@ -17,7 +17,6 @@ and closes the stand-in.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
@@ -39,6 +38,7 @@ from monitor.inference.base import (
 )
 from monitor.inference.settings import InferenceSettings
 from monitor.inference.trt_backend import TensorRTBackend
+from monitor.logs import get_logger
 
 if TYPE_CHECKING:
     from monitor.models.package import ModelPackage
@@ -53,7 +53,7 @@ __all__ = [
     "probe_backends",
 ]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _logged_unavailable: set[tuple[str, str]] = set()
 _log_lock = threading.Lock()
@@ -85,8 +85,7 @@ def _log_unavailable(name: str, reason: str) -> None:
         if (name, reason) in _logged_unavailable:
             return
         _logged_unavailable.add((name, reason))
-    log.info("inference backend unavailable, skipped",
-             extra={"kv": {"backend": name, "reason": reason}})
+    log.info("inference backend unavailable, skipped", backend=name, reason=reason)
 
 
 def default_engine_cache_dir(settings: InferenceSettings, service_cache_dir: Path | None) -> Path:
@@ -240,8 +239,8 @@ class ManagedBackend:
                 self._build_seconds = time.perf_counter() - started
                 self._build_state = "failed"
                 self._build_error = f"{type(exc).__name__}: {exc}"
-            log.error("background backend build failed; staying degraded",
-                      extra={"kv": {"backend": self._target, "error": self._build_error}})
+            log.error("background backend build failed; staying degraded", backend=self._target,
+                      error=self._build_error)
             return
         with self._lock:
             if self._closed:
@@ -250,7 +249,7 @@ class ManagedBackend:
             self._ready = (backend, precision)
             self._build_seconds = time.perf_counter() - started
             self._build_state = "ready"
-        log.info("background backend ready", extra={"kv": {"backend": self._target}})
+        log.info("background backend ready", backend=self._target)
 
     def wait_for_build(self, timeout: float | None = None) -> bool:
         """Block until the background build ends; True if it is no longer running."""
@@ -272,8 +271,8 @@ class ManagedBackend:
             with self._lock:
                 self._build_state = "failed"
                 self._build_error = f"warm-up failed: {type(exc).__name__}: {exc}"
-            log.error("new backend failed warm-up; staying degraded",
-                      extra={"kv": {"backend": backend.name, "error": str(exc)}})
+            log.error("new backend failed warm-up; staying degraded", backend=backend.name,
+                      error=str(exc))
             return
         old = self._active
         with self._lock:
@@ -281,7 +280,7 @@ class ManagedBackend:
             self._build_state = "done"
         old.close()
         log.info("inference backend switched",
-                 extra={"kv": {"from": old.name, "to": backend.name, "precision": precision}})
+                 **{"from": old.name, "to": backend.name, "precision": precision})
 
     def infer(self, batch: np.ndarray) -> InferenceOutput:
         """Run one batch on the active backend (after swapping in a finished build)."""
@@ -361,7 +360,7 @@ def open_backend(settings: InferenceSettings, package: ModelPackage,
             # The stand-in: the next available backend in auto order, whatever was forced.
             order = [n for n in auto_order() if n != "tensorrt"]
             log.warning("no cached TensorRT engine: building in the background, serving "
-                        "degraded meanwhile", extra={"kv": {"cache_dir": str(cache_dir)}})
+                        "degraded meanwhile", cache_dir=str(cache_dir))
 
     errors: dict[str, str] = {}
     for name in order:
@@ -375,12 +374,12 @@ def open_backend(settings: InferenceSettings, package: ModelPackage,
                     raise
                 raise BackendUnavailableError(name, f"{type(exc).__name__}: {exc}") from exc
             errors[name] = f"{type(exc).__name__}: {exc}"
-            log.warning("inference backend failed to load; trying the next",
-                        extra={"kv": {"backend": name, "reason": errors[name]}})
+            log.warning("inference backend failed to load; trying the next", backend=name,
+                        reason=errors[name])
             continue
-        log.info("inference backend selected", extra={"kv": {
-            "backend": name, "precision": precision, "requested": settings.backend,
-            "building": background or "", "skipped": {**unavailable, **errors}}})
+        log.info("inference backend selected", backend=name, precision=precision,
+                 requested=settings.backend, building=background or "",
+                 skipped={**unavailable, **errors})
         factory = None
         if background is not None:
             def factory() -> tuple[Backend, Precision]:

@@ -7,7 +7,6 @@ preprocessing pool for cores.
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +23,7 @@ from monitor.inference.base import (
     warm_up_cpu,
 )
 from monitor.inference.settings import InferenceSettings
+from monitor.logs import get_logger
 
 if TYPE_CHECKING:
     from monitor.models.network import SolarResNet
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TorchCPUBackend", "probe"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def probe() -> tuple[bool, str]:
@@ -86,7 +86,7 @@ class TorchCPUBackend(BackendPlugin, name="torch_cpu", auto_rank=40, fp32_only=T
         self.model = package.build_torch_model("cpu")
         self.shape = package.input_shape
         self.max_batch = max_batch
-        log.info("backend loaded", extra={"kv": {"backend": self.name, "threads": threads}})
+        log.info("backend loaded", backend=self.name, threads=threads)
 
     def warmup(self) -> None:
         """Run batch 1 and batch max a few times (allocator and thread pool warm-up)."""

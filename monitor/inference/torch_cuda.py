@@ -17,7 +17,6 @@ The GPU path when TensorRT is absent or still building its engine.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,13 +31,14 @@ from monitor.inference.base import (
     check_batch,
 )
 from monitor.inference.settings import InferenceSettings
+from monitor.logs import get_logger
 
 if TYPE_CHECKING:
     from monitor.models.package import ModelPackage
 
 __all__ = ["TorchCUDABackend", "batch_buckets", "probe"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
@@ -139,9 +139,8 @@ class TorchCUDABackend(BackendPlugin, name="torch_cuda", auto_rank=20, gpu=True)
         self.stream.synchronize()
         self.host_out = tuple(torch.empty((max_batch, *o.shape[1:]), dtype=torch.float32)
                               .pin_memory() for o in outs)
-        log.info("backend loaded", extra={"kv": {
-            "backend": self.name, "device": str(self.device), "precision": precision,
-            "gpu": torch.cuda.get_device_name(self.device), "buckets": list(self.buckets)}})
+        log.info("backend loaded", backend=self.name, device=str(self.device), precision=precision,
+                 gpu=torch.cuda.get_device_name(self.device), buckets=list(self.buckets))
 
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         enabled = self.dtype != torch.float32
@@ -171,8 +170,8 @@ class TorchCUDABackend(BackendPlugin, name="torch_cuda", auto_rank=20, gpu=True)
                 self._capture()
             except RuntimeError as exc:
                 self.graphs.clear()
-                log.warning("CUDA graph capture failed; running eager",
-                            extra={"kv": {"backend": self.name, "error": str(exc)}})
+                log.warning("CUDA graph capture failed; running eager", backend=self.name,
+                            error=str(exc))
         for b in self.buckets:
             x = np.zeros((b, *self.shape), dtype=np.float32)
             for _ in range(self.warmup_iterations):

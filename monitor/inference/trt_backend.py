@@ -20,7 +20,6 @@ and rebuilds once.
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,13 +47,14 @@ from monitor.inference.trt_build import (
     recent_errors,
     trt_logger,
 )
+from monitor.logs import get_logger
 
 if TYPE_CHECKING:
     from monitor.models.package import ModelPackage
 
 __all__ = ["TensorRTBackend", "import_tensorrt", "probe"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 class _Slot:
@@ -136,8 +136,8 @@ class TensorRTBackend(BackendPlugin, name="tensorrt", auto_rank=10, gpu=True):
             engine = self.runtime.deserialize_cuda_engine(plan)
             if engine is None and cached:
                 # Stale or foreign plan (version/device mismatch): drop it and rebuild once.
-                log.warning("cached engine did not deserialize; rebuilding", extra={"kv": {
-                    "key": key.digest[:16], "tensorrt": recent_errors(trt)}})
+                log.warning("cached engine did not deserialize; rebuilding", key=key.digest[:16],
+                            tensorrt=recent_errors(trt))
                 self.cache.invalidate(key)
                 plan, key, cached = build_engine(package, precision, max_batch, self.settings,
                                                  self.cache, device)
@@ -147,9 +147,8 @@ class TensorRTBackend(BackendPlugin, name="tensorrt", auto_rank=10, gpu=True):
             self.engine, self.key = engine, key
             self.built_seconds = None if cached else time.perf_counter() - start
             self._setup(trt, package, max_batch)
-        log.info("backend loaded", extra={"kv": {
-            "backend": self.name, "precision": precision, "cached_engine": cached,
-            "key": key.digest[:16], "buckets": list(self.buckets)}})
+        log.info("backend loaded", backend=self.name, precision=precision, cached_engine=cached,
+                 key=key.digest[:16], buckets=list(self.buckets))
 
     def _setup(self, trt: Any, package: ModelPackage, max_batch: int) -> None:
         engine = self.engine
@@ -217,7 +216,7 @@ class TensorRTBackend(BackendPlugin, name="tensorrt", auto_rank=10, gpu=True):
                     for slot in self.slots.values():
                         slot.graph = None
                     log.warning("CUDA graph capture failed; running without graphs",
-                                extra={"kv": {"backend": self.name, "error": str(exc)}})
+                                backend=self.name, error=str(exc))
         for b in self.buckets:
             x = np.zeros((b, *self.shape), dtype=np.float32)
             for _ in range(self.warmup_iterations):

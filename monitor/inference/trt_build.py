@@ -41,6 +41,7 @@ from monitor.inference.base import BackendError, BackendUnavailableError, Precis
 from monitor.inference.engine_cache import EngineCache, EngineKey, host_platform
 from monitor.inference.settings import TensorRTSettings
 from monitor.inference.torch_cuda import probe as probe_cuda
+from monitor.logs import get_logger
 
 if TYPE_CHECKING:
     from monitor.models.package import ModelPackage
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["FP16_RECIPE", "FP32_RECIPE", "build_engine", "device_index", "engine_key",
            "import_tensorrt", "probe", "recent_errors", "trt_logger"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 #: Bump when the fp16 variant recipe changes, so cached engines are rebuilt.
 FP16_RECIPE = "strongly-typed-fp16-cnn-fp32-stats-v1"
@@ -193,7 +194,7 @@ def _build_plan(trt: Any, onnx_path: Path, key: EngineKey, input_name: str,
         timing = None
     if timing is None:  # unreadable saved cache: start from an empty one
         log.warning("timing cache unreadable; starting an empty one",
-                    extra={"kv": {"path": str(cache.timing_cache_path(key))}})
+                    path=str(cache.timing_cache_path(key)))
         timing = config.create_timing_cache(b"")
     config.set_timing_cache(timing, False)
     profile = builder.create_optimization_profile()
@@ -207,7 +208,7 @@ def _build_plan(trt: Any, onnx_path: Path, key: EngineKey, input_name: str,
     try:
         cache.write_timing_cache(key, bytes(config.get_timing_cache().serialize()))
     except OSError as exc:
-        log.warning("timing cache not saved", extra={"kv": {"error": str(exc)}})
+        log.warning("timing cache not saved", error=str(exc))
     return bytes(plan)
 
 
@@ -236,10 +237,9 @@ def build_engine(package: ModelPackage, precision: Precision, max_batch: int,
             plan = cache.load(key)
             if plan is not None:
                 return plan, key, True
-            log.info("building TensorRT engine", extra={"kv": {
-                "package": key.package_name, "precision": precision, "max_batch": max_batch,
-                "gpu": key.gpu_name, "tensorrt": key.tensorrt_version,
-                "key": key.digest[:16]}})
+            log.info("building TensorRT engine", package=key.package_name, precision=precision,
+                     max_batch=max_batch, gpu=key.gpu_name, tensorrt=key.tensorrt_version,
+                     key=key.digest[:16])
             start = time.perf_counter()
             with tempfile.TemporaryDirectory(dir=cache.root) as work:
                 onnx_path = _onnx_for_build(package, precision, Path(work), device)
@@ -247,6 +247,6 @@ def build_engine(package: ModelPackage, precision: Precision, max_batch: int,
                                    cache)
             seconds = time.perf_counter() - start
             path = cache.store(key, plan, seconds)
-            log.info("TensorRT engine built", extra={"kv": {
-                "seconds": round(seconds, 1), "path": str(path), "bytes": len(plan)}})
+            log.info("TensorRT engine built", seconds=round(seconds, 1), path=str(path),
+                     bytes=len(plan))
             return plan, key, False

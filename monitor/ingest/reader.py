@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import logging
 import os
 import stat
 import time
@@ -42,10 +41,11 @@ from monitor.ingest.pixels import check_pixels
 from monitor.ingest.reasons import Rejection, RejectReason
 from monitor.ingest.records import ImageData, IngestResult, Observation
 from monitor.ingest.settings import IngestSettings
+from monitor.logs import get_logger
 
 __all__ = ["read_observation"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _FITS_MAGIC = b"SIMPLE  ="
 
@@ -174,11 +174,11 @@ def read_observation(path: str | os.PathLike[str], settings: IngestSettings | No
         return IngestResult(rejection=partial.rejection(rejected.reason, rejected.message,
                                                         rejected.details), timings_s=timings)
     except MemoryError:
-        log.error("ingest ran out of memory", extra={"kv": {"path": partial.path}})
+        log.error("ingest ran out of memory", path=partial.path)
         return IngestResult(rejection=partial.rejection(
             RejectReason.INTERNAL_ERROR, "out of memory while reading"), timings_s=timings)
     except Exception as exc:  # the daemon must survive a bug triggered by one file
-        log.exception("unexpected error in ingest", extra={"kv": {"path": partial.path}})
+        log.exception("unexpected error in ingest", path=partial.path)
         return IngestResult(rejection=partial.rejection(
             RejectReason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"), timings_s=timings)
 
@@ -238,7 +238,6 @@ def _read(partial: _Partial, settings: IngestSettings, timings: dict[str, float]
         fsn=facts.fsn, img_type=facts.img_type, n_pixels=stats.n_pixels,
         n_missing=stats.n_missing, n_saturated=stats.n_saturated,
         disk_mean_dn_per_s=stats.disk_mean_dn_per_s)
-    log.debug("ingested", extra={"kv": {"path": partial.path, "wavelength": facts.wavelength,
-                                        "t_obs": observation.key.t_obs,
-                                        "flags": ",".join(observation.flags)}})
+    log.debug("ingested", path=partial.path, wavelength=facts.wavelength,
+              t_obs=observation.key.t_obs, flags=",".join(observation.flags))
     return IngestResult(observation=observation, image=image, timings_s=timings)

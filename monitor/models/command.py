@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from monitor.logs import get_logger
 from monitor.models.errors import PackageError, PackageFormatError
 from monitor.models.manifest import ManifestError
 from monitor.models.network import build_network
@@ -32,7 +32,7 @@ from monitor.models.spec import CHECKPOINT_SPEC_KEY, manifest_from_spec
 
 __all__ = ["add_subparser", "run_export"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def add_subparser(subparsers: argparse._SubParsersAction) -> None:
@@ -96,8 +96,7 @@ def run_export(args: argparse.Namespace) -> int:
                 raise PackageFormatError(args.weights, f"unreadable safetensors: {exc}") from None
             load_weights(model, state, args.weights)
         else:
-            log.warning("exporting an UNTRAINED package (random weights)",
-                        extra={"kv": {"seed": args.seed}})
+            log.warning("exporting an UNTRAINED package (random weights)", seed=args.seed)
             training = dict(manifest.training)
             training.setdefault("data", f"none: random initialisation, seed {args.seed}; "
                                         "untrained, for tests and benchmarks only")

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import shutil
 from dataclasses import dataclass, replace
@@ -33,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from monitor.logs import get_logger
 from monitor.models.card import default_model_card
 from monitor.models.errors import (
     PackageError,
@@ -70,7 +70,7 @@ __all__ = [
     "write_package",
 ]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 MANIFEST = "model.json"
 ONNX = "model.onnx"
@@ -285,7 +285,7 @@ def load_package(path: Path | str, verify: bool = True) -> ModelPackage:
     package = ModelPackage(path=path, manifest=manifest, sha256=digest, verified=verify)
     if manifest.provenance is None:
         log.warning("model package declares no provenance: read as trained on synthetic "
-                    "data only", extra={"kv": {"package": manifest.name, "path": str(path)}})
+                    "data only", package=manifest.name, path=str(path))
     if verify:
         verify_files(path, manifest)
         report = check_parity(package)
@@ -295,9 +295,8 @@ def load_package(path: Path | str, verify: bool = True) -> ModelPackage:
                 package.onnx_path,
                 f"ONNX and torch ({WEIGHTS}) disagree on the probe input: output {worst} "
                 f"relative difference {report.relative[worst]:.2e} > {report.rtol:.0e}")
-        log.info("model package verified", extra={"kv": {
-            "package": manifest.name, "version": manifest.version, "sha256": digest[:12],
-            "parity": {k: f"{v:.1e}" for k, v in report.relative.items()}}})
+        log.info("model package verified", package=manifest.name, version=manifest.version,
+                 sha256=digest[:12], parity={k: f"{v:.1e}" for k, v in report.relative.items()})
     return package
 
 
@@ -405,9 +404,9 @@ def write_package(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    log.info("model package written", extra={"kv": {"path": str(out), "name": manifest.name}})
+    log.info("model package written", path=str(out), name=manifest.name)
     try:
         return load_package(out, verify=verify)
     except PackageError:
-        log.error("freshly written package failed verification", extra={"kv": {"path": str(out)}})
+        log.error("freshly written package failed verification", path=str(out))
         raise

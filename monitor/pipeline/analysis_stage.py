@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Protocol
 from monitor.alerts import AlertEngine
 from monitor.atomicfile import write_atomic
 from monitor.frames import Frame
+from monitor.logs import get_logger
 from monitor.observe.metrics import Metrics
 from monitor.pipeline.assembly import Assembly, FrameQueue
 from monitor.pipeline.handoffs import IngestedFile, QueuedFrame
@@ -40,7 +40,7 @@ from monitor.pipeline.turns import TurnOrder
 
 __all__ = ["AnalysisStage", "FrameListener"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 class FrameListener(Protocol):
@@ -112,8 +112,7 @@ class AnalysisStage:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("frame analysis failed",
-                              extra={"kv": {"frame": queued.frame.frame_id}})
+                log.exception("frame analysis failed", frame=queued.frame.frame_id)
                 await self._retry(queued.frame, "analysis")
             finally:
                 await self._turns.end(ticket)
@@ -173,10 +172,10 @@ class AnalysisStage:
         except FileNotFoundError:
             pass
         except (ValueError, OSError, TypeError) as exc:
-            log.warning("cannot restore alert state", extra={"kv": {"error": str(exc)}})
+            log.warning("cannot restore alert state", error=str(exc))
 
     def save_alert_state(self) -> None:
         try:
             write_atomic(self._alert_state_path, json.dumps(self._alerts.snapshot()))
         except OSError as exc:
-            log.error("cannot save alert state", extra={"kv": {"error": str(exc)}})
+            log.error("cannot save alert state", error=str(exc))

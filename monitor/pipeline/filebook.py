@@ -11,19 +11,19 @@ begun file, and the observation key of every file on its way to a frame.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 from typing import Literal
 
 from monitor.frames import Frame
 from monitor.ingest import Observation
+from monitor.logs import get_logger
 from monitor.pipeline.handoffs import FileRejection, IngestedFile
 from monitor.sources import FileArrival, Outcome
 from monitor.state import ProcessedFileLedger
 
 __all__ = ["CheckIn", "FileBook"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 #: What :meth:`FileBook.check_in` found: a new file (now begun), a file that vanished
 #: before it could be looked at, or the outcome it reached before a restart.
@@ -44,8 +44,7 @@ class FileBook:
         try:
             st = os.stat(path, follow_symlinks=False)
         except OSError as exc:
-            log.warning("file vanished before ingest", extra={"kv": {"path": path,
-                                                                     "error": str(exc)}})
+            log.warning("file vanished before ingest", path=path, error=str(exc))
             return "vanished"
         entry = await asyncio.to_thread(self._ledger.lookup, path, st.st_size, st.st_mtime_ns)
         if entry is not None and entry.finished:
@@ -92,7 +91,7 @@ class FileBook:
         except KeyError:
             pass  # never begun (refused before the ledger saw it)
         except Exception:  # the ledger cannot write (disk full): decide again later
-            log.exception("ledger write failed", extra={"kv": {"path": path}})
+            log.exception("ledger write failed", path=path)
             return False
         self._arrival_of.pop(path, None)
         return True
@@ -108,7 +107,7 @@ class FileBook:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("ledger write failed", extra={"kv": {"frame": frame.frame_id}})
+            log.exception("ledger write failed", frame=frame.frame_id)
             return None
         arrivals = []
         for item in frame.channels.values():

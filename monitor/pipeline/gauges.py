@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-
+from monitor.logs import get_logger
 from monitor.observe.metrics import Metrics
 from monitor.pipeline.publishing import PublishedFrame
 
 __all__ = ["ResultGauges"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 class ResultGauges:
@@ -30,5 +29,4 @@ class ResultGauges:
         for alert in done.alerts:
             m.alerts.labels(alert.rule, alert.state).inc()
             m.alerts_active.labels(alert.rule).set(alert.state == "firing")
-            log.warning("alert", extra={"kv": {"rule": alert.rule, "state": alert.state,
-                                               "message": alert.message}})
+            log.warning("alert", rule=alert.rule, state=alert.state, message=alert.message)

@@ -11,7 +11,6 @@ events go to ``<prefix>.goes``. Scores are exported as gauges.
 from __future__ import annotations
 
 import json
-import logging
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -23,13 +22,14 @@ from monitor.atomicfile import write_atomic
 from monitor.goes import GoesMonitor, GoesSettings
 from monitor.goes.events import threshold_for_alert
 from monitor.goes.scores import CELLS
+from monitor.logs import get_logger
 from monitor.observe.metrics import Metrics
 from monitor.pipeline.analysis import ShadowResult
 from monitor.pipeline.publishing import PublishedFrame, ResultPublisher
 
 __all__ = ["GoesLink"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 class GoesLink:
@@ -55,13 +55,13 @@ class GoesLink:
             try:
                 self.goes.restore(json.loads(self.state_path.read_text()), self._serving)
             except (OSError, ValueError, TypeError, KeyError) as exc:
-                log.warning("cannot restore GOES scores", extra={"kv": {"error": str(exc)}})
+                log.warning("cannot restore GOES scores", error=str(exc))
 
     def save(self) -> None:
         try:
             write_atomic(self.state_path, json.dumps(self.goes.snapshot()))
         except OSError as exc:
-            log.error("cannot save GOES scores", extra={"kv": {"error": str(exc)}})
+            log.error("cannot save GOES scores", error=str(exc))
 
     async def run(self) -> None:
         """Poll GOES until cancelled; the scores survive restarts."""
@@ -123,5 +123,4 @@ class GoesLink:
             return
         data = dict(base, state="confirmed", message=confirmation.message)
         await self.publisher.event("alert", data)
-        log.warning("alert confirmed by GOES", extra={"kv": {"alert_id": alert_id,
-                                                             "message": confirmation.message}})
+        log.warning("alert confirmed by GOES", alert_id=alert_id, message=confirmation.message)

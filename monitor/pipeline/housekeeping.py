@@ -4,10 +4,10 @@ from a snapshot, GOES scores, and the hourly ledger prune."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable, Sequence
 
+from monitor.logs import get_logger
 from monitor.observe.metrics import Metrics
 from monitor.pipeline.assembly import Assembly
 from monitor.pipeline.filebook import FileBook
@@ -17,7 +17,7 @@ from monitor.pipeline.status import PipelineSnapshot
 
 __all__ = ["Housekeeper"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _ENGINE_BUILD_STATE = {"not_needed": 0, "building": 1, "ready": 2, "done": 2, "failed": 3}
 
@@ -103,6 +103,5 @@ class Housekeeper:
         at the next hour)."""
         pruned = await self._book.prune(self._retention_s)
         if pruned:
-            log.info("ledger pruned", extra={"kv": {"rows": pruned,
-                                                    "older_than_days": self._retention_s / 86400}})
+            log.info("ledger pruned", rows=pruned, older_than_days=self._retention_s / 86400)
         return pruned

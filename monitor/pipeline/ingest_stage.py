@@ -18,13 +18,13 @@ throughput is unchanged.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from concurrent.futures import Executor
 from datetime import UTC, datetime
 
 from monitor.frames import ChannelItem
 from monitor.ingest import IngestSettings
+from monitor.logs import get_logger
 from monitor.observe.metrics import Metrics
 from monitor.pipeline.assembly import Assembly
 from monitor.pipeline.filebook import FileBook
@@ -38,7 +38,7 @@ from monitor.sources import FileArrival
 
 __all__ = ["IngestStage"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 class IngestStage:
@@ -97,7 +97,7 @@ class IngestStage:
             except asyncio.CancelledError:
                 raise
             except Exception:  # e.g. the ledger's disk is full: try again later
-                log.exception("ingest failed", extra={"kv": {"path": str(arrival.path)}})
+                log.exception("ingest failed", path=str(arrival.path))
                 await self._outcomes.retry_later(arrival, "ingest")
             finally:
                 self.busy -= 1

@@ -11,18 +11,18 @@ outcome, :meth:`Intake.acknowledge` is the one place that tells its source
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from monitor.logs import get_logger
 from monitor.observe.metrics import Metrics
 from monitor.sources import FeedSettings, FileArrival, Outcome, Source
 from monitor.sources.supervisor import SourceSupervisor, supervise
 
 __all__ = ["FeedStatus", "Intake"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -112,8 +112,7 @@ class Intake:
         try:
             await source.done(arrival, outcome)
         except Exception:  # e.g. the move failed; the ledger already knows
-            log.exception("source could not settle a file", extra={"kv": {
-                "path": str(arrival.path), "outcome": outcome}})
+            log.exception("source could not settle a file", path=str(arrival.path), outcome=outcome)
 
     def stale_feeds(self) -> list[str]:
         """Feeds that delivered nothing for ``stale_after_cadences`` cadences (>= 60 s)."""

@@ -10,9 +10,8 @@ one place that decides this, and the one owner of the retry schedule.
 
 from __future__ import annotations
 
-import logging
-
 from monitor.frames import Frame
+from monitor.logs import get_logger
 from monitor.observe.metrics import Metrics
 from monitor.pipeline.filebook import FileBook
 from monitor.pipeline.handoffs import PIPELINE_REASONS, FileRejection, IngestedFile
@@ -23,7 +22,7 @@ from monitor.sources import FileArrival
 
 __all__ = ["Outcomes"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 class Outcomes:
@@ -58,9 +57,8 @@ class Outcomes:
             await self.retry_later(arrival, "publish")
             return
         self._metrics.rejections.labels(arrival.feed, rejection.reason).inc()
-        log.info("file rejected", extra={"kv": {"path": rejection.path,
-                                                "reason": rejection.reason,
-                                                "detail": rejection.detail[:200]}})
+        log.info("file rejected", path=rejection.path, reason=rejection.reason,
+                 detail=rejection.detail[:200])
         if not await self._book.finish_file(arrival, rejection):
             await self.retry_later(arrival, "ledger")
             return
@@ -104,8 +102,7 @@ class Outcomes:
                 f"{PIPELINE_REASONS['retries_exhausted']} ({stage})"))
             return
         delay = self._retries.schedule(arrival, attempts)
-        log.warning("file will be retried", extra={"kv": {
-            "path": path, "stage": stage, "attempt": attempts, "in_s": delay}})
+        log.warning("file will be retried", path=path, stage=stage, attempt=attempts, in_s=delay)
 
     async def retry_frame(self, frame: Frame[IngestedFile], stage: str) -> None:
         """Send every file of a frame back for a retry (the caller reopened the frame)."""

@@ -12,17 +12,17 @@ someone asks for it. Concurrent requests for the same frame share one drawing.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from monitor.logs import get_logger
 from monitor.pipeline.publishing import PublishedFrame
 
 __all__ = ["OverlayStore"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 Draw = Callable[[Any], Awaitable[bytes]]
 
@@ -87,7 +87,7 @@ class OverlayStore:
         try:
             png = await self._draw(entry)
         except Exception:  # a picture for people; the published result stands
-            log.exception("overlay failed", extra={"kv": {"frame": frame_id}})
+            log.exception("overlay failed", frame=frame_id)
             if self._on_error is not None:
                 self._on_error()
         finally:

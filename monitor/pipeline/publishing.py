@@ -12,13 +12,13 @@ the broker's acknowledgement.
 
 from __future__ import annotations
 
-import logging
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from monitor.logs import get_logger
 from monitor.observe.metrics import Metrics
 from monitor.pipeline.analysis import AnalysedFrame, ShadowResult
 from monitor.pipeline.handoffs import FileRejection
@@ -35,7 +35,7 @@ from monitor.publish.producer import KafkaPublisher
 
 __all__ = ["DeliveryTracker", "PublishedFrame", "ResultPublisher"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -158,5 +158,5 @@ class ResultPublisher:
             log.error("outbox full: result not stored (input kept for a later retry)")
         except OutboxError as exc:
             self._metrics.drops.labels("publish", "outbox_error").inc()
-            log.error("outbox error: result not stored", extra={"kv": {"error": str(exc)}})
+            log.error("outbox error: result not stored", error=str(exc))
         return False

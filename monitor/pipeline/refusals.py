@@ -10,9 +10,8 @@ was refused either way) and says so in a drop counter and a log line.
 
 from __future__ import annotations
 
-import logging
-
 from monitor.ingest import RejectReason
+from monitor.logs import get_logger
 from monitor.observe.metrics import Metrics
 from monitor.pipeline.handoffs import PIPELINE_REASONS, FileRejection
 from monitor.pipeline.publishing import ResultPublisher
@@ -29,7 +28,7 @@ REJECT_REASONS: tuple[str, ...] = tuple(sorted({
     *NOTIFICATION_REASONS, *URL_REASONS, *DOWNLOAD_REASONS, "write", "internal_error",
     *(str(r) for r in RejectReason), *PIPELINE_REASONS}))
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 class RefusalPublisher:
@@ -50,7 +49,6 @@ class RefusalPublisher:
     async def __call__(self, refusal: Refusal) -> None:
         rejection = FileRejection(refusal.target, refusal.feed, refusal.reason, refusal.detail)
         if not await self.publisher.rejection(rejection):
-            log.error("refusal not stored", extra={"kv": {
-                "feed": refusal.feed, "reason": refusal.reason}})
+            log.error("refusal not stored", feed=refusal.feed, reason=refusal.reason)
             return
         self.metrics.rejections.labels(refusal.feed, refusal.reason).inc()

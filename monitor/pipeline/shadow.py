@@ -24,7 +24,6 @@ A shadow analysis that fails is logged and counted with the skipped ones
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -34,6 +33,7 @@ import numpy as np
 
 from monitor.frames import Frame
 from monitor.inference import DynamicBatcher, InferenceSettings, open_backend
+from monitor.logs import get_logger
 from monitor.models import ModelPackage, load_package
 from monitor.observe.metrics import Metrics
 from monitor.pipeline.analysis import (
@@ -49,7 +49,7 @@ from monitor.pipeline.spare import Load, SparePolicy
 __all__ = ["ShadowListener", "ShadowModel", "ShadowResult", "ShadowStage",
            "compatibility_problem", "irradiance_difference", "open_shadow"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 class ShadowListener(Protocol):
@@ -209,7 +209,7 @@ class ShadowStage:
     def _skip(self, model: ShadowModel, reason: str) -> None:
         model.skipped += 1
         self._metrics.shadow_skipped.labels(model.label).inc()
-        log.debug("shadow skipped", extra={"kv": {"package": model.label, "reason": reason}})
+        log.debug("shadow skipped", package=model.label, reason=reason)
 
     async def _run(self, model: ShadowModel, frame: Frame[IngestedFile],
                    done: AnalysedFrame) -> None:
@@ -221,9 +221,8 @@ class ShadowStage:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a broken candidate never touches the champion's path
-            log.error("shadow analysis failed", extra={"kv": {
-                "package": model.label, "frame": done.frame_id,
-                "error": f"{type(exc).__name__}: {exc}"}})
+            log.error("shadow analysis failed", package=model.label, frame=done.frame_id,
+                      error=f"{type(exc).__name__}: {exc}")
             self._skip(model, "failed")
             return
         model.analysed += 1

@@ -26,7 +26,6 @@ line with its reason code; ``sdo_monitor_model_switches_total{result}`` and
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Literal
 
 from monitor.inference import BackendError, BackendUnavailableError
+from monitor.logs import get_logger
 from monitor.models import (
     ModelPackage,
     PackageError,
@@ -52,7 +52,7 @@ from monitor.pipeline.serving import Champion, ServingModel
 __all__ = ["SWITCH_REASONS", "SWITCH_RESULTS", "ModelSwitcher", "PackageWatch", "SwitchOutcome",
            "refusal_reason", "show_model"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 SwitchResult = Literal["switched", "unchanged", "refused"]
 SWITCH_RESULTS: tuple[SwitchResult, ...] = ("switched", "unchanged", "refused")
@@ -99,12 +99,11 @@ def show_model(metrics: Metrics, model: ModelIdentity) -> None:
     and after every switch)."""
     metrics.model_info.info({"name": model.name, "version": model.version,
                              "sha256": model.sha256, "provenance": model.provenance.data})
-    log.info("serving model", extra={"kv": {
-        "model": model.label, "sha256": model.sha256[:12],
-        "provenance": model.provenance.describe()}})
+    log.info("serving model", model=model.label, sha256=model.sha256[:12],
+             provenance=model.provenance.describe())
     if model.provenance.synthetic_only:
         log.warning("the serving model was trained on synthetic data only: its alerts are "
-                    "not validated on the real Sun", extra={"kv": {"model": model.label}})
+                    "not validated on the real Sun", model=model.label)
 
 
 def refusal_reason(exc: BaseException) -> str:
@@ -196,13 +195,12 @@ class ModelSwitcher:
             except TimeoutError:
                 if not self._watch.changed():
                     continue
-                log.info("model package link changed", extra={"kv": {
-                    "path": str(self._watch.path), "target": str(self._watch.target())}})
+                log.info("model package link changed", path=str(self._watch.path),
+                         target=str(self._watch.target()))
             else:
                 self._requests.clear()
                 self._watch.changed()  # what SIGHUP loads is the target now
-                log.info("reload requested (SIGHUP)", extra={"kv": {
-                    "path": str(self._watch.path)}})
+                log.info("reload requested (SIGHUP)", path=str(self._watch.path))
             await self.switch()
 
     async def switch(self) -> SwitchOutcome:
@@ -238,8 +236,8 @@ class ModelSwitcher:
               "sha256": outcome.serving.sha256[:12], "detail": detail}
         if result == "refused":
             self._metrics.model_switch_refusals.labels(reason).inc()
-            log.error("model switch refused", extra={"kv": {"reason": reason, **kv}})
+            log.error("model switch refused", reason=reason, **kv)
         else:
-            log.info(f"model switch: {result}", extra={"kv": kv})
+            log.info(f"model switch: {result}", **kv)
         return outcome
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +22,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
+from monitor.logs import get_logger
 from monitor.publish.envelope import CONTENT_TYPE
 from monitor.publish.kafka_adapter import (
     CODECS,
@@ -40,7 +40,7 @@ from monitor.publish.topics import TopicGate
 
 __all__ = ["ProducerSession"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _HEADERS = [("content-type", CONTENT_TYPE.encode())]
 _MAX_IN_FLIGHT = 1  # see the module docstring: no reordering by producer retries
@@ -149,7 +149,7 @@ class ProducerSession:
         self.generation += 1
         self.connected = True
         self._failures = 0
-        log.info("kafka producer created", extra={"kv": {"generation": self.generation}})
+        log.info("kafka producer created", generation=self.generation)
         return self._producer
 
     def _close_all(self, timeout_s: float) -> None:
@@ -177,8 +177,7 @@ class ProducerSession:
         producer, self._producer = self._producer, None
         if producer is None:
             return
-        log.warning("replacing kafka producer", extra={"kv": {
-            "generation": self.generation, "reason": reason}})
+        log.warning("replacing kafka producer", generation=self.generation, reason=reason)
         await asyncio.get_running_loop().run_in_executor(self._thread, self._close_all, 1.0)
 
     # -- topics --------------------------------------------------------------
@@ -269,6 +268,5 @@ class ProducerSession:
                 failed_keys.add(slot)
             elif slot in failed_keys:
                 log.warning("a message was delivered before an earlier one with its key",
-                            extra={"kv": {"topic": message.topic,
-                                          "message_id": message.message_id}})
+                            topic=message.topic, message_id=message.message_id)
                 self._report("order_risk", None)

@@ -13,7 +13,6 @@ has one per behaviour), loudly, instead of the publisher quietly.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -21,10 +20,12 @@ from kafka import KafkaProducer
 from kafka import errors as kerr
 from kafka.codec import has_gzip, has_lz4, has_snappy, has_zstd
 
+from monitor.logs import get_logger
+
 __all__ = ["CODECS", "FATAL_ERRORS", "POISON_ERRORS", "close_producer", "failed_for_good",
            "on_delivery", "report_deadline_s"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 #: The broker rejects these per message no matter how often we retry.
 POISON_ERRORS: tuple[type[Exception], ...] = (
@@ -61,7 +62,7 @@ def close_producer(producer: KafkaProducer, timeout_s: float) -> None:
     try:
         producer.close(timeout=timeout_s)
     except Exception as exc:  # noqa: BLE001 - closing must not fail the caller
-        log.debug("producer close raised; forcing", extra={"kv": {"error": str(exc)}})
+        log.debug("producer close raised; forcing", error=str(exc))
         sender = producer._sender
         if sender.is_alive():
             sender.force_close()

@@ -18,7 +18,6 @@ publisher copes with that (see DESIGN.md), and the reliability tests use
 from __future__ import annotations
 
 import ctypes
-import logging
 import os
 import shutil
 import signal
@@ -30,11 +29,12 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from monitor.logs import get_logger
 from monitor.publish.kafka_compat import ApiVersionsRelay
 
 __all__ = ["BrokerError", "LocalBroker", "find_tansu", "free_port"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _PR_SET_PDEATHSIG = 1
 
@@ -149,8 +149,7 @@ class LocalBroker:
                 # broker down with it when the pool shrinks).
                 preexec_fn=(_die_with_parent
                             if threading.current_thread() is threading.main_thread() else None))
-        log.info("local broker starting", extra={"kv": {"bootstrap": self.bootstrap,
-                                                        "pid": self._proc.pid}})
+        log.info("local broker starting", bootstrap=self.bootstrap, pid=self._proc.pid)
         self._wait_ready()
         return self
 
@@ -162,7 +161,7 @@ class LocalBroker:
                 raise BrokerError(f"broker exited with {self._proc.returncode}: {self.log_tail()}")
             try:
                 if self._answers_metadata():
-                    log.info("local broker ready", extra={"kv": {"bootstrap": self.bootstrap}})
+                    log.info("local broker ready", bootstrap=self.bootstrap)
                     return
             except OSError as exc:
                 last_error = str(exc)
@@ -191,7 +190,7 @@ class LocalBroker:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=timeout_s)
-        log.info("local broker stopped", extra={"kv": {"bootstrap": self.bootstrap}})
+        log.info("local broker stopped", bootstrap=self.bootstrap)
 
     def kill(self) -> None:
         """SIGKILL the broker, as a crash would (for fault tests)."""

@@ -19,7 +19,6 @@ dedicated worker thread for asyncio callers.
 from __future__ import annotations
 
 import asyncio
-import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -28,10 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from monitor.logs import get_logger
+
 __all__ = ["AsyncOutbox", "MessageTooLarge", "OutboundMessage", "Outbox", "OutboxError",
            "OutboxFull", "OutboxStats"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _T = TypeVar("_T")
 
@@ -171,8 +172,7 @@ class Outbox:
         # Kept in memory (updated only after a successful commit) so the bounds
         # check and the metrics never scan the table.
         self._count, self._bytes = int(row[0]), int(row[1])
-        log.info("outbox opened", extra={"kv": {"path": str(self.path), "pending": self._count,
-                                                "bytes": self._bytes}})
+        log.info("outbox opened", path=str(self.path), pending=self._count, bytes=self._bytes)
 
     # -- writing ---------------------------------------------------------
     def add(self, messages: Iterable[OutboundMessage]) -> int:
@@ -283,8 +283,8 @@ class Outbox:
             return False
         self._count -= 1
         self._bytes -= len(row[2]) + (len(row[1]) if row[1] is not None else 0)
-        log.error("message moved to dead letters", extra={"kv": {
-            "message_id": message_id, "topic": row[0], "reason": reason}})
+        log.error("message moved to dead letters", message_id=message_id, topic=row[0],
+                  reason=reason)
         return True
 
     def _rollback(self) -> None:

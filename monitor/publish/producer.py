@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -33,6 +32,7 @@ from typing import Any, Protocol
 
 from kafka import KafkaProducer
 
+from monitor.logs import get_logger
 from monitor.publish.delivery import ProducerSession
 from monitor.publish.kafka_adapter import POISON_ERRORS
 from monitor.publish.kafka_client import topic_names
@@ -47,7 +47,7 @@ from monitor.publish.settings import KafkaSettings, PublishSettings
 
 __all__ = ["ERROR_KINDS", "KafkaPublisher", "PublishListener", "PublisherHealth"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 #: Values passed to :meth:`PublishListener.error` (a small fixed set, fit for a metric label).
 ERROR_KINDS: tuple[str, ...] = (
@@ -166,9 +166,8 @@ class KafkaPublisher:
         self._set_stats(await self._outbox.stats())
         self._session.open()
         self._task = asyncio.create_task(self._drain_forever(), name="publisher-drain")
-        log.info("publisher started", extra={"kv": {
-            "outbox": str(self.outbox_path), "pending": self._stats.count,
-            "bootstrap": ",".join(self._session.options["bootstrap_servers"])}})
+        log.info("publisher started", outbox=str(self.outbox_path), pending=self._stats.count,
+                 bootstrap=",".join(self._session.options["bootstrap_servers"]))
 
     async def stop(self, drain_timeout_s: float = 10.0) -> int:
         """Send what can be sent within ``drain_timeout_s``, then close everything.
@@ -188,7 +187,7 @@ class KafkaPublisher:
         stats = await outbox.stats()
         await outbox.close()
         self._set_stats(stats)
-        log.info("publisher stopped", extra={"kv": {"drained": drained, "left": stats.count}})
+        log.info("publisher stopped", drained=drained, left=stats.count)
         return stats.count
 
     async def wait_drained(self, timeout_s: float) -> bool:
@@ -329,9 +328,9 @@ class KafkaPublisher:
         if not await self._session.settle(producer, batch, results):
             return False
         if self._outage_started is not None:
-            log.info("publishing recovered", extra={"kv": {
-                "outage_s": round(time.monotonic() - self._outage_started, 1),
-                "generation": self._session.generation}})
+            log.info("publishing recovered",
+                     outage_s=round(time.monotonic() - self._outage_started, 1),
+                     generation=self._session.generation)
             self._outage_started = None
         return True
 
@@ -348,16 +347,16 @@ class KafkaPublisher:
     def _error(self, kind: str, error: object = None) -> None:
         text = f"{kind}: {error}" if error is not None else kind
         self._last_error = text
-        fields = {"kv": {"kind": kind, "error": str(error)}}
+        fields = {"kind": kind, "error": str(error)}
         if kind in ("topic_missing", "dead_letter", "outbox"):
-            log.error("publishing problem", extra=fields)  # needs a person, every time
+            log.error("publishing problem", **fields)  # needs a person, every time
         elif kind in ("outbox_full", "order_risk"):
-            log.warning("publishing problem", extra=fields)
+            log.warning("publishing problem", **fields)
         elif self._outage_started is None:
             self._outage_started = time.monotonic()
-            log.warning("publishing problem", extra=fields)
+            log.warning("publishing problem", **fields)
         else:  # one warning per outage; the rest would flood the log at retry cadence
-            log.debug("publishing problem", extra=fields)
+            log.debug("publishing problem", **fields)
         self._tell(self._listener.error, kind)
 
     def _set_stats(self, stats: OutboxStats) -> None:

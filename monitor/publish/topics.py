@@ -11,7 +11,6 @@ administrator may have created it).
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -19,12 +18,13 @@ from typing import Any
 
 from kafka import KafkaAdminClient
 
+from monitor.logs import get_logger
 from monitor.publish.kafka_client import ensure_topics
 from monitor.publish.settings import KafkaSettings
 
 __all__ = ["TopicGate"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def _existing_topics(options: dict[str, Any]) -> set[str]:
@@ -90,7 +90,7 @@ class TopicGate:
                     executor, ensure_topics, self._options, wanted, k.partitions,
                     k.replication_factor)
                 if created:
-                    log.info("topics created", extra={"kv": {"topics": ",".join(created)}})
+                    log.info("topics created", topics=",".join(created))
                 self._ready.update(wanted)
                 return set()
             existing = await loop.run_in_executor(executor, _existing_topics, self._options)

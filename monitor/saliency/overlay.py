@@ -14,17 +14,17 @@ global state, no display), so it is safe in worker threads.
 from __future__ import annotations
 
 import io
-import logging
 from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 
+from monitor.logs import get_logger
 from monitor.saliency.summary import SaliencySummary
 
 __all__ = ["overlay_channel_index", "render_overlay"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _CAPTION_COLOUR = "#ffffff"
 _LIMB_COLOUR = "#7fd4ff"
@@ -44,8 +44,8 @@ def overlay_channel_index(channels: Sequence[int], wanted: int) -> int:
     """
     if wanted in channels:
         return list(channels).index(wanted)
-    log.warning("overlay channel not in the model; using the first channel",
-                extra={"kv": {"wanted": wanted, "using": channels[0]}})
+    log.warning("overlay channel not in the model; using the first channel", wanted=wanted,
+                using=channels[0])
     return 0
 
 

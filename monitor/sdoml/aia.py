@@ -20,7 +20,6 @@ rewritten consistently, so ``RSUN_OBS / CDELT`` = 976 / 4.8 = 203.3 px.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ import numpy as np
 
 from monitor.grid import ModelGrid
 from monitor.ingest.records import Geometry
+from monitor.logs import get_logger
 from monitor.preprocess.geometry import grid_mapping
 from monitor.preprocess.resample import area_resample
 from monitor.preprocess.settings import PreprocessSettings
@@ -39,7 +39,7 @@ from monitor.sdoml.values import parse_numbers, parse_times
 __all__ = ["AIA_CHANNELS", "GEOMETRY_KEYS", "ChannelIndex", "channel_key", "read_channel_index",
            "sdoml_geometry", "store_years", "to_model_grid"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 #: The nine channels SDOML v2 stores (no 4500 A array is written).
 AIA_CHANNELS: tuple[int, ...] = (94, 131, 171, 193, 211, 304, 335, 1600, 1700)
@@ -120,8 +120,7 @@ def read_channel_index(store: Store, channel: int, years: Sequence[int]) -> Chan
         path = f"{year}/{channel_key(channel)}"
         if not store.has(f"{path}/.zarray"):
             skipped["missing_array"] += 1
-            log.warning("channel missing in a year group", extra={"kv": {
-                "store": store.url, "array": path}})
+            log.warning("channel missing in a year group", store=store.url, array=path)
             continue
         array = store.array(path)
         if len(array.shape) != 3 or array.shape[1] != array.shape[2]:

@@ -21,7 +21,6 @@ right one.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -29,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, Self, runtime_checkable
 
-from monitor.logs import bounded
+from monitor.logs import bounded, get_logger
 from monitor.plugins import Registry
 from monitor.sources.disposal import Disposer
 
@@ -39,7 +38,7 @@ __all__ = ["SOURCES", "Emit", "FileArrival", "Outcome", "Refusal", "Refuse", "So
 #: Longest ``target`` and ``detail`` of a :class:`Refusal` (outside input can be huge).
 MAX_REFUSAL_CHARS = 1024
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 Outcome = Literal["processed", "rejected", "duplicate"]
 
@@ -220,9 +219,8 @@ class SourceBase:
             await asyncio.to_thread(self._disposer.dispose, arrival.path, outcome)
         except OSError as exc:
             self._errors["dispose"] += 1
-            log.error("cannot dispose of file", extra={"kv": {
-                "feed": self.name, "path": str(arrival.path), "outcome": outcome,
-                "error": str(exc)}})
+            log.error("cannot dispose of file", feed=self.name, path=str(arrival.path),
+                      outcome=outcome, error=str(exc))
 
     # -- bookkeeping used by subclasses ---------------------------------------
     def _note_emitted(self, arrival: FileArrival) -> None:
@@ -244,16 +242,15 @@ class SourceBase:
         """Count, log and hand on one refused input; never raises (the feed goes on)."""
         self._ignored[reason] += 1
         refusal = Refusal(self.name, _printable(target) or "-", reason, _printable(detail))
-        log.warning("input refused", extra={"kv": {
-            "feed": self.name, "target": refusal.target, "reason": reason,
-            "detail": refusal.detail}})
+        log.warning("input refused", feed=self.name, target=refusal.target, reason=reason,
+                    detail=refusal.detail)
         if self._refuse_sink is None:
             return
         try:
             await self._refuse_sink(refusal)
         except Exception as exc:  # noqa: BLE001 - publishing the refusal must not end the feed
-            log.error("refusal could not be published", extra={"kv": {
-                "feed": self.name, "reason": reason, "error": f"{type(exc).__name__}: {exc}"}})
+            log.error("refusal could not be published", feed=self.name, reason=reason,
+                      error=f"{type(exc).__name__}: {exc}")
 
     @property
     def last_observation_time(self) -> float | None:

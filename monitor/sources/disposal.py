@@ -9,18 +9,18 @@ finds the work already done and succeeds.
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from monitor.logs import get_logger
 from monitor.sources.names import within
 
 __all__ = ["Disposer"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class Disposer:
             if exc.errno != errno.EXDEV:  # done_dir on another file system: copy + delete
                 raise
             shutil.move(str(path), str(target))
-        log.debug("file moved", extra={"kv": {"path": str(path), "to": str(target)}})
+        log.debug("file moved", path=str(path), to=str(target))
         return target
 
     def owns(self, path: Path) -> bool:

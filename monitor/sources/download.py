@@ -27,7 +27,6 @@ to a host outside it.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import random
 import secrets
@@ -41,6 +40,7 @@ from typing import Self, TypeVar
 import aiohttp
 from yarl import URL
 
+from monitor.logs import get_logger
 from monitor.sources.names import fsync_directory, safe_local_path
 from monitor.sources.settings import DownloadSettings
 from monitor.sources.urlpolicy import UrlAllowList, UrlRefused
@@ -55,7 +55,7 @@ __all__ = [
     "backoff_delay",
 ]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 #: Every ``DownloadError.reason``.
 DOWNLOAD_REASONS: tuple[str, ...] = (
@@ -178,9 +178,8 @@ class Downloader:
                 if exc.retry_after is not None:
                     delay = max(delay, min(exc.retry_after, s.backoff_max_s))
                 self.counters["retries"] += 1
-                log.info("fetch failed, retrying", extra={"kv": {
-                    "url": url, "reason": exc.reason, "attempt": attempt,
-                    "delay_s": round(delay, 2)}})
+                log.info("fetch failed, retrying", url=url, reason=exc.reason, attempt=attempt,
+                         delay_s=round(delay, 2))
                 await asyncio.sleep(delay)
 
     @staticmethod

@@ -23,7 +23,6 @@ cycles; permanent ones (404, oversize) are remembered and reported once.
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 import time
 from collections import Counter, OrderedDict, deque
@@ -35,6 +34,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from monitor.logs import get_logger
 from monitor.sources.base import Emit, FileArrival, Refuse, SourceBase, SourceStats
 from monitor.sources.disposal import Disposer
 from monitor.sources.download import TEMP_PREFIX, Document, Downloader, DownloadError
@@ -52,7 +52,7 @@ from monitor.sources.urlpolicy import UrlAllowList, UrlRefused
 
 __all__ = ["HttpSource", "remove_stale_temporaries"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _STALE_TEMP_S = 3600.0
 
@@ -148,8 +148,7 @@ class HttpSource(SourceBase, kind="http"):
         await asyncio.to_thread(self.spool.mkdir, parents=True, exist_ok=True)
         removed = await asyncio.to_thread(remove_stale_temporaries, self.spool)
         if removed:
-            log.info("removed stale partial downloads",
-                     extra={"kv": {"feed": self.name, "count": removed}})
+            log.info("removed stale partial downloads", feed=self.name, count=removed)
         # the counters survive restarts of run()
         async with Downloader(self.settings.download, self._session,
                               counters=self._download_counters) as downloader:
@@ -164,8 +163,7 @@ class HttpSource(SourceBase, kind="http"):
                     except Exception as exc:  # noqa: BLE001
                         # A bad cycle (full disk, odd server, a bug) must not end the feed.
                         self._errors["poll"] += 1
-                        log.error("poll cycle failed", extra={"kv": {
-                            "feed": self.name, "error": repr(exc)}})
+                        log.error("poll cycle failed", feed=self.name, error=repr(exc))
                     elapsed = time.monotonic() - started
                     await asyncio.sleep(max(0.0, self.settings.poll_interval_s - elapsed))
             finally:
@@ -210,8 +208,8 @@ class HttpSource(SourceBase, kind="http"):
         except (DownloadError, IndexFormatError, UrlRefused) as exc:
             self._errors[_refusal("latest", exc)] += 1
             anchor = previous[1] if previous else time.time()
-            log.warning("latest-time index unavailable, using the last known time",
-                        extra={"kv": {"feed": self.name, "url": url, "error": str(exc)}})
+            log.warning("latest-time index unavailable, using the last known time", feed=self.name,
+                        url=url, error=str(exc))
         return anchor
 
     async def _entries(self, url: str) -> list[IndexEntry]:
@@ -225,8 +223,7 @@ class HttpSource(SourceBase, kind="http"):
             if exc.reason == "not_found":
                 return []  # the hour's directory does not exist yet
             self._errors[f"index_{exc.reason}"] += 1
-            log.warning("index unavailable", extra={"kv": {"feed": self.name, "url": url,
-                                                           "error": str(exc)}})
+            log.warning("index unavailable", feed=self.name, url=url, error=str(exc))
             return cached[1] if cached else []
         if doc.body is None and cached is not None:
             return cached[1]
@@ -237,8 +234,7 @@ class HttpSource(SourceBase, kind="http"):
                 entries = parse_json_index(doc.body or b"", url)
         except IndexFormatError as exc:
             self._errors["index_format"] += 1
-            log.warning("unreadable index", extra={"kv": {"feed": self.name, "url": url,
-                                                          "error": str(exc)}})
+            log.warning("unreadable index", feed=self.name, url=url, error=str(exc))
             return []
         self._documents[url] = (doc, entries)
         return entries
@@ -312,26 +308,24 @@ class HttpSource(SourceBase, kind="http"):
                 url, self.spool, candidate.name, allow=self._origin)
         except UrlRefused as exc:
             self._ignore(candidate.url, exc.reason)
-            log.warning("index names a file elsewhere, ignored", extra={"kv": {
-                "feed": self.name, "url": candidate.url, "reason": exc.reason}})
+            log.warning("index names a file elsewhere, ignored", feed=self.name, url=candidate.url,
+                        reason=exc.reason)
             return None
         except UnsafeName as exc:
             self._ignore(candidate.url, "unsafe_name")
-            log.warning("unsafe file name ignored", extra={"kv": {
-                "feed": self.name, "url": candidate.url, "error": str(exc)}})
+            log.warning("unsafe file name ignored", feed=self.name, url=candidate.url,
+                        error=str(exc))
             return None
         except OSError as exc:  # writing the spool failed (full, read-only): try again later
             self._errors["write"] += 1
             self._remember(candidate.url, "retry")
-            log.error("cannot write download", extra={"kv": {
-                "feed": self.name, "url": candidate.url, "error": str(exc)}})
+            log.error("cannot write download", feed=self.name, url=candidate.url, error=str(exc))
             return None
         except DownloadError as exc:
             self._errors[exc.reason] += 1
             self._remember(candidate.url, "retry" if exc.transient else "failed")
-            log.warning("download failed", extra={"kv": {
-                "feed": self.name, "url": candidate.url, "reason": exc.reason,
-                "will_retry": exc.transient, "error": str(exc)}})
+            log.warning("download failed", feed=self.name, url=candidate.url, reason=exc.reason,
+                        will_retry=exc.transient, error=str(exc))
             return None
         except asyncio.CancelledError:
             raise
@@ -339,8 +333,8 @@ class HttpSource(SourceBase, kind="http"):
             self._errors["internal"] += 1
             self._remember(candidate.url, "failed")
             # the refusal below logs the error; the traceback only with -v
-            log.debug("download could not be handled", exc_info=True, extra={"kv": {
-                "feed": self.name, "url": candidate.url}})
+            log.debug("download could not be handled", exc_info=True, feed=self.name,
+                      url=candidate.url)
             await self._refuse(candidate.url, "internal_error", f"{type(exc).__name__}: {exc}")
             return None
         self._remember(candidate.url, "fetched")

@@ -11,7 +11,6 @@ membership stays alive) and recreates the consumer when it fails.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,12 +19,13 @@ from typing import Any
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
+from monitor.logs import get_logger
 from monitor.sources.kafkaoffsets import Key, PartitionOffsets
 from monitor.sources.settings import KafkaFeedSettings
 
 __all__ = ["ConsumerLoop", "Record"]
 
-log = logging.getLogger("monitor.sources.kafkafeed")  # one logger name per feed kind
+log = get_logger("monitor.sources.kafkafeed")  # one logger name per feed kind
 
 _POLL_MS = 200
 
@@ -80,8 +80,8 @@ class ConsumerLoop:
                 consumer = self._make_consumer()
             except Exception as exc:  # noqa: BLE001 - broker down at start: keep trying
                 self._count_error("connect")
-                log.warning("cannot create Kafka consumer, retrying", extra={"kv": {
-                    "feed": self._name, "error": str(exc), "retry_s": backoff}})
+                log.warning("cannot create Kafka consumer, retrying", feed=self._name,
+                            error=str(exc), retry_s=backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
@@ -90,15 +90,13 @@ class ConsumerLoop:
                 self._poll_loop(consumer, deliver)
             except Exception as exc:  # noqa: BLE001 - start over with a fresh consumer
                 self._count_error("consumer")
-                log.error("Kafka consumer failed, recreating it", extra={"kv": {
-                    "feed": self._name, "error": repr(exc)}})
+                log.error("Kafka consumer failed, recreating it", feed=self._name, error=repr(exc))
                 self._stop.wait(backoff)
             finally:
                 try:
                     self._commit(consumer)
                 except Exception as exc:  # noqa: BLE001 - best effort on the way out
-                    log.warning("final commit failed", extra={"kv": {"feed": self._name,
-                                                                     "error": str(exc)}})
+                    log.warning("final commit failed", feed=self._name, error=str(exc))
                 consumer.close(autocommit=False)
                 self._offsets.forget()
 
@@ -147,12 +145,12 @@ class ConsumerLoop:
             consumer.commit(self._wire(offsets))
         except Exception as exc:  # noqa: BLE001 - e.g. CommitFailedError mid-rebalance
             self._count_error("commit")
-            log.warning("offset commit failed; the next owner may redeliver", extra={"kv": {
-                "feed": self._name, "error": str(exc)}})
+            log.warning("offset commit failed; the next owner may redeliver", feed=self._name,
+                        error=str(exc))
             return
         self._count_event("commits")
-        log.debug("committed", extra={"kv": {"feed": self._name, "offsets": {
-            f"{partition}": offset for (_, partition), offset in offsets.items()}}})
+        log.debug("committed", feed=self._name, offsets={
+            f"{partition}": offset for (_, partition), offset in offsets.items()})
 
     def on_revoked(self, consumer: Any, revoked: list[Any]) -> None:
         # kafka-python 3 runs listeners on its IO thread, where blocking calls
@@ -167,26 +165,24 @@ class ConsumerLoop:
                 consumer.commit_async(self._wire(offsets), callback=self._on_async_commit)
             except Exception as exc:  # noqa: BLE001 - the new owner redelivers
                 self._count_error("commit")
-                log.warning("commit on revocation failed", extra={"kv": {
-                    "feed": self._name, "error": str(exc)}})
+                log.warning("commit on revocation failed", feed=self._name, error=str(exc))
         self._offsets.forget(keys)
         if revoked:
             self._count_event("revocations")
-            log.info("partitions revoked", extra={"kv": {
-                "feed": self._name, "partitions": sorted(p for _, p in keys)}})
+            log.info("partitions revoked", feed=self._name, partitions=sorted(p for _, p in keys))
 
     def _on_async_commit(self, offsets: Any, result: Any) -> None:
         if isinstance(result, Exception):
             self._count_error("commit")
             log.warning("commit on revocation failed; the next owner may redeliver",
-                        extra={"kv": {"feed": self._name, "error": str(result)}})
+                        feed=self._name, error=str(result))
         else:
             self._count_event("commits")
 
     def on_assigned(self, assigned: list[Any]) -> None:
         self._offsets.assign((tp.topic, tp.partition) for tp in assigned)
-        log.info("partitions assigned", extra={"kv": {
-            "feed": self._name, "partitions": sorted(tp.partition for tp in assigned)}})
+        log.info("partitions assigned", feed=self._name,
+                 partitions=sorted(tp.partition for tp in assigned))
 
 
 class _Listener(ConsumerRebalanceListener):

@@ -31,7 +31,6 @@ there (the daemon's ledger and stable message ids absorb the duplicate).
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import stat
 import threading
@@ -41,6 +40,7 @@ from typing import Any
 
 import aiohttp
 
+from monitor.logs import get_logger
 from monitor.sources.base import Emit, FileArrival, Outcome, Refuse, SourceBase, SourceStats
 from monitor.sources.disposal import Disposer
 from monitor.sources.download import Downloader, DownloadError
@@ -53,7 +53,7 @@ from monitor.sources.urlpolicy import UrlAllowList, UrlRefused
 
 __all__ = ["KafkaNotificationSource"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 class _ThreadFailed:
@@ -169,8 +169,8 @@ class KafkaNotificationSource(SourceBase, kind="kafka"):
             if note.wavelength is not None and note.wavelength not in self._channels:
                 # an unconfigured channel is routine (shared topics): not a rejection
                 self._ignored["channel"] += 1
-                log.debug("notification for another channel", extra={"kv": {
-                    "feed": self.name, "notice": where, "wavelength": note.wavelength}})
+                log.debug("notification for another channel", feed=self.name, notice=where,
+                          wavelength=note.wavelength)
                 self._ack(record)
                 return
             arrival = await self._locate(note, record)
@@ -193,8 +193,7 @@ class KafkaNotificationSource(SourceBase, kind="kafka"):
         except Exception as exc:  # one message must never end the feed
             self._bump(self._errors, "internal")
             # the refusal below logs the error; the traceback only with -v
-            log.debug("notification handling failed", exc_info=True, extra={"kv": {
-                "feed": self.name, "notice": where}})
+            log.debug("notification handling failed", exc_info=True, feed=self.name, notice=where)
             await self._refuse(target, "internal_error",
                                f"notification {where}: {type(exc).__name__}: {exc}")
             self._ack(record)
@@ -269,8 +268,8 @@ class KafkaNotificationSource(SourceBase, kind="kafka"):
                 await asyncio.to_thread(self._disposer.dispose, arrival.path, outcome)
             except OSError as exc:
                 self._bump(self._errors, "dispose")
-                log.error("cannot dispose of file", extra={"kv": {
-                    "feed": self.name, "path": str(arrival.path), "error": str(exc)}})
+                log.error("cannot dispose of file", feed=self.name, path=str(arrival.path),
+                          error=str(exc))
 
     def _bump(self, counter: Any, key: str) -> None:
         with self._counts_lock:

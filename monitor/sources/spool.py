@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from monitor.logs import get_logger
 from monitor.sources.base import Emit, FileArrival, Refuse, SourceBase
 from monitor.sources.disposal import Disposer
 from monitor.sources.inotify import IN_MOVED_TO, IN_Q_OVERFLOW, InotifyWatch
@@ -35,7 +36,7 @@ from monitor.sources.settings import AIA_CHANNELS, SpoolFeedSettings
 
 __all__ = ["SpoolSource", "scan_spool"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -225,8 +226,7 @@ class SpoolSource(SourceBase, kind="spool"):
             watch = InotifyWatch(self._root)
         except OSError as exc:
             level = logging.WARNING if self.watch == "inotify" else logging.INFO
-            log.log(level, "inotify unavailable, polling only",
-                    extra={"kv": {"feed": self.name, "error": str(exc)}})
+            log.log(level, "inotify unavailable, polling only", feed=self.name, error=str(exc))
             return None
 
         def readable() -> None:
@@ -261,8 +261,7 @@ class SpoolSource(SourceBase, kind="spool"):
         full = names is None
         if result.error and result.error != self._scan_error:
             self._errors["scan"] += 1
-            log.error("spool scan failed", extra={"kv": {"feed": self.name,
-                                                         "error": result.error}})
+            log.error("spool scan failed", feed=self.name, error=result.error)
         self._scan_error = result.error if full else self._scan_error
         self._record_ignored(result.ignored, full)
         now_wall, now_mono = time.time(), time.monotonic()
@@ -296,8 +295,8 @@ class SpoolSource(SourceBase, kind="spool"):
             except Exception as exc:  # one file must never end the feed
                 self._errors["internal"] += 1
                 # the refusal below logs the error; the traceback only with -v
-                log.debug("file could not be handed over", exc_info=True, extra={"kv": {
-                    "feed": self.name, "path": str(cand.path)}})
+                log.debug("file could not be handed over", exc_info=True, feed=self.name,
+                          path=str(cand.path))
                 await self._refuse(str(cand.path), "internal_error",
                                    f"{type(exc).__name__}: {exc}")
 
@@ -324,8 +323,7 @@ class SpoolSource(SourceBase, kind="spool"):
         arrival = FileArrival(path=cand.path, feed=self.name, arrived_at=time.time(),
                               size_bytes=cand.size, t_obs=t_obs, wavelength=wavelength)
         self._note_emitted(arrival)
-        log.debug("file complete", extra={"kv": {"feed": self.name, "path": key,
-                                                 "size": cand.size}})
+        log.debug("file complete", feed=self.name, path=key, size=cand.size)
         await emit(arrival)
 
     def _record_ignored(self, ignored: dict[str, str], full: bool) -> None:
@@ -337,8 +335,7 @@ class SpoolSource(SourceBase, kind="spool"):
                 self._known.add(path)
                 self._n_seen += 1
             if reason in ("symlink_outside", "broken_symlink"):
-                log.warning("symlink ignored", extra={"kv": {
-                    "feed": self.name, "path": path, "reason": reason}})
+                log.warning("symlink ignored", feed=self.name, path=path, reason=reason)
         if full:
             self._ignored_now = dict(ignored)
         else:

@@ -13,17 +13,16 @@ a growing delay and :class:`SourceSupervisor` keeps the record that
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
-from monitor.logs import bounded
+from monitor.logs import bounded, get_logger
 from monitor.sources.base import Emit, Source
 
 __all__ = ["SourceState", "SourceSupervisor", "supervise"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -123,11 +122,10 @@ async def supervise(source: Source, emit: Emit, supervisor: SourceSupervisor,
             raise
         except Exception as exc:  # the point: the feed comes back
             error = f"{type(exc).__name__}: {exc}"
-            log.debug("source failure", exc_info=True, extra={"kv": {"feed": source.name}})
+            log.debug("source failure", exc_info=True, feed=source.name)
         delay = supervisor.failed(source.name, error)
         if on_failure is not None:
             on_failure(source.name)
         # one line for the operator (the traceback only with -v)
-        log.error("source failed, will be restarted", extra={"kv": {
-            "feed": source.name, "in_s": delay, "error": error}})
+        log.error("source failed, will be restarted", feed=source.name, in_s=delay, error=error)
         await sleep(delay)

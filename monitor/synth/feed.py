@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from monitor.logs import get_logger
 from monitor.synth.fitsio import write_channel
 from monitor.synth.responses import channel_spec
 from monitor.synth.scenario import Scenario, load_scenario
@@ -34,7 +34,7 @@ from monitor.synth.worlds import DEFAULT_WORLD
 
 __all__ = ["SynthFeed", "WrittenFile"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -133,9 +133,9 @@ class SynthFeed:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.truth_path.parent.mkdir(parents=True, exist_ok=True)
         history = f"scenario={sc.name} seed={self.seed} size={self.sun.geometry.size}"
-        log.info("synthetic feed starting", extra={"kv": {
-            "scenario": sc.name, "seed": self.seed, "size": self.sun.geometry.size,
-            "speed": self.speed, "observations": len(self.sun), "out_dir": str(self.out_dir)}})
+        log.info("synthetic feed starting", scenario=sc.name, seed=self.seed,
+                 size=self.sun.geometry.size, speed=self.speed, observations=len(self.sun),
+                 out_dir=str(self.out_dir))
         start = self._clock()
         with self.truth_path.open("w", encoding="utf-8") as truth_file:
             for index in range(len(self.sun)):
@@ -152,8 +152,8 @@ class SynthFeed:
                     if self._stop.is_set():
                         break
                     if late > 5.0:
-                        log.warning("synthetic feed behind schedule", extra={"kv": {
-                            "index": index, "channel": wavelength, "late_s": round(late, 1)}})
+                        log.warning("synthetic feed behind schedule", index=index,
+                                    channel=wavelength, late_s=round(late, 1))
                     path = write_channel(self.out_dir, observation, wavelength, sc.cadence_s,
                                          history)
                     files[wavelength] = path.name
@@ -161,9 +161,8 @@ class SynthFeed:
                 truth = dataclasses.replace(observation.truth, files=files)
                 truth_file.write(truth.to_line() + "\n")
                 truth_file.flush()
-                log.info("synthetic observation", extra={"kv": {
-                    "index": index, "t_rec": truth.to_json()["t_rec"], "files": len(files),
-                    "goes_class": truth.goes_class, "gap": truth.gap}})
+                log.info("synthetic observation", index=index, t_rec=truth.to_json()["t_rec"],
+                         files=len(files), goes_class=truth.goes_class, gap=truth.gap)
 
     async def arun(self) -> AsyncIterator[WrittenFile]:
         """:meth:`run` from asyncio: rendering and writing happen in a worker thread."""

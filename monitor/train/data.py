@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import multiprocessing
 import os
 import shutil
@@ -33,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from monitor.logs import get_logger
 
 __all__ = [
     "KERNEL_FIELDS",
@@ -48,7 +49,7 @@ __all__ = [
     "quantize",
 ]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 QUANT_LO: float = -2.0
 QUANT_HI: float = 8.0
@@ -228,12 +229,11 @@ def cached_split(builder: SplitBuilder, cache_dir: Path, *, workers: int = 1,
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text())
         if meta.get("complete") and meta.get("fingerprint") == _fingerprint(builder):
-            log.info("cached split reused", extra={"kv": {"split": builder.name,
-                                                          "samples": builder.count,
-                                                          "path": str(directory)}})
+            log.info("cached split reused", split=builder.name, samples=builder.count,
+                     path=str(directory))
             return _load(directory, builder)
-        log.warning("cache entry stale or incomplete; drawing again", extra={"kv": {
-            "split": builder.name, "path": str(directory)}})
+        log.warning("cache entry stale or incomplete; drawing again", split=builder.name,
+                    path=str(directory))
     _build(builder, directory, workers, progress)
     return _load(directory, builder)
 
@@ -267,8 +267,7 @@ def _build(builder: SplitBuilder, directory: Path, workers: int,
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
     shutil.rmtree(directory, ignore_errors=True)
     tmp.rename(directory)
-    log.info("split drawn and cached", extra={"kv": {"split": builder.name, "samples": n,
-                                                     "path": str(directory)}})
+    log.info("split drawn and cached", split=builder.name, samples=n, path=str(directory))
 
 
 def _load(directory: Path, builder: SplitBuilder) -> Split:

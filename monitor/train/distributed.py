@@ -9,7 +9,6 @@ process trains on its own shard of every epoch; gradients are averaged by
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,9 +16,11 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
+from monitor.logs import get_logger
+
 __all__ = ["DistContext", "init_distributed"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,5 @@ def init_distributed(device: str = "cpu") -> DistContext:
         torch.cuda.set_device(local)
     # Drawing the sample cache happens on one process while the others wait.
     dist.init_process_group(backend=backend, timeout=timedelta(hours=3))
-    log.info("joined process group", extra={"kv": {"rank": rank, "world_size": world,
-                                                    "backend": backend}})
+    log.info("joined process group", rank=rank, world_size=world, backend=backend)
     return DistContext(rank=rank, world_size=world, local_rank=local)

@@ -16,7 +16,6 @@ daemon does and scores the located flares in arcsec (``pointing_error``,
 
 from __future__ import annotations
 
-import logging
 import multiprocessing
 import os
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from monitor.logs import get_logger
 from monitor.models.package import ModelPackage
 from monitor.saliency import FrameGeometry, HeadWeights
 from monitor.train.data import SampleTuple
@@ -33,7 +33,7 @@ from monitor.train.sources import SyntheticDraw, TwinDraw
 
 __all__ = ["draw_pairs", "evaluate_files", "evaluate_untouched", "run_package"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _PAIR_DRAWS: tuple[SyntheticDraw, TwinDraw] | None = None
 
@@ -155,8 +155,8 @@ def evaluate_files(package: ModelPackage, dataset: SyntheticDraw, files: TwinDra
     pairs = [(a, b) for _, a, b, _, _ in drawn if b is not None]
     geometries = [g for _, _, b, g, _ in drawn if b is not None]
     if rejected:
-        log.warning("file-path check: ingest rejected frames", extra={"kv": {
-            "rejected": len(rejected), "of": count, "first": rejected[0]["reason"][-120:]}})
+        log.warning("file-path check: ingest rejected frames", rejected=len(rejected), of=count,
+                    first=rejected[0]["reason"][-120:])
     on_dataset = [a for a, _ in pairs]
     on_files = [b for _, b in pairs]
     p_data = run_package(package, [s[0] for s in on_dataset])

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import platform
 import shutil
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from monitor.logs import get_logger
 from monitor.models.defaults import EVE_LINES
 from monitor.models.package import ModelPackage, update_documents, write_package
 from monitor.models.spec import CHECKPOINT_SPEC_KEY, manifest_from_spec
@@ -55,7 +55,7 @@ from monitor.train.trainer import Trainer, TrainResult
 __all__ = ["EXTRA_FILES", "dry_run", "evaluate_package", "export_spec", "machine_description",
            "rewrite_documents", "run_training", "training_provenance"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 #: Report files copied into the package directory beside the contract's files.
 EXTRA_FILES = ("TRAINING_REPORT.md", "train_curve.png", "train_reliability.png")
@@ -260,9 +260,9 @@ def run_training(config: TrainConfig, config_text: str = "") -> dict[str, Any] |
         metrics["training"]["total_seconds"] = round(time.monotonic() - t_start, 1)
         package = _write(config, result, spec, metrics, config_text)
         _write_report(config, result, metrics, package)
-        log.info("training run finished", extra={"kv": {
-            "package": str(package.path), "targets_met": metrics["targets_met"],
-            "minutes": round((time.monotonic() - t_start) / 60, 1)}})
+        log.info("training run finished", package=str(package.path),
+                 targets_met=metrics["targets_met"],
+                 minutes=round((time.monotonic() - t_start) / 60, 1))
         return metrics
     finally:
         ctx.close()

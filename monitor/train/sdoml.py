@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from monitor.grid import ModelGrid
+from monitor.logs import get_logger
 from monitor.models.defaults import DEFAULT_CLASS_THRESHOLDS_W_M2
 from monitor.sdoml.aia import (
     ChannelIndex,
@@ -47,7 +47,7 @@ from monitor.train.splits import time_block_split
 __all__ = ["SdomlDraw", "SdomlTable", "build_table", "cached_table", "dry_run_summary",
            "sdoml_builders"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 _TABLE_FORMAT = 1
 
 
@@ -85,8 +85,8 @@ def _indexes(source: SdomlSourceSettings, channels: tuple[int, ...]
     out = []
     for channel in channels:
         out.append(read_channel_index(store, channel, years))
-        log.info("SDOML channel indexed", extra={"kv": {
-            "channel": channel, "frames": len(out[-1]), "skipped": out[-1].skipped}})
+        log.info("SDOML channel indexed", channel=channel, frames=len(out[-1]),
+                 skipped=out[-1].skipped)
     return out, ()
 
 

@@ -23,7 +23,6 @@
 from __future__ import annotations
 
 import copy
-import logging
 import math
 import time
 from collections.abc import Callable
@@ -34,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from monitor.logs import get_logger
 from monitor.models.network import NetworkConfig, SolarResNet, build_network
 from monitor.train.augment import Augmenter
 from monitor.train.data import Split
@@ -48,7 +48,7 @@ from monitor.train.splits import class_weights, epoch_order
 
 __all__ = ["EpochRecord", "TrainResult", "Trainer", "network_config"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def network_config(config: TrainConfig, num_classes: int = 4, num_lines: int = 14
@@ -326,8 +326,8 @@ class Trainer:
                 if improved:
                     best_loss, best_epoch = record.val_loss, epoch + 1
                     best_state = copy.deepcopy(ema.state_dict())
-                log.info("epoch done", extra={"kv": {k: round(v, 5) if isinstance(v, float)
-                                                     else v for k, v in asdict(record).items()}})
+                log.info("epoch done", **{k: round(v, 5) if isinstance(v, float) else v
+                                          for k, v in asdict(record).items()})
             improved = ctx.broadcast_flag(improved)
             stale = 0 if improved else stale + 1
             if ctx.broadcast_flag(out_of_time):
@@ -351,7 +351,7 @@ class Trainer:
                 head_refit.update({f"val_{k}_{when}": round(v[f"val_irradiance_{k}"], 6)
                                    for when, v in (("before", before), ("after", after))
                                    for k in ("median", "worst")})
-                log.info("irradiance head refitted", extra={"kv": head_refit})
+                log.info("irradiance head refitted", **head_refit)
         return TrainResult(model=model, history=history, best_epoch=best_epoch,
                            stop_reason=stop_reason, seconds=time.monotonic() - start,
                            samples_seen=seen, linear_fit=linear_fit, head_refit=head_refit)

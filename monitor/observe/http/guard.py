@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from yarl import URL
 
+from monitor.logs import get_logger
 from monitor.observe.http.contract import TOKEN
 
 __all__ = ["Reject", "guard"]
 
-log = logging.getLogger("monitor.observe.http")
+log = get_logger("monitor.observe.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -109,7 +109,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "WWW-Authenticate")}
         response = _error(exc.status, exc.reason, headers)
     except Exception:
-        log.exception("http handler failed", extra={"kv": {"path": request.path[:200]}})
+        log.exception("http handler failed", path=request.path[:200])
         response = _error(500, "internal error (see the daemon's log)", code="internal_error")
     for key, value in _HEADERS.items():
         response.headers.setdefault(key, value)

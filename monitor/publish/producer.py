@@ -15,8 +15,9 @@ state, or simply ``replace_after_failures`` failed batches in a row) is
 closed and replaced by a new one (``producer_generation`` counts them); the
 unacknowledged messages are still in the outbox and go out again with the
 same ids. The producer itself, its topics and its thread are
-:class:`monitor.publish.delivery.ProducerSession`'s job; this module keeps the
-outbox, the drain loop, health and what it reports to its listener.
+:class:`monitor.publish.delivery.ProducerSession`'s job, what it tells its
+listener and the log :class:`monitor.publish.reports.PublishReports`'s; this
+module keeps the outbox, the drain loop and health.
 """
 
 from __future__ import annotations
@@ -25,10 +26,9 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 
 from kafka import KafkaProducer
 
@@ -43,63 +43,14 @@ from monitor.publish.outbox import (
     OutboxFull,
     OutboxStats,
 )
+from monitor.publish.reports import ERROR_KINDS, PublishListener, PublishReports
 from monitor.publish.settings import KafkaSettings, PublishSettings
 
 __all__ = ["ERROR_KINDS", "KafkaPublisher", "PublishListener", "PublisherHealth"]
 
 log = get_logger(__name__)
 
-#: Values passed to :meth:`PublishListener.error` (a small fixed set, fit for a metric label).
-ERROR_KINDS: tuple[str, ...] = (
-    "connect",          # no producer could be created (broker unreachable, bad security settings)
-    "send",             # a batch had failed messages (retried from the outbox)
-    "timeout",          # a batch was not settled in time; the producer is replaced
-    "producer_fatal",   # the producer reached a state it cannot leave; it is replaced
-    "topic_missing",    # a topic does not exist and kafka.create_topics is off
-    "topic_setup",      # listing or creating topics failed
-    "dead_letter",      # the broker can never accept a message; moved to dead_letters
-    "order_risk",       # a message failed while a later one with its key succeeded
-    "outbox",           # the outbox database could not be read or written
-    "outbox_full",      # publish() refused messages because the outbox is full
-)
-
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")  # Kafka's legal topic names
-
-
-class PublishListener(Protocol):
-    """What the publisher reports as it works (metrics, end-to-end latency).
-
-    Called on the event loop; an exception is logged and does not stop publishing.
-    """
-
-    def acknowledged(self, topic: str, count: int, latency_s: float) -> None:
-        """After each settled batch, per topic: messages acknowledged and the largest
-        ``created_at``-to-acknowledgement delay among them."""
-
-    def delivered(self, messages: Sequence[OutboundMessage], acked_at: float) -> None:
-        """The acknowledged messages and the Unix time of the acknowledgement."""
-
-    def error(self, kind: str) -> None:
-        """One call per problem; ``kind`` is one of :data:`ERROR_KINDS`."""
-
-    def outbox_changed(self, pending: int, pending_bytes: int, oldest_age_s: float) -> None:
-        """After every change of the outbox."""
-
-
-class _Unheard:
-    """The listener of a publisher nobody listens to."""
-
-    def acknowledged(self, topic: str, count: int, latency_s: float) -> None:
-        pass
-
-    def delivered(self, messages: Sequence[OutboundMessage], acked_at: float) -> None:
-        pass
-
-    def error(self, kind: str) -> None:
-        pass
-
-    def outbox_changed(self, pending: int, pending_bytes: int, oldest_age_s: float) -> None:
-        pass
 
 
 @dataclass(frozen=True)
@@ -141,15 +92,14 @@ class KafkaPublisher:
         wanted = list(topics) if topics is not None else list(
             topic_names(kafka.topic_prefix).values())
         # Raises ValueError for a compression codec whose package is missing.
-        self._session = ProducerSession(settings, kafka, wanted, self._error, bootstrap=bootstrap)
+        self._reports = PublishReports(listener)
+        self._session = ProducerSession(settings, kafka, wanted, self._reports.error,
+                                        bootstrap=bootstrap)
         self.settings = settings
         self.kafka = kafka
         self.outbox_path = Path(outbox_path)
-        self._listener: PublishListener = listener or _Unheard()
         self._outbox: AsyncOutbox | None = None
         self._task: asyncio.Task[None] | None = None
-        self._last_error: str | None = None
-        self._outage_started: float | None = None
         self._stats = OutboxStats(0, 0, None, 0)
         self._wakeup = asyncio.Event()
         self._changed = asyncio.Event()
@@ -234,13 +184,13 @@ class KafkaPublisher:
             except OutboxFull:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    self._error("outbox_full")
+                    self._reports.error("outbox_full")
                     raise
                 self._changed.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), min(remaining, 1.0))
             except OutboxError as exc:
-                self._error("outbox", exc)
+                self._reports.error("outbox", exc)
                 raise
         self._set_stats(stats)
         self._wakeup.set()
@@ -259,7 +209,7 @@ class KafkaPublisher:
             running=self._task is not None and not self._task.done(),
             connected=session.connected and not session.stalled(), pending=self._stats.count,
             pending_bytes=self._stats.size_bytes, oldest_age_s=self._stats.oldest_age_s(),
-            dead_letters=self._stats.dead_letters, last_error=self._last_error,
+            dead_letters=self._stats.dead_letters, last_error=self._reports.last_error,
             producer_generation=session.generation)
 
     # -- the drain task ------------------------------------------------------
@@ -283,10 +233,10 @@ class KafkaPublisher:
             except asyncio.CancelledError:
                 raise
             except OutboxError as exc:
-                self._error("outbox", exc)
+                self._reports.error("outbox", exc)
             except Exception as exc:
                 log.exception("unexpected publisher error")
-                self._error("send", exc)
+                self._reports.error("send", exc)
             if ok:
                 backoff = s.retry_backoff_min_s
             else:
@@ -317,57 +267,20 @@ class KafkaPublisher:
             now = time.time()
             _, stats = await self._outbox.ack([m.message_id for m in acked])
             self._set_stats(stats)
-            self._report_acks(acked, now)
+            self._reports.acknowledged(acked, now)
         poison = [m for m in failed if isinstance(results[m.message_id], POISON_ERRORS)]
         for message in poison:
             error = results[message.message_id]
             await self._outbox.bury(message.message_id, f"{type(error).__name__}: {error}")
-            self._error("dead_letter", error)
+            self._reports.error("dead_letter", error)
         if poison:
             self._set_stats(await self._outbox.stats())
         if not await self._session.settle(producer, batch, results):
             return False
-        if self._outage_started is not None:
-            log.info("publishing recovered",
-                     outage_s=round(time.monotonic() - self._outage_started, 1),
-                     generation=self._session.generation)
-            self._outage_started = None
+        self._reports.recovered(self._session.generation)
         return True
-
-    # -- reports to the listener ----------------------------------------------
-    def _report_acks(self, acked: Iterable[OutboundMessage], now: float) -> None:
-        acked = list(acked)
-        by_topic: dict[str, list[float]] = {}
-        for message in acked:
-            by_topic.setdefault(message.topic, []).append(max(0.0, now - message.created_at))
-        for topic, latencies in by_topic.items():
-            self._tell(self._listener.acknowledged, topic, len(latencies), max(latencies))
-        self._tell(self._listener.delivered, acked, now)
-
-    def _error(self, kind: str, error: object = None) -> None:
-        text = f"{kind}: {error}" if error is not None else kind
-        self._last_error = text
-        fields = {"kind": kind, "error": str(error)}
-        if kind in ("topic_missing", "dead_letter", "outbox"):
-            log.error("publishing problem", **fields)  # needs a person, every time
-        elif kind in ("outbox_full", "order_risk"):
-            log.warning("publishing problem", **fields)
-        elif self._outage_started is None:
-            self._outage_started = time.monotonic()
-            log.warning("publishing problem", **fields)
-        else:  # one warning per outage; the rest would flood the log at retry cadence
-            log.debug("publishing problem", **fields)
-        self._tell(self._listener.error, kind)
 
     def _set_stats(self, stats: OutboxStats) -> None:
         self._stats = stats
         self._changed.set()
-        self._tell(self._listener.outbox_changed, stats.count, stats.size_bytes,
-                   stats.oldest_age_s())
-
-    @staticmethod
-    def _tell(report: Callable[..., None], *args: Any) -> None:
-        try:
-            report(*args)
-        except Exception:
-            log.exception("publish listener failed")
+        self._reports.outbox_changed(stats)

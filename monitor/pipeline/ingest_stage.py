@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from concurrent.futures import Executor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from monitor.frames import ChannelItem
@@ -36,9 +38,32 @@ from monitor.preprocess import AppliedFactor, PreprocessSettings
 from monitor.preprocess.calibrate import CalibrationStatus, calibration_status
 from monitor.sources import FileArrival
 
-__all__ = ["IngestStage"]
+__all__ = ["IngestStage", "PoolShare"]
 
 log = get_logger(__name__)
+
+
+class PoolShare:
+    """How many cores the pool's next file may use: its idle workers, its own included.
+
+    Synchronous, plain counts: :meth:`lend` is held while a file is in the
+    pool, so a file sent to an idle pool of two gets 2, one sent while the
+    other worker decodes gets 1.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.in_pool = 0  # files handed to the pool and not back yet
+
+    @contextmanager
+    def lend(self) -> Iterator[int]:
+        """The decode threads for one file, for as long as it is in the pool."""
+        threads = max(1, self.workers - self.in_pool)
+        self.in_pool += 1
+        try:
+            yield threads
+        finally:
+            self.in_pool -= 1
 
 
 class IngestStage:
@@ -74,8 +99,7 @@ class IngestStage:
         self._outcomes = outcomes
         self._assembly = assembly
         self._pool = pool
-        self._pool_workers = pool_workers
-        self._in_pool = 0  # files handed to the pool and not back yet
+        self._share = PoolShare(pool_workers)
         self._work = (ingest, preprocess, grid_size)
         self._channels = channels
         self._max_future_s = max_future_s
@@ -112,13 +136,9 @@ class IngestStage:
             return
         path = str(arrival.path)
         loop = asyncio.get_running_loop()
-        threads = max(1, self._pool_workers - self._in_pool)
-        self._in_pool += 1
-        try:
+        with self._share.lend() as threads:
             ingested: IngestedFile = await loop.run_in_executor(self._pool, ingest_file, path,
                                                                 *self._work, threads)
-        finally:
-            self._in_pool -= 1
         for stage, seconds in ingested.timings_s.items():
             self._metrics.stage_seconds[stage].observe(seconds)
         rejection = await self._check(arrival, ingested)

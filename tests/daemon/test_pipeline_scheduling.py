@@ -12,6 +12,7 @@ from monitor.frames import Frame
 from monitor.observe.metrics import Metrics
 from monitor.pipeline.assembly import FrameQueue
 from monitor.pipeline.handoffs import QueuedFrame
+from monitor.pipeline.ingest_stage import PoolShare
 from monitor.pipeline.retries import RetrySchedule
 from monitor.pipeline.turns import TurnOrder
 from monitor.sources import FileArrival
@@ -114,3 +115,17 @@ def test_replay_queue_waits_for_room_and_drops_nothing() -> None:
     blocked, dropped, order = asyncio.run(main())
     assert blocked and dropped is None
     assert order == ["f0", "f1"]
+
+
+def test_an_idle_pool_lends_its_cores_to_the_next_file() -> None:
+    share = PoolShare(workers=2)
+    with share.lend() as first:
+        assert first == 2  # both workers idle: the file's decode may use both
+        with share.lend() as second:
+            assert second == 1  # the other worker is busy with the first file
+            with share.lend() as third:
+                assert third == 1  # queued behind both: never less than one
+        assert share.in_pool == 1
+    with share.lend() as again:
+        assert again == 2
+    assert share.in_pool == 0

@@ -216,6 +216,7 @@ class RequestRecord:
     path: str
     status: int
     conditional: bool
+    user_agent: str | None = None
 
 
 class JsocServer:
@@ -232,6 +233,9 @@ class JsocServer:
         self.faults = faults or Faults()
         self.host, self.port, self.prefix = host, port, prefix
         self.requests: list[RequestRecord] = []
+        #: Most requests answered at the same time.
+        self.max_concurrent = 0
+        self._concurrent = 0
         self._runner: web.AppRunner | None = None
 
     @property
@@ -284,9 +288,14 @@ class JsocServer:
         tail = request.match_info["tail"]
         conditional = bool(request.headers.get("If-None-Match")
                            or request.headers.get("If-Modified-Since"))
-        response = await self._answer(request, tail)
+        self._concurrent += 1
+        self.max_concurrent = max(self.max_concurrent, self._concurrent)
+        try:
+            response = await self._answer(request, tail)
+        finally:
+            self._concurrent -= 1
         self.requests.append(RequestRecord(request.method, request.path, response.status,
-                                           conditional))
+                                           conditional, request.headers.get("User-Agent")))
         return response
 
     async def _answer(self, request: web.Request, tail: str) -> web.StreamResponse:

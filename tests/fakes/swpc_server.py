@@ -74,6 +74,7 @@ class RecordedRequest:
     if_none_match: str | None
     if_modified_since: str | None
     status: int
+    user_agent: str | None = None
 
 
 @dataclass
@@ -152,7 +153,8 @@ class SwpcServer:
         inm = request.headers.get("If-None-Match")
         ims = request.headers.get("If-Modified-Since")
         response = await self._answer(request, product, inm, ims)
-        self.requests.append(RecordedRequest(request.path, inm, ims, response.status))
+        self.requests.append(RecordedRequest(request.path, inm, ims, response.status,
+                                             request.headers.get("User-Agent")))
         return response
 
     async def _answer(self, request: web.Request, product: str, inm: str | None,

@@ -268,6 +268,16 @@ EXEMPT = {
     "inference.torch_cuda.channels_last": (
         "memory format of the torch_cuda backend's model and inputs, GPU only; "
         "tests/options/test_options_rows_inference.py::test_gpu_backends_follow_their_switches"),
+    "inference.shadow": (
+        "added by the model-switching work; behaviour tested in "
+        "tests/daemon/test_daemon_shadow.py::test_shadow_runs_on_every_frame_is_scored_and_never_alerts "
+        "(a shadow package's results arrive on <prefix>.frames.shadow, never as alerts)"),
+    "inference.package_watch_s": (
+        "added by the model-switching work; behaviour tested in "
+        "tests/daemon/test_daemon_promote.py::test_promote_and_rollback_reach_the_running_daemon "
+        "(0.5 s: the daemon follows the package link) and "
+        "tests/daemon/test_daemon_switch.py::test_sighup_mid_burst_switches_cleanly_and_a_broken_package_is_refused "
+        "(0: only SIGHUP switches)"),
     **{f"inference.tensorrt.{name}": _TRT for name in (
         "engine_cache_dir", "build_in_background", "workspace_mib", "optimization_level",
         "cuda_graphs", "max_cached_engines")},

@@ -30,7 +30,7 @@ from optionrows import Row
 from monitor.config import Config
 from monitor.preflight import file_problems
 from monitor.publish.delivery import ProducerSession
-from monitor.publish.kafka_client import client_options, ensure_topics
+from monitor.publish.kafka_client import client_options
 from monitor.publish.local_broker import BrokerError, LocalBroker, free_port
 from monitor.publish.outbox import OutboundMessage, Outbox, OutboxError
 from monitor.publish.producer import KafkaPublisher
@@ -204,17 +204,21 @@ def bootstrap(value: str) -> bool:
 
 def replication(value: int) -> Any:
     """The replication the publisher's session asks the broker for when it creates a topic
-    (Tansu, the test broker, keeps one copy whatever is asked: a spy reads the request)."""
+    (Tansu, the test broker, keeps one copy whatever is asked: a spy on the admin client
+    reads the request on its way out)."""
+    from kafka import KafkaAdminClient
+
     session = ProducerSession(FAST, KafkaSettings(replication_factor=value), [],
                               lambda kind, error: None, bootstrap=BROKER)
+    create = KafkaAdminClient.create_topics
 
     async def main() -> Any:
         session.open()
         try:
-            with mock.patch("monitor.publish.delivery.ensure_topics",
-                            wraps=ensure_topics) as spy:
+            with mock.patch.object(KafkaAdminClient, "create_topics", autospec=True,
+                                   side_effect=create) as spy:
                 await session.prepare_topics({f"opt-{uuid.uuid4().hex[:10]}"})
-            return [call.args[3] for call in spy.call_args_list]
+            return [t.replication_factor for call in spy.call_args_list for t in call.args[1]]
         finally:
             await session.close(1.0)
 

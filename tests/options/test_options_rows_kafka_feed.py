@@ -5,18 +5,19 @@ topic holding the same six notifications; the variants differ in several
 options at once and each row reads only what its own option decides (which
 feed name arrivals carry, which notified paths and URLs get through, where
 downloads land and go, which group committed), so one broker session serves
-all of them. A row's ``a`` and ``b`` name the two variants it compares.
+all of them. A row's ``a`` and ``b`` name the two variants it compares (the
+consumer's group settings likewise: ``CONSUMER_VARIANTS``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from fakes.harness import Collector, running
@@ -128,21 +129,42 @@ def _committed(options: dict[str, Any], group: str, topic: str) -> int | None:
         consumer.close(autocommit=False)
 
 
-def consumer_config(field: str, value: Any) -> Any:
-    """A setting of the consumer the feed creates (group timings only act on rebalances
-    of a broker under load, which a test cannot time honestly)."""
-    feed = dataclasses.replace(KafkaFeedSettings(name="n", topic="t", path_roots=(Path("/"),),
-                                                 **GROUP_TIMINGS), **{field: value})
+CONSUMER_VARIANTS = {
+    "a": {"auto_offset_reset": "earliest", **GROUP_TIMINGS},
+    "b": {"auto_offset_reset": "latest", "session_timeout_s": 10.0,
+          "heartbeat_interval_s": 2.0, "max_poll_interval_s": 9.0},
+}
+
+
+@functools.cache
+def consumer_args(variant: str) -> dict[str, Any]:
+    """The arguments of the consumer a running feed creates with the variant's settings (the
+    group timings only act on rebalances of a broker under load, which a test cannot time
+    honestly): a spy on kafka-python's consumer reads them on their way in."""
+    feed = KafkaFeedSettings(name="n", topic=f"opt-{uuid.uuid4().hex[:8]}",
+                             path_roots=(Path("/"),), **CONSUMER_VARIANTS[variant])
     source = make_source(feed, kafka_options=client_options(KafkaSettings(), BROKER))
-    consumer = source._make_consumer()
-    try:
-        key = {"auto_offset_reset": "auto_offset_reset",
-               "session_timeout_s": "session_timeout_ms",
-               "heartbeat_interval_s": "heartbeat_interval_ms",
-               "max_poll_interval_s": "max_poll_interval_ms"}[field]
-        return consumer.config[key]
-    finally:
-        consumer.close(autocommit=False)
+    created: list[dict[str, Any]] = []
+    init = KafkaConsumer.__init__
+
+    def spy(self: KafkaConsumer, *args: Any, **kwargs: Any) -> None:
+        created.append(kwargs)
+        init(self, *args, **kwargs)
+
+    async def main() -> None:
+        async with running(source, Collector()):
+            for _ in range(100):
+                if created:
+                    break
+                await asyncio.sleep(0.05)
+
+    with mock.patch.object(KafkaConsumer, "__init__", spy):
+        asyncio.run(main())
+    return created[0]
+
+
+def _consumer(key: str) -> Any:
+    return lambda variant: consumer_args(variant)[key]
 
 
 def _seen(key: str) -> Any:
@@ -165,14 +187,10 @@ ROWS = [
     Row("feeds[kafka].done_dir", "A", "B",
         lambda v: [d.rsplit("/", 2)[-2] for d in run(v)["downloads"] if "/done" in d
                    or d.startswith("doneB")]),
-    Row("feeds[kafka].auto_offset_reset", "earliest", "latest",
-        functools.partial(consumer_config, "auto_offset_reset")),
-    Row("feeds[kafka].session_timeout_s", 6.0, 10.0,
-        functools.partial(consumer_config, "session_timeout_s")),
-    Row("feeds[kafka].heartbeat_interval_s", 1.0, 2.0,
-        functools.partial(consumer_config, "heartbeat_interval_s")),
-    Row("feeds[kafka].max_poll_interval_s", 5.0, 9.0,
-        functools.partial(consumer_config, "max_poll_interval_s")),
+    Row("feeds[kafka].auto_offset_reset", "a", "b", _consumer("auto_offset_reset")),
+    Row("feeds[kafka].session_timeout_s", "a", "b", _consumer("session_timeout_ms")),
+    Row("feeds[kafka].heartbeat_interval_s", "a", "b", _consumer("heartbeat_interval_ms")),
+    Row("feeds[kafka].max_poll_interval_s", "a", "b", _consumer("max_poll_interval_ms")),
 ]
 
 ELSEWHERE = {

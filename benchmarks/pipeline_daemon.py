@@ -52,6 +52,7 @@ class DaemonRun:
     profile: bool = False
     sample_s: float = 0.2
     extra_config: str = ""
+    shadows: list[Path] = field(default_factory=list)  # inference.shadow packages
     ingest_workers: int = 0  # service.ingest_workers: 0 = every core
     on_sample: Any = None  # called with (ProcTree, metrics text) every scrape (soak)
     on_ready: Any = None  # called with (HTTP port, finished: Callable[[], bool]) in a thread
@@ -70,7 +71,7 @@ def _config(run: DaemonRun, bootstrap: str, prefix: str, port: int, spool: Path)
 logging: {{level: INFO}}
 http: {{host: 127.0.0.1, port: {port}}}
 kafka: {{bootstrap_servers: ['{bootstrap}'], topic_prefix: {prefix}}}
-inference: {{model_package: {run.package}}}
+inference: {{model_package: {run.package}, shadow: [{", ".join(str(p) for p in run.shadows)}]}}
 {feeds}{run.extra_config}
 """)
     return path

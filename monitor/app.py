@@ -134,7 +134,8 @@ class Daemon:
                              state_dir / "goes_scores.json", serving=package.identity.label)
                     if cfg.goes.enabled else None)
             shadows = ShadowStage(shadow_models, SparePolicy(), results.shadow,
-                                  [goes] if goes is not None else [], self.metrics)
+                                  [goes] if goes is not None else [], self.metrics,
+                                  settle=publisher.wait_drained)
             stack.push_async_callback(shadows.close)
             self._sources = self._make_sources(RefusalPublisher(results, self.metrics))
             book = FileBook(ledger)
@@ -305,7 +306,7 @@ class Daemon:
             listeners=[*listeners, *([goes] if goes is not None else [])],
             replay=service.mode == "replay",
             alert_state_path=Path(service.state_dir) / "alerts.json", metrics=m,
-            shadows=shadows)
+            shadows=shadows, files_upstream=lambda: intake.queued + ingest.busy)
         analysis.restore_alert_state()
         # twice the pool size: while one file's ledger bookkeeping runs on the
         # event loop, the pool worker already decodes the next file

@@ -12,8 +12,21 @@ JSON URL::
     sdo-monitor verify --config /etc/sdo-monitor/config.yaml --frames f.jsonl --goes d/*.nc
 
 Writes ``verify_report.json`` and ``verify_report.md`` into ``--out``.
+
+``--compare A B`` scores two packages instead, each named ``name:version``
+(or by a sha256 prefix), from ``frame.analyzed`` and ``frame.shadow``
+messages (several files or topics may be given, e.g. ``<prefix>.frames`` and
+``<prefix>.frames.shadow`` of a daemon running B as a shadow of A), and
+states whether ``TSS(B) - TSS(A)`` is significant (a seeded paired block
+bootstrap, :mod:`monitor.goes.compare`)::
+
+    sdo-monitor verify --compare flare-eve:1.2.0 flare-eve:1.3.0 \\
+        --kafka-topic ops.frames --kafka-topic ops.frames.shadow --bootstrap kafka:9092 \\
+        --goes-url https://services.swpc.noaa.gov/json/goes/primary/xrays-7-day.json
+
+It writes ``compare_report.json`` and ``compare_report.md``.
 Exit codes: 0 report written, 2 unusable input (no frames, no GOES data,
-unreadable file, unreachable URL or broker).
+unreadable file, unreachable URL or broker, a package not in the input).
 """
 
 from __future__ import annotations
@@ -42,8 +55,11 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:  # type: igno
         "verify", help="score a replayed period against GOES X-rays and write a report",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     frames = p.add_mutually_exclusive_group(required=True)
-    frames.add_argument("--frames", type=Path, help="JSON-lines file of frame.analyzed messages")
-    frames.add_argument("--kafka-topic", help="topic of frame.analyzed messages (<prefix>.frames)")
+    frames.add_argument("--frames", type=Path, nargs="+",
+                        help="JSON-lines file(s) of frame.analyzed (and, with --compare, "
+                             "frame.shadow) messages")
+    frames.add_argument("--kafka-topic", action="append",
+                        help="topic of frame messages (<prefix>.frames; repeatable)")
     p.add_argument("--bootstrap", action="append", default=[],
                    help="Kafka host:port (repeatable; default: the config's cluster)")
     goes = p.add_mutually_exclusive_group(required=True)
@@ -57,6 +73,14 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:  # type: igno
     p.add_argument("--decision", choices=("probability", "predicted_class"))
     p.add_argument("--probability-threshold", type=float)
     p.add_argument("--out", type=Path, default=Path("."), help="report directory (default .)")
+    p.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                   help="compare two packages (name:version or sha256 prefix)")
+    p.add_argument("--resamples", type=int, default=2000,
+                   help="--compare: bootstrap resamples (default 2000)")
+    p.add_argument("--block-s", type=float, default=3600.0,
+                   help="--compare: bootstrap block length in seconds of observation time "
+                        "(default 3600: frames within a block are not independent)")
+    p.add_argument("--seed", type=int, default=0, help="--compare: bootstrap seed (default 0)")
     p.set_defaults(func=run_verify)
 
 
@@ -102,18 +126,30 @@ def _read_goes(args: argparse.Namespace, goes: GoesSettings) -> tuple[list[Any],
 
 def run_verify(args: argparse.Namespace) -> int:
     """Run ``sdo-monitor verify``; returns the exit code."""
-    from monitor.goes.report import read_frames_jsonl, read_frames_kafka, score_period, write_report
+    from monitor.goes.report import (
+        SERVED,
+        SERVED_AND_SHADOW,
+        read_frames_jsonl,
+        read_frames_kafka,
+        score_period,
+        write_report,
+    )
 
+    types = SERVED_AND_SHADOW if args.compare else SERVED
     try:
+        if args.compare and (args.resamples < 1 or not args.block_s > 0):
+            raise ValueError("--resamples must be >= 1 and --block-s > 0")
         goes, kafka = _settings(args)
         skipped: Counter[str] = Counter()
         if args.frames is not None:
-            frames = read_frames_jsonl(args.frames, skipped)
-            source = {"frames": str(args.frames)}
+            frames = [f for path in args.frames
+                      for f in read_frames_jsonl(path, skipped, types)]
+            source: dict[str, Any] = {"frames": [str(p) for p in args.frames]}
         else:
             options = _kafka_options(args, kafka)
-            frames = read_frames_kafka(options, args.kafka_topic, skipped)
-            source = {"kafka_topic": args.kafka_topic}
+            frames = [f for topic in args.kafka_topic
+                      for f in read_frames_kafka(options, topic, skipped, types=types)]
+            source = {"kafka_topic": list(args.kafka_topic)}
         samples, scale, goes_inputs = _read_goes(args, goes)
     except (OSError, ValueError, TimeoutError) as exc:
         log.error("verify: unusable input", error=str(exc))
@@ -130,6 +166,8 @@ def run_verify(args: argparse.Namespace) -> int:
         print("error: no usable GOES data")
         return EXIT_BAD_INPUT
     detection: DetectionSettings = goes.detection
+    if args.compare:
+        return _compare(args, frames, samples, goes, scale)
     report = score_period(frames, samples, goes.verification, detection, scale)
     report.inputs = {**source, "frames_read": len(frames), "frames_skipped": dict(skipped),
                      **goes_inputs}
@@ -140,6 +178,29 @@ def run_verify(args: argparse.Namespace) -> int:
                         for r in rows)
     print(f"{report.outcomes.get('scored', 0)} of {len(frames)} frames scored; {summary}; "
           f"report in {out}/verify_report.md")
+    return 0
+
+
+def _compare(args: argparse.Namespace, frames: list[Any], samples: list[Any],
+             goes: GoesSettings, scale: float) -> int:
+    from monitor.goes.compare import compare_packages, write_comparison
+
+    a, b = args.compare
+    try:
+        result = compare_packages(frames, samples, a, b, goes.verification, goes.detection,
+                                  scale, resamples=args.resamples, block_s=args.block_s,
+                                  seed=args.seed)
+    except ValueError as exc:
+        print(f"error: {exc}")
+        return EXIT_BAD_INPUT
+    out = Path(args.out)
+    write_comparison(result, out / "compare_report.json", out / "compare_report.md")
+    for d in result.differences:
+        low, high = _num(d.low), _num(d.high)
+        print(f">={d.threshold}: TSS {result.a} {_num(d.a.tss)}, {result.b} {_num(d.b.tss)}, "
+              f"B - A {_num(d.difference)} (95 % [{low}, {high}], {d.frames} frames): "
+              f"{d.verdict}")
+    print(f"report in {out}/compare_report.md")
     return 0
 
 

@@ -27,10 +27,14 @@ from monitor.goes.settings import DetectionSettings, VerificationSettings
 from monitor.goes.swpc import parse_time_tag
 from monitor.goes.verify import Verifier
 
-__all__ = ["FrameRecord", "VerificationReport", "frames_from_events", "markdown",
-           "read_frames_jsonl", "read_frames_kafka", "score_period", "write_report"]
+__all__ = ["SERVED", "SERVED_AND_SHADOW", "FrameRecord", "VerificationReport",
+           "frames_from_events", "markdown", "read_frames_jsonl", "read_frames_kafka",
+           "score_period", "write_report"]
 
-_FRAME_TYPE_PREFIX = "org.sdo-monitor.frame.analyzed."
+#: The message types whose frames can be scored: the serving package's, and the
+#: shadow packages' (read only when asked, e.g. by ``verify --compare``).
+SERVED = ("org.sdo-monitor.frame.analyzed.",)
+SERVED_AND_SHADOW = ("org.sdo-monitor.frame.analyzed.", "org.sdo-monitor.frame.shadow.")
 
 
 @dataclass(frozen=True)
@@ -41,17 +45,31 @@ class FrameRecord:
     t_obs: float
     class_probabilities: dict[str, float] | None
     predicted_class: str | None
+    #: The package that produced it (``name:version``) and its sha256, when named.
+    package: str | None = None
+    sha256: str | None = None
 
 
-def frames_from_events(items: Iterable[Any], skipped: Counter[str]) -> Iterator[FrameRecord]:
-    """Frame records from CloudEvents (or bare ``data`` objects); others are counted."""
+def _package(data: dict[str, Any]) -> tuple[str | None, str | None]:
+    model = data.get("model")
+    if not isinstance(model, dict):
+        return None, None
+    name, version, sha = model.get("name"), model.get("version"), model.get("sha256")
+    label = f"{name}:{version}" if isinstance(name, str) and isinstance(version, str) else None
+    return label, sha if isinstance(sha, str) else None
+
+
+def frames_from_events(items: Iterable[Any], skipped: Counter[str],
+                       types: tuple[str, ...] = SERVED) -> Iterator[FrameRecord]:
+    """Frame records from CloudEvents of ``types`` (type prefixes) or bare ``data``
+    objects; others are counted."""
     for item in items:
         if not isinstance(item, dict):
             skipped["not_an_object"] += 1
             continue
         data = item
         if "specversion" in item:
-            if not str(item.get("type", "")).startswith(_FRAME_TYPE_PREFIX):
+            if not str(item.get("type", "")).startswith(types):
                 skipped["other_type"] += 1
                 continue
             data = item.get("data")
@@ -68,10 +86,11 @@ def frames_from_events(items: Iterable[Any], skipped: Counter[str]) -> Iterator[
                  if isinstance(probs, dict) else None)
         predicted = data.get("predicted_class")
         yield FrameRecord(frame_id, t_obs, probs,
-                          predicted if isinstance(predicted, str) else None)
+                          predicted if isinstance(predicted, str) else None, *_package(data))
 
 
-def read_frames_jsonl(path: Path, skipped: Counter[str]) -> list[FrameRecord]:
+def read_frames_jsonl(path: Path, skipped: Counter[str],
+                      types: tuple[str, ...] = SERVED) -> list[FrameRecord]:
     """Frames of a JSON-lines file (one CloudEvent or data object per line)."""
     def lines() -> Iterator[Any]:
         with open(path, encoding="utf-8") as f:
@@ -82,11 +101,12 @@ def read_frames_jsonl(path: Path, skipped: Counter[str]) -> list[FrameRecord]:
                     yield json.loads(line)
                 except ValueError:
                     skipped["bad_json"] += 1
-    return list(frames_from_events(lines(), skipped))
+    return list(frames_from_events(lines(), skipped, types))
 
 
 def read_frames_kafka(options: Mapping[str, Any], topic: str, skipped: Counter[str],
-                      timeout_s: float = 30.0) -> list[FrameRecord]:
+                      timeout_s: float = 30.0,
+                      types: tuple[str, ...] = SERVED) -> list[FrameRecord]:
     """Every frame on a topic, from the beginning to the end offsets at the start (no group)."""
     import time
 
@@ -115,7 +135,7 @@ def read_frames_kafka(options: Mapping[str, Any], topic: str, skipped: Counter[s
                         skipped["bad_json"] += 1
     finally:
         consumer.close()
-    return list(frames_from_events(values, skipped))
+    return list(frames_from_events(values, skipped, types))
 
 
 @dataclass

@@ -20,7 +20,7 @@ import asyncio
 import dataclasses
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -76,12 +76,16 @@ class AnalysisStage:
         Frames by outcome.
     shadows : ShadowStage, optional
         Shadow packages, offered every frame once it is done.
+    files_upstream : callable, optional
+        Input files waiting for or in the ingest stage (the shadows run only
+        when there are none).
     """
 
     def __init__(self, *, queue: FrameQueue, champion: Champion, alerts: AlertEngine, publisher: ResultPublisher, outcomes: Outcomes,
                  assembly: Assembly, listeners: Sequence[FrameListener], replay: bool,
                  alert_state_path: Path, metrics: Metrics,
-                 shadows: ShadowStage | None = None) -> None:
+                 shadows: ShadowStage | None = None,
+                 files_upstream: Callable[[], int] = lambda: 0) -> None:
         self._queue = queue
         self._champion = champion
         self._alerts = alerts
@@ -93,6 +97,7 @@ class AnalysisStage:
         self._alert_state_path = alert_state_path
         self._metrics = metrics
         self._shadows = shadows
+        self._files_upstream = files_upstream
         self._turns = TurnOrder()
         self.busy = 0
         self.frames = 0
@@ -157,6 +162,7 @@ class AnalysisStage:
             self.save_alert_state()
         if self._shadows is not None:
             self._shadows.offer(frame, done, Load(
+                files_waiting=self._files_upstream(),
                 frames_waiting=len(self._queue),
                 inference_queued=serving.analyzer.batcher.queued_frames,
                 analyses_running=self.busy - 1))  # this frame's task is still counted

@@ -51,6 +51,9 @@ __all__ = ["ShadowListener", "ShadowModel", "ShadowResult", "ShadowStage",
 
 log = get_logger(__name__)
 
+#: Longest a shadow waits for the outbox to reach the broker before it counts as behind.
+SETTLE_S = 5.0
+
 
 class ShadowListener(Protocol):
     """Hears every shadow result whose message is in the outbox."""
@@ -166,6 +169,11 @@ class ShadowStage:
         Decides whether the pipeline has room for a shadow analysis.
     publish : callable
         Awaitable ``publish(result) -> bool``: the message is in the outbox.
+    settle : callable, optional
+        Awaitable ``settle(timeout_s) -> bool``: the outbox has handed every
+        message to the broker (the publisher's ``wait_drained``). A shadow
+        starts only then, so its CPU burst never delays the serving package's
+        delivery; None starts at once.
     listeners : sequence of ShadowListener
         Told of every published shadow result.
     metrics : Metrics
@@ -178,10 +186,12 @@ class ShadowStage:
     def __init__(self, models: Sequence[ShadowModel], policy: SparePolicy,
                  publish: Callable[[ShadowResult], Awaitable[bool]],
                  listeners: Sequence[ShadowListener], metrics: Metrics,
+                 settle: Callable[[float], Awaitable[bool]] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.models = tuple(models)
         self._policy = policy
         self._publish = publish
+        self._settle = settle
         self._listeners = tuple(listeners)
         self._metrics = metrics
         self._clock = clock
@@ -214,6 +224,9 @@ class ShadowStage:
     async def _run(self, model: ShadowModel, frame: Frame[IngestedFile],
                    done: AnalysedFrame) -> None:
         try:
+            if self._settle is not None and not await self._settle(SETTLE_S):
+                self._skip(model, "outbox_backlog")
+                return
             result = await model.run(frame, done)
             if not await self._publish(result):
                 self._skip(model, "outbox_refused")

@@ -11,6 +11,9 @@ The pipeline is behind, and a shadow analysis is skipped (and counted in
 moment the serving package's result of the frame is in the outbox, checked
 in this order:
 
+``files_waiting``
+    input files wait for the ingest stage or are being decoded (the next
+    frame is on its way, and decoding needs the cores);
 ``frames_waiting``
     assembled frames wait in the frames queue for the serving package;
 ``inference_queued``
@@ -26,6 +29,11 @@ in this order:
     the queues happen to be empty at this instant).
 
 Each test is cheap and the first that holds is the reason; None means run.
+A shadow that may run then waits, at most a few seconds, until the outbox
+has handed everything to the broker (the serving package's messages of the
+frame included), so that its CPU burst never delays the serving package's
+delivery; an outbox that does not drain in time counts as behind too
+(``outbox_backlog``, :class:`~monitor.pipeline.shadow.ShadowStage`).
 """
 
 from __future__ import annotations
@@ -36,12 +44,15 @@ __all__ = ["SKIP_REASONS", "Load", "SparePolicy"]
 
 #: Why a shadow analysis was skipped (see the module docstring).
 SKIP_REASONS: dict[str, str] = {
+    "files_waiting": "input files wait for the ingest stage or are being decoded",
     "frames_waiting": "frames wait in the frames queue for the serving package",
     "inference_queued": "the serving package's batcher holds frames not yet run",
     "analyses_running": "the serving package is analysing other frames",
     "shadow_busy": "this shadow package still runs on an earlier frame",
     "lagging": "the frame's result came more than max_lag_s after its last file",
-    # not the policy's: a shadow that ran but whose result never reached the outbox
+    # not the policy's: the stage's, while or after a shadow runs
+    "outbox_backlog": "the outbox did not hand the serving package's messages to the broker "
+                      "in time",
     "failed": "the shadow analysis raised (logged with the package and frame)",
     "outbox_refused": "the outbox refused the shadow's message (full or failing)",
 }
@@ -51,6 +62,7 @@ SKIP_REASONS: dict[str, str] = {
 class Load:
     """How busy the serving side is, read when a frame's result is published."""
 
+    files_waiting: int
     frames_waiting: int
     inference_queued: int
     analyses_running: int
@@ -80,6 +92,8 @@ class SparePolicy:
         ``last_arrival`` and ``now`` are Unix times (the arrival time of the
         frame's last file and the moment of the decision).
         """
+        if load.files_waiting > 0:
+            return "files_waiting"
         if load.frames_waiting > 0:
             return "frames_waiting"
         if load.inference_queued > 0:

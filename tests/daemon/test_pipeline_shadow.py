@@ -32,7 +32,7 @@ from monitor.pipeline.shadow import (
 from monitor.pipeline.spare import SKIP_REASONS, Load, SparePolicy
 from monitor.publish.envelope import make_event, validate_event
 
-IDLE = Load(frames_waiting=0, inference_queued=0, analyses_running=0)
+IDLE = Load(files_waiting=0, frames_waiting=0, inference_queued=0, analyses_running=0)
 
 
 def test_policy_runs_a_shadow_only_with_spare_capacity() -> None:
@@ -40,9 +40,10 @@ def test_policy_runs_a_shadow_only_with_spare_capacity() -> None:
     arrived, now = 1_000.0, 1_000.5
     assert policy.skip_reason(IDLE, False, arrived, now) is None
     cases = {
-        "frames_waiting": (Load(1, 0, 0), False, now),
-        "inference_queued": (Load(0, 2, 0), False, now),
-        "analyses_running": (Load(0, 0, 1), False, now),
+        "files_waiting": (Load(3, 0, 0, 0), False, now),
+        "frames_waiting": (Load(0, 1, 0, 0), False, now),
+        "inference_queued": (Load(0, 0, 2, 0), False, now),
+        "analyses_running": (Load(0, 0, 0, 1), False, now),
         "shadow_busy": (IDLE, True, now),
         "lagging": (IDLE, False, arrived + 60.5),
     }
@@ -52,7 +53,7 @@ def test_policy_runs_a_shadow_only_with_spare_capacity() -> None:
     # the clock decides the lag: at exactly max_lag_s the frame is still in time
     assert policy.skip_reason(IDLE, False, arrived, arrived + 60.0) is None
     # the first reason that holds is the one given (cheapest first)
-    assert policy.skip_reason(Load(3, 3, 3), True, arrived, arrived + 999) == "frames_waiting"
+    assert policy.skip_reason(Load(3, 3, 3, 3), True, arrived, arrived + 999) == "files_waiting"
     with pytest.raises(ValueError):
         SparePolicy(max_lag_s=0)
 
@@ -98,8 +99,8 @@ def test_stage_counts_skips_while_busy_and_runs_when_idle(tmp_path: Path) -> Non
             assert metrics.registry.get_sample_value(
                 "sdo_monitor_shadow_skipped_total", {"package": "test-shadow:2.0.0"}) == 0.0
             frame, done = _frame(serving, 5_000.0)
-            stage.offer(frame, done, Load(2, 0, 0))  # behind: frames wait
-            stage.offer(frame, done, Load(0, 1, 0))  # behind: inference queued
+            stage.offer(frame, done, Load(0, 2, 0, 0))  # behind: frames wait
+            stage.offer(frame, done, Load(0, 0, 1, 0))  # behind: inference queued
             assert value("sdo_monitor_shadow_skipped_total") == 2.0
             stage.offer(frame, done, IDLE)  # spare capacity: runs
             stage.offer(frame, done, IDLE)  # the first is still in flight
@@ -112,6 +113,23 @@ def test_stage_counts_skips_while_busy_and_runs_when_idle(tmp_path: Path) -> Non
             assert value("sdo_monitor_shadow_skipped_total") == 4.0
         finally:
             await stage.close()
+
+        # an outbox that does not reach the broker in time: the shadow waits, then skips
+        settled: list[float] = []
+
+        async def never_drains(timeout_s: float) -> bool:
+            settled.append(timeout_s)
+            return False
+        backlog = ShadowStage([model], SparePolicy(), publish, [], metrics, settle=never_drains,
+                              clock=lambda: 5_000.0)
+        try:
+            backlog.offer(frame, done, IDLE)
+            while backlog.in_flight:
+                await asyncio.sleep(0.01)
+            assert settled and value("sdo_monitor_shadow_skipped_total") == 5.0
+            assert value("sdo_monitor_shadow_frames_total") == 1.0
+        finally:
+            await backlog.close()
             await model.close()
 
     asyncio.run(main())

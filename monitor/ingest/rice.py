@@ -191,8 +191,12 @@ class RiceDecode:
             for lo, hi in itertools.pairwise(bounds) if hi > lo]
 
     def result(self) -> np.ndarray:
-        for run in self._runs:
-            run.result()
+        try:
+            for run in self._runs:
+                run.result()
+        except BaseException:
+            self.cancel()  # the other runs' pixels are of no use now
+            raise
         return self._tiles.out
 
     def cancel(self) -> None:

@@ -19,12 +19,22 @@ Paths are YAML paths; the members of ``feeds`` are told apart by kind
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-__all__ = ["Row", "schema_paths"]
+__all__ = ["Row", "schema_paths", "scratch"]
+
+# every probe's files under one directory, removed when the test process ends
+_SCRATCH = tempfile.TemporaryDirectory(prefix="sdo-monitor-options-")
+
+
+def scratch(prefix: str) -> Path:
+    """A new empty directory for one probe (probes are plain functions, not fixtures)."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=_SCRATCH.name))
 
 
 @dataclass(frozen=True)

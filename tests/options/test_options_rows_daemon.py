@@ -20,7 +20,6 @@ import logging
 import os
 import socket
 import sys
-import tempfile
 import threading
 import time
 from datetime import UTC, datetime
@@ -30,7 +29,7 @@ from unittest import mock
 
 import aiohttp
 import pytest
-from optionrows import Row
+from optionrows import Row, scratch
 
 from monitor.app import Daemon, make_pool
 from monitor.config import parse_config
@@ -100,7 +99,7 @@ feeds:
 @functools.cache
 def run(name: str) -> dict[str, Any]:
     """Start variant ``name``, drop a file from 2099 into its spool, look, stop."""
-    tmp = Path(tempfile.mkdtemp(prefix=f"options-daemon-{name}-"))
+    tmp = scratch(f"options-daemon-{name}-")
     text, _ = _variant(name, tmp)
     config = parse_config(text)
     notifications: list[bytes] = []
@@ -234,7 +233,7 @@ def stale(after_cadences: float) -> list[str]:
 
 def retention(days: float) -> int:
     """Ledger rows the housekeeper prunes a moment after a file finished."""
-    tmp = Path(tempfile.mkdtemp(prefix="options-ledger-"))
+    tmp = scratch("options-ledger-")
     ledger = ProcessedFileLedger(tmp / "ledger.sqlite3")
     ledger.begin("/s/a.fits", "aia", 10, 1)
     ledger.finish("/s/a.fits", "processed")

@@ -16,7 +16,6 @@ import functools
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -26,7 +25,7 @@ from typing import Any
 import pytest
 from fakes.harness import Collector, running
 from fakes.jsoc_server import Faults, JsocArchive, JsocServer
-from optionrows import Row
+from optionrows import Row, scratch
 
 from monitor.frames import ChannelItem, FrameAssembler, FrameSettings
 from monitor.sources import DownloadSettings, HttpFeedSettings, SpoolFeedSettings, make_source
@@ -57,7 +56,7 @@ def spool(field: str, value: Any, *, files: tuple[str, ...] = (NAME_171,),
           later: tuple[str, ...] = (), renamed: bool = True, expect: int = 1,
           outcome: str | None = None, base: dict[str, Any] | None = None) -> tuple[Any, ...]:
     """Run a spool feed over ``files`` (present at start) and ``later`` (written after)."""
-    tmp = Path(tempfile.mkdtemp(prefix="options-spool-"))
+    tmp = scratch("options-spool-")
     root = tmp / "spool"
     for d in (root, tmp / "other", root / "sub"):
         d.mkdir()
@@ -112,7 +111,7 @@ def http(field: str, value: Any, *, expect: int = 2, faults: Callable[[Faults], 
          base: dict[str, Any] | None = None, wait: float = 1.0) -> tuple[Any, ...]:
     """Run an HTTP feed on the JSOC-like server holding 19:51 (171, 193) and 19:21 (171)."""
     async def main() -> tuple[Any, ...]:
-        tmp = Path(tempfile.mkdtemp(prefix="options-http-"))
+        tmp = scratch("options-http-")
         fault_set = Faults()
         async with JsocServer(tmp / "jsoc", faults=fault_set) as server:
             archive = server.archive()
@@ -169,7 +168,7 @@ def remember(value: int) -> int:
     """Index entries of unconfigured channels are remembered (ignored once) up to the bound;
     past it the oldest are forgotten and ignored again on the next poll."""
     async def main() -> int:
-        tmp = Path(tempfile.mkdtemp(prefix="options-remember-"))
+        tmp = scratch("options-remember-")
         async with JsocServer(tmp / "jsoc") as server:
             names = [JsocArchive.file_name(T0 - timedelta(minutes=3 * i), 94) for i in range(150)]
             (tmp / "jsoc").mkdir(parents=True, exist_ok=True)

@@ -16,13 +16,12 @@ import functools
 import hashlib
 import shutil
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from optionrows import Row
+from optionrows import Row, scratch
 
 from monitor.frames import ChannelItem, FrameAssembler, FrameSettings
 from monitor.inference import DynamicBatcher
@@ -63,7 +62,7 @@ def backend_used(value: str) -> str:
 def warmup_calls(value: int) -> list[int]:
     """Batch sizes the backend ran during its warm-up."""
     backend = create_backend("onnxruntime", dataclasses.replace(BASE, warmup_iterations=value),
-                             Path(tempfile.mkdtemp()))
+                             scratch("options-"))
     backend.load(package(), "cpu", "fp32", BASE.max_batch)
     calls: list[int] = []
     infer = backend.infer
@@ -77,7 +76,7 @@ def warmup_calls(value: int) -> list[int]:
 
 def session_threads(value: int) -> int:
     backend = create_backend("onnxruntime", dataclasses.replace(BASE, cpu=CpuSettings(value)),
-                             Path(tempfile.mkdtemp()))
+                             scratch("options-"))
     backend.load(package(), "cpu", "fp32", 1)
     try:
         return backend.session.get_session_options().intra_op_num_threads
@@ -127,7 +126,7 @@ def package_digest(value: str) -> str:
 def _other_package() -> Path:
     from monitor.models import build_network, manifest_from_spec, write_package
 
-    out = Path(tempfile.mkdtemp(prefix="options-pkg-")) / "seed1"
+    out = scratch("options-pkg-") / "seed1"
     manifest = manifest_from_spec(None)
     write_package(out, build_network(manifest.network, seed=1), manifest)
     return out
@@ -135,7 +134,7 @@ def _other_package() -> Path:
 
 def verified(value: bool) -> str:
     """Loading a package whose weights were changed after packaging."""
-    tampered = Path(tempfile.mkdtemp(prefix="options-tampered-")) / "pkg"
+    tampered = scratch("options-tampered-") / "pkg"
     shutil.copytree(PACKAGE[0], tampered)
     onnx = tampered / "model.onnx"
     data = bytearray(onnx.read_bytes())
@@ -153,7 +152,7 @@ def verified(value: bool) -> str:
 def frame() -> Any:
     pkg = package()
     channels = tuple(pkg.manifest.input.channels)
-    tmp = Path(tempfile.mkdtemp(prefix="options-frame-"))
+    tmp = scratch("options-frame-")
     asm: FrameAssembler[Any] = FrameAssembler(FrameSettings(), channels, {"aia": 12.0})
     ready = []
     for i, w in enumerate(channels):

@@ -11,14 +11,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from astropy.io import fits
-from optionrows import Row
+from optionrows import Row, scratch
 
 from monitor.ingest import IngestSettings
 from monitor.ingest.samples import SyntheticSpec, header_for, write_synthetic_fits
@@ -41,7 +40,7 @@ DATE T_START T_STOP VER_NUM WAVE_STR WAVELNTH EFF_AREA EFFA_P1 EFFA_P2 EFFA_P3
 
 @functools.cache
 def table() -> str:
-    path = Path(tempfile.mkdtemp(prefix="options-table-")) / "aia_response_table.txt"
+    path = scratch("options-table-") / "aia_response_table.txt"
     path.write_text(TABLE)
     return str(path)
 
@@ -54,7 +53,7 @@ def degradation(value: str) -> tuple[Any, ...]:
 @functools.cache
 def sample(kind: str) -> str:
     """A file made for one probe (written once per test process)."""
-    out = Path(tempfile.mkdtemp(prefix="options-ingest-")) / f"{kind}.fits"
+    out = scratch("options-ingest-") / f"{kind}.fits"
     spec = SyntheticSpec(size=256, t_obs="2013-01-01T00:00:00.00Z")
     if kind == "plain":
         write_synthetic_fits(out, spec)

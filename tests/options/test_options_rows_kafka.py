@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -25,7 +24,7 @@ from unittest import mock
 import pytest
 from kafka import KafkaConsumer
 from kafka.errors import NotLeaderForPartitionError
-from optionrows import Row
+from optionrows import Row, scratch
 
 from monitor.config import Config
 from monitor.preflight import file_problems
@@ -76,7 +75,7 @@ def publishing(publish: PublishSettings, kafka: KafkaSettings, bootstrap: list[s
                add_behind: bool = False) -> dict[str, Any]:
     """Publish ``n`` messages to a fresh topic; what the outbox, broker and listener saw."""
     topic = f"opt-{uuid.uuid4().hex[:10]}"
-    path = Path(tempfile.mkdtemp(prefix="options-outbox-")) / "outbox.sqlite3"
+    path = scratch("options-outbox-") / "outbox.sqlite3"
     heard = Heard()
 
     async def main() -> dict[str, Any]:
@@ -169,7 +168,7 @@ def connection(field: str, value: Any, base: dict[str, Any] | None = None) -> di
 
 @functools.cache
 def _files() -> dict[str, str]:
-    tmp = Path(tempfile.mkdtemp(prefix="options-certs-"))
+    tmp = scratch("options-certs-")
     names = ("ca.pem", "cert.pem", "key.pem", "pw", "pw2")
     for name in names:
         (tmp / name).write_text(f"{name}-content\n")
@@ -234,7 +233,7 @@ def local_port(value: str) -> bool:
 def start_timeout(value: float) -> str:
     """A broker binary that never answers (a fault provoked on purpose): how long
     the start waits before it gives up, as the error says."""
-    fake = Path(tempfile.mkdtemp(prefix="options-tansu-")) / "silent-tansu"
+    fake = scratch("options-tansu-") / "silent-tansu"
     fake.write_text("#!/bin/sh\nexec sleep 30\n")
     fake.chmod(0o755)
     with mock.patch.dict("os.environ", {"SDO_MONITOR_TANSU": str(fake)}):
@@ -246,7 +245,7 @@ def start_timeout(value: float) -> str:
 
 
 def synchronous(value: str) -> int:
-    path = Path(tempfile.mkdtemp(prefix="options-sync-")) / "outbox.sqlite3"
+    path = scratch("options-sync-") / "outbox.sqlite3"
     outbox = Outbox(path, synchronous=value)
     try:  # the pragma lives on the outbox's own connection
         return outbox._db.execute("PRAGMA synchronous").fetchone()[0]
@@ -257,7 +256,7 @@ def synchronous(value: str) -> int:
 def drain(value: float) -> tuple[int, bool]:
     """Stopping with one message the dead broker never takes: what is left, and whether the
     stop waited (the daemon stops its publisher with ``service.drain_timeout_s``)."""
-    path = Path(tempfile.mkdtemp(prefix="options-drain-")) / "outbox.sqlite3"
+    path = scratch("options-drain-") / "outbox.sqlite3"
 
     async def main() -> tuple[int, bool]:
         publisher = KafkaPublisher(dataclasses.replace(FAST, connect_timeout_s=0.2),

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import pytest
 from fakes.harness import Collector, running
 from fakes.jsoc_server import JsocServer
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from optionrows import Row
+from optionrows import Row, scratch
 
 from monitor.publish.kafka_client import client_options, ensure_topics
 from monitor.publish.settings import KafkaSettings
@@ -58,7 +57,7 @@ def _variant(name: str, tmp: Path, base_url: str) -> KafkaFeedSettings:
 @functools.cache
 def run(name: str) -> dict[str, Any]:
     """Run variant ``name`` over the six notifications; what it did."""
-    tmp = Path(tempfile.mkdtemp(prefix=f"options-kafka-{name}-"))
+    tmp = scratch(f"options-kafka-{name}-")
     for d in ("A", "B", "common", "jsoc/A", "jsoc/B", "jsoc/common"):
         (tmp / d).mkdir(parents=True)
     for d in ("A", "B"):

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
+from monitor.models.provenance import UNDECLARED, ModelIdentity
 from monitor.publish.envelope import CONTENT_TYPE, make_event, to_outbound, validate_event
 from monitor.publish.kafka_client import client_options, ensure_topics, topic_names
 from monitor.publish.local_broker import LocalBroker
@@ -66,6 +67,10 @@ def kafka_settings(prefix: str, **overrides: Any) -> KafkaSettings:
     return KafkaSettings(topic_prefix=prefix, request_timeout_s=2.0, **overrides)
 
 
+#: the package every alert names (alert.v1 requires one)
+MODEL = ModelIdentity("sdo-cnn", "1.0.0", "ab" * 32, UNDECLARED)
+
+
 def events(prefix: str, n: int, tag: str) -> list[OutboundMessage]:
     """``n`` alerts of one rule (one key: order must hold) and ``n`` rejects."""
     out = []
@@ -73,7 +78,8 @@ def events(prefix: str, n: int, tag: str) -> list[OutboundMessage]:
         alert = {"alert_id": f"{tag}-{i}", "rule": f"rule-{tag}", "state": "firing",
                  "severity": "warning", "noaa_scale": "R1", "started_at": "2024-05-10T12:00:00Z",
                  "resolved_at": None, "evidence_frames": [f"frame-{i}"],
-                 "peak_probability": 0.7, "location": None, "message": f"alert {i}"}
+                 "peak_probability": 0.7, "location": None, "message": f"alert {i}",
+                 "model": MODEL.to_dict()}
         reject = {"path": f"/spool/{tag}-{i}.fits", "feed": "spool", "reason": "unreadable",
                   "detail": "truncated", "size_bytes": i, "sha256": None}
         out.append(to_outbound(make_event("alert", alert, source=SOURCE), prefix))

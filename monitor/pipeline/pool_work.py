@@ -69,7 +69,8 @@ def ingest_file(path: str, ingest: IngestSettings, prep: PreprocessSettings,
     """Read, validate, decode and map one file onto the model grid. Never raises.
 
     ``decode_threads`` > 1 lends this file the cores of idle pool workers for
-    its decode (see :func:`~monitor.ingest.read_observation`).
+    its decode (see :func:`~monitor.ingest.read_observation`) and its
+    resampling (row bands, see :func:`~monitor.preprocess.area_resample`).
     """
     t0 = time.perf_counter()
     result = read_observation(path, ingest, decode_threads=decode_threads)
@@ -84,7 +85,7 @@ def ingest_file(path: str, ingest: IngestSettings, prep: PreprocessSettings,
         except (OSError, ValueError) as exc:
             raise PreprocessError(RejectReason.CALIBRATION_UNAVAILABLE, str(exc)) from None
         grid = preprocess_detailed(result.observation, result.image, ModelGrid(grid_size), prep,
-                                   degradation=table)
+                                   degradation=table, spare_threads=decode_threads)
     except PreprocessError as exc:
         return IngestedFile(path, rejection=exc.to_rejection(result.observation),
                             timings_s={"ingest": t_ingest})

@@ -84,7 +84,8 @@ class PreprocessResult:
 
 def preprocess_detailed(observation: Observation, image: ImageData, grid: ModelGrid,
                         settings: PreprocessSettings | None = None, *,
-                        degradation: DegradationTable | None = None) -> PreprocessResult:
+                        degradation: DegradationTable | None = None,
+                        spare_threads: int = 1) -> PreprocessResult:
     """Bring one observation onto ``grid`` in calibrated DN/s.
 
     Parameters
@@ -94,6 +95,10 @@ def preprocess_detailed(observation: Observation, image: ImageData, grid: ModelG
     settings : PreprocessSettings, optional
     degradation : DegradationTable, optional
         Divide by the channel's degradation factor at ``t_obs``.
+    spare_threads : int
+        Cores otherwise idle (the daemon's idle pool workers): the resampling
+        uses ``max(settings.threads, spare_threads)`` bands; the result is the
+        same for any number.
 
     Raises
     ------
@@ -114,7 +119,8 @@ def preprocess_detailed(observation: Observation, image: ImageData, grid: ModelG
         if invalid is not None and image.n_invalid is None and not invalid.any():
             invalid = None
     resampled = area_resample(image.pixels, mapping, invalid=invalid,
-                              invalid_index=invalid_index, threads=settings.threads)
+                              invalid_index=invalid_index,
+                              threads=max(settings.threads, spare_threads))
     t1 = time.perf_counter()
 
     applied = None

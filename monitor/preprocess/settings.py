@@ -26,7 +26,9 @@ class PreprocessSettings:
         default=1, metadata={"ge": 1, "le": 64,
                              "doc": "threads per image (row bands in parallel); raise it for "
                                     "latency when cores are idle, keep 1 when the worker "
-                                    "pool already keeps every core busy"})
+                                    "pool already keeps every core busy (the daemon lends "
+                                    "a file sent to an idle pool the idle workers' cores "
+                                    "anyway)"})
     degradation_table: str = field(
         default="builtin",
         metadata={"doc": "AIA degradation correction: 'builtin' (the shipped daily factors, "

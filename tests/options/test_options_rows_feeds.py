@@ -36,14 +36,16 @@ T0 = datetime(2026, 6, 24, 19, 51, tzinfo=UTC)
 
 
 async def _collect(source: Any, during: Callable[[], Any] | None, expect: int,
-                   timeout: float, after: Callable[[Any, list[Any]], Any] | None) -> list[Any]:
+                   timeout: float, after: Callable[[Any, list[Any]], Any] | None,
+                   settled: Callable[[], bool] = lambda: False) -> list[Any]:
+    """Run ``source`` until ``expect`` arrivals, ``settled()`` or ``timeout``."""
     collect = Collector()
     async with running(source, collect):
         if during is not None:
             await asyncio.sleep(0.2)
             during()
         try:
-            await collect.wait_count(expect, timeout=timeout)
+            await collect.wait_for(lambda a: len(a) >= expect or settled(), timeout=timeout)
         except TimeoutError:
             pass
         if after is not None:
@@ -140,8 +142,11 @@ def http(field: str, value: Any, *, expect: int = 2, faults: Callable[[Faults], 
                         await source.done(arrival, outcome)
 
             source = make_source(settings)
-            arrivals = await _collect(source, publish_later if later else None, expect, wait,
-                                      after)
+            # a poll cycle ends after its downloads, so once the fourth listing is asked
+            # for, three whole cycles over files that were there from the start are done
+            arrivals = await _collect(
+                source, publish_later if later else None, expect, wait, after,
+                settled=lambda: not later and server.count(None, "*/") >= 4)
             stats = source.stats()
             left = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*.fits")
                           if "jsoc" not in p.parts)

@@ -93,6 +93,14 @@ def _server_of(url: str) -> UrlAllowList:
     return UrlAllowList([f"{parts.scheme}://{parts.netloc}/"])
 
 
+def _directory_of(url: str) -> UrlAllowList:
+    """The directory ``url`` lies in, above its first strftime field: where its
+    documents (and their redirects) must stay."""
+    parts = urlsplit(url.split("%", 1)[0])
+    directory = parts.path[:parts.path.rfind("/") + 1] or "/"
+    return UrlAllowList([f"{parts.scheme}://{parts.netloc}{directory}"])
+
+
 def _refusal(kind: str, exc: Exception) -> str:
     """Error counter key: a refused redirect or URL keeps its reason, other failures are ``kind``."""
     if isinstance(exc, UrlRefused) or (isinstance(exc, DownloadError)
@@ -128,10 +136,12 @@ class HttpSource(SourceBase, kind="http"):
         self._latest: tuple[Document, float] | None = None
         self._downloader: Downloader | None = None
         self._download_counters: Counter[str] = Counter()
-        # indexes, files and every redirect stay on the configured servers: an index or a
-        # redirect cannot send the feed to another host, port or scheme
+        # files and their redirects stay on the index's server (a JSON index may name any
+        # path there); the index documents and their redirects stay in their configured
+        # directories: neither can send the feed to another host, port, scheme or tree
         self._origin = _server_of(settings.url)
-        self._latest_origin = _server_of(settings.latest_url or settings.url)
+        self._index_area = _directory_of(settings.url)
+        self._latest_area = _directory_of(settings.latest_url or settings.url)
         root = self.spool.resolve()
         self._disposer = Disposer(root, settings.after_processing,
                                   Path(settings.done_dir or root / "done").resolve(),
@@ -196,9 +206,9 @@ class HttpSource(SourceBase, kind="http"):
         previous = self._latest
         try:
             doc = await self._downloader.get_document(  # type: ignore[union-attr]
-                self._latest_origin.check(url).url,
+                self._latest_area.check(url).url,
                 *(previous[0].etag, previous[0].last_modified) if previous else (None, None),
-                allow=self._latest_origin)
+                allow=self._latest_area)
             if doc.body is None and previous is not None:
                 anchor = previous[1]
             else:
@@ -216,9 +226,9 @@ class HttpSource(SourceBase, kind="http"):
         cached = self._documents.get(url)
         try:
             doc = await self._downloader.get_document(  # type: ignore[union-attr]
-                self._origin.check(url).url,
+                self._index_area.check(url).url,
                 *(cached[0].etag, cached[0].last_modified) if cached else (None, None),
-                allow=self._origin)
+                allow=self._index_area)
         except (DownloadError, UrlRefused) as exc:
             if exc.reason == "not_found":
                 return []  # the hour's directory does not exist yet

@@ -313,12 +313,13 @@ def test_an_index_or_a_redirect_cannot_send_the_feed_to_another_server(tmp_path:
 
 @pytest.mark.parametrize(("document", "where"), [
     ("index", "other_port"), ("index", "other_host"), ("index", "other_scheme"),
-    ("latest", "other_port")])
+    ("index", "other_tree"), ("latest", "other_port"), ("latest", "other_tree")])
 def test_an_index_redirected_off_its_server_is_refused_and_counted(tmp_path: Path,
                                                                    document: str,
                                                                    where: str) -> None:
     # The listing (or the latest-time document) answers 302 to a second server that
-    # serves the same tree, or to the same port under another host name or scheme:
+    # serves the same tree, to the same port under another host name or scheme, or to
+    # another directory of the same server:
     # the feed must not read it, count the refusal with its reason, and keep polling.
     async def scenario() -> tuple[HttpSource, JsocServer, JsocServer]:
         faults = Faults()
@@ -328,7 +329,9 @@ def test_an_index_redirected_off_its_server_is_refused_and_counted(tmp_path: Pat
             server.archive().publish_slot(slot(0), channels=(171, 193))
             target = {"other_port": evil.base_url,
                       "other_host": evil.base_url.replace("127.0.0.1", "localhost"),
-                      "other_scheme": server.base_url.replace("http://", "https://")}[where]
+                      "other_scheme": server.base_url.replace("http://", "https://"),
+                      # the same server, outside the feed's directory
+                      "other_tree": server.base_url.replace(server.prefix, "/private/")}[where]
             if document == "index":
                 faults.add("redirect", "*/H1900/", times=None,
                            location=target + slot(0).strftime("%Y/%m/%d/H%H00/"))

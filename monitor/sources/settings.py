@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from monitor.sources.urlpolicy import UrlRefused, parse_prefix
 
@@ -44,6 +45,9 @@ def _check_name(name: str) -> list[tuple[str, str]]:
 def _check_url(key: str, url: str | None) -> list[tuple[str, str]]:
     if url is not None and not url.startswith(("http://", "https://")):
         return [(key, f"must start with http:// or https://, got {url!r}")]
+    if url is not None and not urlsplit(url).path:
+        # its documents must stay below its directory: there is none without a path
+        return [(key, f"must name a path on its server (at least '/'), got {url!r}")]
     return []
 
 

@@ -184,6 +184,7 @@ feeds:
             "feeds[0].file_pattern",
         "feeds:\n  - {kind: http, name: h, url: 'http://h/', spool: /s, latest_url: 'x'}":
             "feeds[0].latest_url",
+        "feeds:\n  - {kind: http, name: h, url: 'http://h', spool: /s}": "feeds[0].url",
         "feeds:\n  - {kind: http, name: h, url: 'http://h/', spool: /s, "
         "download: {backoff_initial_s: 9, backoff_max_s: 1}}": "feeds[0].download.backoff_max_s",
         "feeds:\n  - {kind: spool, name: s, path: /s, done_dir: /s}": "feeds[0].done_dir",

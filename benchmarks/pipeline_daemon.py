@@ -58,6 +58,8 @@ class DaemonRun:
     on_ready: Any = None  # called with (HTTP port, finished: Callable[[], bool]) in a thread
     timeout_s: float = 7200.0
     received: list[dict[str, Any]] = field(default_factory=list)
+    #: Realtime: when each file was renamed into the spool (file name -> Unix time).
+    arrivals: dict[str, float] = field(default_factory=dict)
 
 
 def _config(run: DaemonRun, bootstrap: str, prefix: str, port: int, spool: Path) -> Path:
@@ -93,6 +95,8 @@ def _consume(bootstrap: str, topic: str, out: list[dict[str, Any]], stop: thread
             event = json.loads(record.value)
             out.append({"received": now, "created": record.timestamp / 1000.0,
                         "id": event["id"], "frame_id": event["data"]["frame_id"],
+                        "t_obs": event["data"]["t_obs"],
+                        "model": event["data"]["model"]["sha256"],
                         "inputs": [Path(i["path"]).name for i in event["data"]["inputs"]]})
     consumer.close()
 
@@ -212,7 +216,7 @@ def run_daemon(run: DaemonRun) -> dict[str, Any]:
     scraper = threading.Thread(target=scrape, daemon=True)
     scraper.start()
     spy = None
-    arrivals: dict[str, float] = {}
+    arrivals = run.arrivals
     try:
         if not ready.wait(300):
             raise RuntimeError(f"daemon not ready: {log_path.read_text()[-3000:]}")

@@ -50,8 +50,12 @@ class ServingModel:
         return self.package.identity
 
     async def close(self) -> None:
-        """Stop the explainer, then the batcher (which closes the backend)."""
-        self.analyzer.close()
+        """Stop the explainer, then the batcher (which closes the backend).
+
+        The explainer's thread may still draw an overlay someone asked for: it
+        is joined off the event loop.
+        """
+        await asyncio.to_thread(self.analyzer.close)
         await self.analyzer.batcher.close()
 
 

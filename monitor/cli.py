@@ -44,6 +44,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "monitor.synth.command",
     "monitor.train.command",
     "monitor.models.command",
+    "monitor.models.declare",
     "monitor.commands.promote",
     "monitor.inference.command",
     "monitor.goes.command",

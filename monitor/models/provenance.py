@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from monitor.models.transforms import ManifestError, need
 
-__all__ = ["DATA_KINDS", "UNDECLARED", "ModelIdentity", "Provenance"]
+__all__ = ["DATA_KINDS", "UNDECLARED", "ManifestError", "ModelIdentity", "Provenance"]
 
 DataKind = Literal["synthetic", "real", "mixed"]
 DATA_KINDS: tuple[DataKind, ...] = ("synthetic", "real", "mixed")

@@ -97,3 +97,18 @@ def test_the_default_package_declares_synthetic_training_data() -> None:
     assert package.manifest.provenance is not None  # declared, not the undeclared reading
     assert package.provenance.synthetic_only
     assert "synthetic Sun" in package.provenance.source
+
+
+def test_the_provenance_command_relabels_or_says_why_not(
+        package_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from monitor.cli import main
+
+    before = (package_copy / MANIFEST).read_bytes()
+    assert main(["provenance", str(package_copy), "--data", "real", "--source", "SDOML v2",
+                 "--start", "2011-01-01"]) == 1  # real data needs its end date too
+    assert "provenance.start" in capsys.readouterr().err
+    assert (package_copy / MANIFEST).read_bytes() == before
+    assert main(["provenance", str(package_copy), "--data", "mixed", "--source", "SDOML v2 "
+                 "and synthetic Suns", "--start", "2011-01-01", "--end", "2012-12-31"]) == 0
+    assert "mixed: SDOML v2 and synthetic Suns 2011-01-01..2012-12-31" in capsys.readouterr().out
+    assert load_package(package_copy).provenance.data == "mixed"

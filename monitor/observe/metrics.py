@@ -2,7 +2,8 @@
 
 Naming follows Prometheus conventions: prefix ``sdo_monitor_``, base units
 (seconds, bytes, W m^-2), ``_total`` for counters, labels only from small
-fixed sets (feed, channel, stage, backend, reason, topic, rule, class, line).
+fixed sets (feed, channel, stage, backend, reason, topic, rule, class, line, and
+package: the serving package and the shadows, at most 8 scored at once).
 The Grafana dashboard and the alert rules may use only names defined here (a
 test checks this).
 

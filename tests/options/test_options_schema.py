@@ -4,7 +4,8 @@ The rows live in the ``test_options_rows_*`` modules next to this one (see
 ``optionrows.py``); this test walks the schema and fails for any option
 without a row, without a test elsewhere that varies it, and without a
 reasoned exemption -- so an option added to a settings class must come with
-its test, and an option nothing acts on has to be removed.
+its test, and an option nothing acts on has to be removed. An option shown
+elsewhere or exempted must at least be read by the package.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from monitor.config import Config
 
 HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent
+PACKAGE = {p: p.read_text(encoding="utf-8") for p in (TESTS.parent / "monitor").rglob("*.py")}
 MODULES = sorted(p.stem for p in HERE.glob("test_options_rows_*.py"))
 PATHS = sorted(schema_paths(Config))
 
@@ -91,3 +93,12 @@ def test_an_exemption_names_the_test_that_covers_the_option(path: str) -> None:
         f"{path}: an exemption says why and names the covering test: {reason!r}")
     for node_id in node_ids:
         _test_source(node_id)
+
+
+@pytest.mark.parametrize("path", sorted(EXEMPT) + sorted(ELSEWHERE))
+def test_an_option_without_a_row_here_is_still_read_by_the_package(path: str) -> None:
+    # rows show their options acting; without one, at least the package must read it
+    name = path.rsplit(".", 1)[-1]
+    read = re.compile(rf"\.{name}\b|[\"']{name}[\"']")
+    assert any(read.search(text) for text in PACKAGE.values()), (
+        f"{path} is exempted but nothing in monitor/ reads it: remove the option")

@@ -34,6 +34,7 @@ from monitor.app import Daemon
 from monitor.goes.settings import GoesSettings, SwpcFeedSettings
 from monitor.models import load_package, write_package
 from monitor.models.package import default_package_path
+from monitor.models.testing import make_random_package
 from monitor.publish.envelope import validate_event
 from monitor.synth import SynthFeed
 
@@ -102,7 +103,12 @@ def test_shadow_runs_on_every_frame_is_scored_and_never_alerts(
     minutes = [json.loads(line) for line in truth.read_text().splitlines()]
     prefix = "e2eshadow"
     base = daemon_config(tmp_path, spool, default_package_path(), prefix)
-    inference = dataclasses.replace(base.inference, shadow=(challenger,))
+    # a second shadow that cannot read the serving package's frames: refused, said why,
+    # and the daemon serves anyway
+    misfit = tmp_path / "misfit"
+    make_random_package(misfit, size=64, seed=3, verify=False,
+                        spec={"name": "test-misfit", "version": "1"})
+    inference = dataclasses.replace(base.inference, shadow=(challenger, misfit))
 
     async def main() -> tuple[Collector, str, dict]:
         async with SwpcServer() as server:
@@ -118,7 +124,8 @@ def test_shadow_runs_on_every_frame_is_scored_and_never_alerts(
             daemon = Daemon(config, [kafka_bootstrap])
             task = asyncio.create_task(daemon.run(stop))
             await daemon.wait_ready(120)
-            assert daemon.shadow_failures == {}
+            assert list(daemon.shadow_failures) == [str(misfit)]
+            assert "grid size 64 px" in daemon.shadow_failures[str(misfit)]
             got = Collector(kafka_bootstrap, [f"{prefix}.frames", f"{prefix}.frames.shadow",
                                               f"{prefix}.alerts"])
             try:
@@ -197,7 +204,8 @@ def test_shadow_runs_on_every_frame_is_scored_and_never_alerts(
     assert live[("M", "24h")]["false_alarms"] == n
     assert {(r["threshold"], r["window"]): r["correct_negatives"]
             for r in serving["live"]}[("M", "24h")] == n
-    assert status["models"]["refused"] == []
+    [refused] = status["models"]["refused"]
+    assert refused["path"] == str(misfit) and "grid size" in refused["reason"]
     label = f'package="{CHALLENGER}:0.1.0-test",threshold="M",window="24h"'
     assert f'sdo_monitor_verification_contingency{{cell="false_alarms",{label}}} {float(n)}' \
         in metrics

@@ -161,3 +161,21 @@ def test_irradiance_difference_is_the_median_relative_gap_over_shared_lines() ->
         pytest.approx(0.1)  # gaps 0.1, 0, 0.5; d has no reference
     assert irradiance_difference(lines(x=1.0), serving) is None
     assert irradiance_difference(serving, serving) == 0.0
+
+
+def test_the_shadow_list_is_validated_with_the_yaml_path(tmp_path: Path) -> None:
+    from monitor.config import ConfigError, parse_config
+
+    a, b = tmp_path / "a", tmp_path / "b"
+
+    def issues(inference: str) -> dict[str, str]:
+        with pytest.raises(ConfigError) as info:
+            parse_config(f"inference: {inference}\n")
+        return {i.path: i.message for i in info.value.issues}
+
+    found = issues(f"{{model_package: {a}, shadow: [{b}, {b}/., {a}]}}")
+    assert "listed twice" in found["inference.shadow[1]"]
+    assert "is the serving package" in found["inference.shadow[2]"]
+    too_many = ", ".join(str(tmp_path / f"p{i}") for i in range(5))
+    assert "at most 4" in issues(f"{{shadow: [{too_many}]}}")["inference.shadow"]
+    assert parse_config(f"inference: {{shadow: [{b}]}}\n").inference.shadow == (b,)

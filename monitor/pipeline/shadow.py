@@ -207,6 +207,10 @@ class ShadowStage:
             return
         now = self._clock()
         for model in self.models:
+            if model.identity.sha256 == done.model.sha256:
+                # promoted: this package analysed the frame as the serving one already
+                self._skip(model, "now_serving")
+                continue
             task = self._running.get(model.label)
             reason = self._policy.skip_reason(load, task is not None and not task.done(),
                                               done.arrived[1], now)

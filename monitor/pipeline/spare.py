@@ -50,7 +50,9 @@ SKIP_REASONS: dict[str, str] = {
     "analyses_running": "the serving package is analysing other frames",
     "shadow_busy": "this shadow package still runs on an earlier frame",
     "lagging": "the frame's result came more than max_lag_s after its last file",
-    # not the policy's: the stage's, while or after a shadow runs
+    # not the policy's: the stage's, before, while or after a shadow runs
+    "now_serving": "the shadow package is the serving package now (promoted): the frame's "
+                   "serving result is its own",
     "outbox_backlog": "the outbox did not hand the serving package's messages to the broker "
                       "in time",
     "failed": "the shadow analysis raised (logged with the package and frame)",

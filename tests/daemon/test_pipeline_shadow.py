@@ -9,6 +9,7 @@ stage test runs a real (tiny) package on a real batcher and shows
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -128,6 +129,10 @@ def test_stage_counts_skips_while_busy_and_runs_when_idle(tmp_path: Path) -> Non
                 await asyncio.sleep(0.01)
             assert settled and value("sdo_monitor_shadow_skipped_total") == 5.0
             assert value("sdo_monitor_shadow_frames_total") == 1.0
+            # promoted: the shadow package serves the frame itself, so it does not run again
+            promoted = dataclasses.replace(done, model=model.identity)
+            backlog.offer(frame, promoted, IDLE)
+            assert not backlog.in_flight and value("sdo_monitor_shadow_skipped_total") == 6.0
         finally:
             await backlog.close()
             await model.close()

@@ -184,3 +184,17 @@ def test_the_shadow_list_is_validated_with_the_yaml_path(tmp_path: Path) -> None
     too_many = ", ".join(str(tmp_path / f"p{i}") for i in range(5))
     assert "at most 4" in issues(f"{{shadow: [{too_many}]}}")["inference.shadow"]
     assert parse_config(f"inference: {{shadow: [{b}]}}\n").inference.shadow == (b,)
+
+
+def test_check_config_names_a_missing_shadow_directory(tmp_path: Path) -> None:
+    from monitor.config import parse_config
+    from monitor.preflight import file_problems
+
+    (tmp_path / "here").mkdir()
+    (tmp_path / "a-file").write_text("x")
+    config = parse_config(f"inference: {{shadow: [{tmp_path / 'here'}, {tmp_path / 'gone'}, "
+                          f"{tmp_path / 'a-file'}]}}\n")
+    found = {i.path: i.message for i in file_problems(config)}
+    assert "inference.shadow[0]" not in found
+    assert "does not exist" in found["inference.shadow[1]"]
+    assert "is not a directory" in found["inference.shadow[2]"]

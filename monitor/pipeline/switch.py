@@ -37,7 +37,6 @@ from monitor.inference import BackendError, BackendUnavailableError
 from monitor.logs import get_logger
 from monitor.models import (
     ModelPackage,
-    PackageError,
     PackageFileMissingError,
     PackageFormatError,
     PackageHashMismatchError,
@@ -215,10 +214,7 @@ class ModelSwitcher:
             if mismatch:
                 return self._record("refused", "input_mismatch", mismatch, target)
             model = await self._open(package)
-        except asyncio.CancelledError:
-            raise
-        except (PackageError, BackendError, BackendUnavailableError, OSError, ValueError,
-                RuntimeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever fails, the old package serves on
             return self._record("refused", refusal_reason(exc), f"{type(exc).__name__}: {exc}",
                                 target)
         await self._champion.replace(model)

@@ -23,6 +23,7 @@ decision and reasons out.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Sequence
@@ -111,8 +112,11 @@ def package_problems(package: ModelPackage) -> list[str]:
     problems = []
     if not (package.path / "MODEL_CARD.md").read_text(encoding="utf-8").strip():
         problems.append("MODEL_CARD.md is empty")
-    metrics = (package.path / "metrics.json").read_text(encoding="utf-8")
-    if '"not evaluated"' in metrics:
+    try:
+        metrics = json.loads((package.path / "metrics.json").read_text(encoding="utf-8"))
+    except ValueError as exc:
+        return [*problems, f"metrics.json is not JSON ({exc})"]
+    if not isinstance(metrics, dict) or metrics.get("status") == "not evaluated":
         problems.append("metrics.json says the package was not evaluated")
     return problems
 

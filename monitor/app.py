@@ -314,7 +314,7 @@ class Daemon:
             intake=intake, ingest=ingest, assembly=assembly, queue=queue, analysis=analysis,
             ingest_tasks=2 * workers,
             analysis_tasks=cfg.inference.max_batch, champion=champion,
-            model_problem=switcher.problem,
+            last_switch=lambda: switcher.last,
             publisher=publisher, alerts=alerts,
             goes_status=goes.goes.status if goes is not None else None)
         housekeeper = Housekeeper(

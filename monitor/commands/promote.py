@@ -29,6 +29,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 from monitor.config import Config, load_config
@@ -37,6 +38,7 @@ from monitor.models import ModelPackage, PackageError, load_package
 from monitor.models.promotion import (
     PromotionError,
     compare_scores,
+    daemon_verdict,
     input_mismatch,
     install,
     package_problems,
@@ -94,6 +96,7 @@ def run_promote(args: argparse.Namespace) -> int:
     reasons = _evidence(config, champion, candidate, args.min_days, args.force)
     if reasons is not None:
         return _fail(reasons)
+    since = time.time()
     try:
         installed, previous = install(candidate, link)
     except (PromotionError, PackageError, OSError) as exc:
@@ -103,7 +106,7 @@ def run_promote(args: argparse.Namespace) -> int:
     if candidate.provenance.synthetic_only:
         print(f"warning: {_label(candidate)} was trained on synthetic data only "
               f"({candidate.provenance.describe()})")
-    return _await_serving(config, candidate, args.wait)
+    return _await_serving(config, candidate, installed, since, args.wait)
 
 
 def run_rollback(args: argparse.Namespace) -> int:
@@ -111,13 +114,14 @@ def run_rollback(args: argparse.Namespace) -> int:
     link = config.inference.model_package
     if link is None:
         return _fail(["inference.model_package is not set: nothing was promoted"])
+    since = time.time()
     try:
         left, back = rollback(link)
         restored = load_package(back, verify=False)
     except (PromotionError, PackageError, OSError) as exc:
         return _fail([f"cannot roll back: {exc}"])
     print(f"rolled back: {link} -> {back.name} (was {left.name})")
-    return _await_serving(config, restored, args.wait)
+    return _await_serving(config, restored, back, since, args.wait)
 
 
 def _evidence(config: Config, champion: ModelPackage | None, candidate: ModelPackage,
@@ -148,8 +152,10 @@ def _evidence(config: Config, champion: ModelPackage | None, candidate: ModelPac
             "overrides):"), *reasons]
 
 
-def _await_serving(config: Config, package: ModelPackage, wait_s: float) -> int:
-    """Wait until the daemon serves ``package``; 1 with its refusal when it will not."""
+def _await_serving(config: Config, package: ModelPackage, target: Path, since: float,
+                   wait_s: float) -> int:
+    """Wait until the daemon serves ``package`` (installed at ``target`` at ``since``);
+    1 with the daemon's reason when it refuses it."""
     if wait_s <= 0:
         return 0
     deadline = time.monotonic() + wait_s
@@ -161,9 +167,14 @@ def _await_serving(config: Config, package: ModelPackage, wait_s: float) -> int:
             print(f"the daemon's API did not answer ({exc}): it switches at its next "
                   "start, or `systemctl reload sdo-monitor`")
             return 0
-        if (last.get("model") or {}).get("sha256") == package.sha256:
+        verdict, why = daemon_verdict(last, package.sha256, target, since)
+        if verdict == "serving":
             print(f"serving {_label(package)} ({package.sha256[:12]})")
             return 0
+        if verdict == "refused":
+            return _fail([(f"the daemon refused {_label(package)} and keeps serving "
+                          f"{(last.get('model') or {}).get('name')}: {why}"),
+                          "`sdo-monitor rollback` restores the link to what it serves"])
         time.sleep(1.0)
     refused = [d for d in last.get("degraded", []) if "model switch refused" in d]
     hint = refused or ["(inference.package_watch_s 0? `systemctl reload sdo-monitor`)"]

@@ -34,8 +34,19 @@ from typing import Any
 from monitor.models.package import ModelPackage, load_package
 from monitor.models.verify import verify_files
 
-__all__ = ["Decision", "LiveScore", "PromotionError", "compare_scores", "input_mismatch",
-           "install", "package_problems", "replace_link", "rollback", "scores_from_models"]
+__all__ = [
+    "Decision",
+    "LiveScore",
+    "PromotionError",
+    "compare_scores",
+    "daemon_verdict",
+    "input_mismatch",
+    "install",
+    "package_problems",
+    "replace_link",
+    "rollback",
+    "scores_from_models",
+]
 
 PREVIOUS = "previous"
 
@@ -218,6 +229,24 @@ def scores_from_models(models: dict[str, Any]) -> list[LiveScore]:
                     window=str(row.get("window")), tss=_number(row.get("tss")),
                     hss=_number(row.get("hss")), n=int(row.get("n") or 0)))
     return out
+
+
+def daemon_verdict(status: dict[str, Any], sha256: str, target: Path,
+                   since: float) -> tuple[str, str]:
+    """What the daemon's ``/api/v1/status`` says of the package installed at ``target``.
+
+    ``("serving", "")``; ``("refused", why)`` when its last switch attempt
+    (at or after ``since``, Unix time) refused that directory; else
+    ``("pending", "")``.
+    """
+    if (status.get("model") or {}).get("sha256") == sha256:
+        return "serving", ""
+    switch = status.get("model_switch") or {}
+    at = switch.get("at")
+    if (switch.get("result") == "refused" and switch.get("target") == str(target.resolve())
+            and isinstance(at, (int, float)) and at >= since):
+        return "refused", f"{switch.get('reason')}: {switch.get('detail')}"
+    return "pending", ""
 
 
 def _number(value: Any) -> float | None:

@@ -25,6 +25,7 @@ from monitor.pipeline.ingest_stage import IngestStage
 from monitor.pipeline.intake import Intake
 from monitor.pipeline.serving import Champion
 from monitor.pipeline.status import PipelineSnapshot
+from monitor.pipeline.switch import SwitchOutcome
 from monitor.publish.producer import KafkaPublisher
 
 __all__ = ["Pipeline"]
@@ -43,8 +44,8 @@ class Pipeline:
         Concurrent tasks of each stage.
     champion, publisher, alerts
         Read for snapshots only (the serving model and its backend).
-    model_problem : callable
-        A standing model-switch refusal in words, or None.
+    last_switch : callable
+        The last model switch attempt, or None.
     goes_status : callable, optional
         The GOES monitor's status, when enabled.
     """
@@ -52,7 +53,7 @@ class Pipeline:
     def __init__(self, *, intake: Intake, ingest: IngestStage, assembly: Assembly,
                  queue: FrameQueue, analysis: AnalysisStage, ingest_tasks: int,
                  analysis_tasks: int, champion: Champion, publisher: KafkaPublisher,
-                 alerts: AlertEngine, model_problem: Callable[[], str | None],
+                 alerts: AlertEngine, last_switch: Callable[[], SwitchOutcome | None],
                  goes_status: Callable[[], dict[str, Any]] | None = None) -> None:
         self._intake = intake
         self._ingest = ingest
@@ -61,7 +62,7 @@ class Pipeline:
         self._analysis = analysis
         self._counts = (ingest_tasks, analysis_tasks)
         self._champion = champion
-        self._model_problem = model_problem
+        self._last_switch = last_switch
         self._publisher = publisher
         self._alerts = alerts
         self._goes_status = goes_status
@@ -107,7 +108,7 @@ class Pipeline:
             source_problems=tuple(self._intake.source_problems()),
             last_observation=dict(self._ingest.last_observation),
             backend=serving.backend.status(), model=serving.identity,
-            model_problem=self._model_problem(), publisher=self._publisher.health(),
+            model_switch=self._last_switch(), publisher=self._publisher.health(),
             alerts_active=self._alerts.active(),
             goes=self._goes_status() if self._goes_status is not None else None,
             calibration=self._ingest.calibration())

@@ -15,6 +15,7 @@ from monitor.inference import BackendStatus
 from monitor.models.provenance import ModelIdentity
 from monitor.observe.http import Health, Readiness
 from monitor.pipeline.intake import FeedStatus
+from monitor.pipeline.switch import SwitchOutcome
 from monitor.preprocess.calibrate import CalibrationStatus
 from monitor.publish.producer import PublisherHealth
 
@@ -53,8 +54,8 @@ class PipelineSnapshot:
         The inference backend's and the publisher's own status.
     model : ModelIdentity
         The serving package.
-    model_problem : str or None
-        Why the last model switch was refused, while that stands (the old package serves).
+    model_switch : SwitchOutcome or None
+        The last model switch attempt (None before the first).
     alerts_active : list
         Alerts now firing.
     goes : dict or None
@@ -76,11 +77,16 @@ class PipelineSnapshot:
     last_observation: dict[str, float]
     backend: BackendStatus
     model: ModelIdentity
-    model_problem: str | None
+    model_switch: SwitchOutcome | None
     publisher: PublisherHealth
     alerts_active: list[dict[str, Any]] = field(default_factory=list)
     goes: dict[str, Any] | None = None
     calibration: CalibrationStatus = field(default_factory=CalibrationStatus)
+
+    @property
+    def model_problem(self) -> str | None:
+        """Why the last model switch was refused, while that stands (the old package serves)."""
+        return self.model_switch.problem if self.model_switch is not None else None
 
     @property
     def idle(self) -> bool:

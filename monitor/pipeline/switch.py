@@ -31,7 +31,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from monitor.inference import BackendError, BackendUnavailableError
 from monitor.logs import get_logger
@@ -83,6 +83,11 @@ class SwitchOutcome:
     serving: ModelIdentity
     #: Unix time the attempt ended.
     at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """``/api/v1/status``'s ``model_switch``."""
+        return {"result": self.result, "reason": self.reason, "detail": self.detail,
+                "target": self.target, "serving": self.serving.to_dict(), "at": self.at}
 
     @property
     def problem(self) -> str | None:

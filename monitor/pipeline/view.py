@@ -342,6 +342,7 @@ class DaemonStatusView:
                         "precision": backend.precision, "degraded": backend.degraded,
                         "engine_build": backend.engine_build, "detail": backend.detail},
             "model": snap.model.to_dict(),
+            "model_switch": snap.model_switch.to_dict() if snap.model_switch else None,
             "publisher": {"connected": pub.connected, "pending": pub.pending,
                           "oldest_age_s": pub.oldest_age_s, "last_error": pub.last_error,
                           "producer_generation": pub.producer_generation},

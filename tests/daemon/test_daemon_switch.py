@@ -111,6 +111,7 @@ def test_sighup_mid_burst_switches_cleanly_and_a_broken_package_is_refused(
                  30, what="the refusal gauge (the alert rule's input)")
         status, body = _get(port, "/readyz")
         _, metrics = _get(port, "/metrics")
+        _, api_status = _get(port, "/api/v1/status")
         copy_frames(burst, spool, range(FRAMES, FRAMES + LATER))
         later = read_frames(kafka_bootstrap, f"{prefix}.frames", FRAMES + LATER, 60)
     finally:
@@ -136,6 +137,10 @@ def test_sighup_mid_burst_switches_cleanly_and_a_broken_package_is_refused(
     assert any("model switch refused (hash_mismatch)" in d and "still serving pkg-b" in d
                for d in readiness["degraded"]), readiness
     assert 'sdo_monitor_model_switch_refusals_total{reason="hash_mismatch"} 1.0' in metrics
+    last = json.loads(api_status)["model_switch"]  # what `promote --wait` reads
+    assert (last["result"], last["reason"], last["target"]) == (
+        "refused", "hash_mismatch", str(broken.resolve()))
+    assert last["serving"]["sha256"] == b.sha256
     assert 'sdo_monitor_model_switches_total{result="switched"} 1.0' in metrics
     assert f'sha256="{b.sha256}"' in metrics  # sdo_monitor_model_info: still B
     refusals = [line for line in text.splitlines() if "model switch refused" in line]

@@ -12,6 +12,7 @@ from monitor.models.promotion import (
     LiveScore,
     PromotionError,
     compare_scores,
+    daemon_verdict,
     install,
     package_problems,
     replace_link,
@@ -175,3 +176,18 @@ def test_the_models_api_as_the_daemon_writes_it_reads_back(
     table = Contingency(3, 1, 2, 100)
     assert scores == [LiveScore(a.sha256, "M", "27d", table.tss, table.hss, 106),
                       LiveScore(a.sha256, "X", "27d", None, None, 106)]
+
+
+def test_the_daemons_verdict_on_an_installed_package(tmp_path: Path) -> None:
+    target = tmp_path / "pkg-b"
+    target.mkdir()
+    refused = {"model": {"sha256": "aa"}, "model_switch": {
+        "result": "refused", "reason": "hash_mismatch", "detail": "model.onnx: sha256 mismatch",
+        "target": str(target.resolve()), "at": 1000.0}}
+    assert daemon_verdict({"model": {"sha256": "bb"}}, "bb", target, 0) == ("serving", "")
+    assert daemon_verdict(refused, "bb", target, 999.0) == (
+        "refused", "hash_mismatch: model.onnx: sha256 mismatch")
+    # a refusal from before this install, or of another directory, is not the answer
+    assert daemon_verdict(refused, "bb", target, 1001.0) == ("pending", "")
+    assert daemon_verdict(refused, "bb", tmp_path / "other", 0) == ("pending", "")
+    assert daemon_verdict({}, "bb", target, 0) == ("pending", "")

@@ -108,7 +108,7 @@ def test_the_provenance_command_relabels_or_says_why_not(
                  "--start", "2011-01-01"]) == 1  # real data needs its end date too
     assert "provenance.start" in capsys.readouterr().err
     assert (package_copy / MANIFEST).read_bytes() == before
-    assert main(["provenance", str(package_copy), "--data", "mixed", "--source", "SDOML v2 "
-                 "and synthetic Suns", "--start", "2011-01-01", "--end", "2012-12-31"]) == 0
+    assert main(["provenance", str(package_copy), "--data", "mixed", "--source", ("SDOML v2 "
+                 "and synthetic Suns"), "--start", "2011-01-01", "--end", "2012-12-31"]) == 0
     assert "mixed: SDOML v2 and synthetic Suns 2011-01-01..2012-12-31" in capsys.readouterr().out
     assert load_package(package_copy).provenance.data == "mixed"

@@ -217,7 +217,7 @@ V2 = World(
 WORLDS: dict[str, World] = {w.name: w for w in (V1, V2)}
 #: The world of the generator's API defaults: the one the shipped default model
 #: was trained on, so its tests and the demo see the Sun it knows.
-DEFAULT_WORLD: str = "v1"
+DEFAULT_WORLD: str = "v2"
 
 
 def default_world() -> World:

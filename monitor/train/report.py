@@ -291,7 +291,8 @@ def model_card(manifest_name: str, version: str, metrics: dict[str, Any],
         seen = (f", {twins} of them also written as {data.get('file_size_px')} px level-1 "
                 "FITS files and read back through ingest and preprocessing (saturation, "
                 "integer rounding, WCS resampling: what the daemon sees)") if twins else ""
-        lines += [(f"- {data['train_samples']} synthetic Suns (seed {data['train_seed']})"
+        world = f" of world {data['world']}" if data.get("world") else ""
+        lines += [(f"- {data['train_samples']} synthetic Suns{world} (seed {data['train_seed']})"
                   f"{seen}; validation {data['val_samples']} (seed {data['val_seed']}), test "
                   f"{data['test_samples']} (seed {data['test_seed']}); class mix of the "
                   f"generator {data['class_mix']} (none, C, M, X). Each sample: random day "
@@ -344,9 +345,10 @@ def model_card(manifest_name: str, version: str, metrics: dict[str, Any],
               ("- Saturated flare kernels (AIA clips at 16383 DN) are in the file-path "
                "training samples only, blooming in none; the file-path check above measures "
                "what the daemon's path costs (mostly on the flare lines)."),
-              ("- The worst EVE line (Fe XX 13.29 nm, a pure flare line) sits at the 5 % "
-               "target rather than below it: the GAP + linear head on log-scaled images has "
-               "to approximate the log of a linear sum over the flare kernel."),
+              (f"- The worst EVE line is {test['irradiance']['model']['worst_line_name']} "
+               f"({_pct(test['irradiance']['model']['worst_line'])} on the test set): a flare "
+               "line's irradiance is a linear sum over the flare kernel, which the GAP + "
+               "linear head on log-scaled images has to approximate."),
               (f"- Through files it has only seen {files['file_size_px']} px ones: other sizes "
                "(e.g. 512 px synthetic files, whose short binned exposures round the quiet "
                "disk to 0 DN) are outside its training distribution; run the file-path "

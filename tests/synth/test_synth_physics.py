@@ -21,10 +21,13 @@ from monitor.synth.plasma import FlarePlasma, gaussian_dem
 from monitor.synth.responses import LOG_T
 from monitor.synth.scenario import load_scenario
 from monitor.synth.sun import SyntheticSun, scene_truth
+from monitor.synth.worlds import DEFAULT_WORLD
 
-#: Plausible bounds (W m^-2) for each EVE line over quiet-to-X-flare conditions,
-#: from SDO/EVE MEGS-A levels (issue 3 and DESIGN.md anchor He II 30.4 ~5e-4,
-#: Fe XX 13.3 ~1e-6 quiet and ~1e-5 in flares, Fe XVIII ~6e-6).
+#: Plausible bounds (W m^-2) for each EVE line over quiet-to-X-flare conditions in
+#: world v1, set from SDO/EVE MEGS-A levels before real flares were measured (DESIGN.md
+#: anchors He II 30.4 ~5e-4, Fe XX 13.3 ~1e-6 quiet and ~1e-5 in flares, Fe XVIII
+#: ~6e-6). World v2 is fitted to the measured real levels instead (real quiet Fe VIII:
+#: 3e-6, below this table's range) and checked against them by ``sdo-monitor reality``.
 REALISTIC = {
     "Fe XVIII 9.39 nm": (2e-6, 2e-4), "Fe VIII 13.12 nm": (1e-5, 6e-5),
     "Fe XX 13.29 nm": (3e-7, 2e-4), "Fe IX 17.11 nm": (8e-5, 4e-4),
@@ -67,10 +70,11 @@ def test_flare_peak_flux_is_the_requested_class() -> None:
     assert all(b > a for a, b in itertools.pairwise(ems))
 
 
-def _with_flare_class(name: str) -> SyntheticSun:
+def _with_flare_class(name: str, world: str = DEFAULT_WORLD) -> SyntheticSun:
     sc = load_scenario("m_flare")
     flare = dataclasses.replace(sc.flares[0], peak_class=name)
-    return SyntheticSun(dataclasses.replace(sc, flares=(flare,)), size=512, seed=1)
+    return SyntheticSun(dataclasses.replace(sc, flares=(flare,)), size=512, seed=1,
+                        world=world)
 
 
 def test_truth_flux_and_class_grow_with_flare_class() -> None:
@@ -86,8 +90,9 @@ def test_truth_flux_and_class_grow_with_flare_class() -> None:
     assert classes == [0, 1, 2, 3]
 
 
-def test_hot_channels_respond_to_flares_far_more_than_171() -> None:
-    sun = _with_flare_class("M2.5")
+@pytest.mark.parametrize("world", ["v1", "v2"])
+def test_hot_channels_respond_to_flares_far_more_than_171(world: str) -> None:
+    sun = _with_flare_class("M2.5", world)
     before = sun.observe(0)          # t = 0: before the flare
     during = sun.observe(12)         # t = 720 s: near the peak
     kernel = during.truth.flares[0].kernels[0]
@@ -101,18 +106,21 @@ def test_hot_channels_respond_to_flares_far_more_than_171() -> None:
     gain = {w: rate(during, w) / rate(before, w) for w in (94, 131, 171, 335)}
     assert gain[94] > 10 * gain[171]
     assert gain[131] > 10 * gain[171]
-    assert gain[171] < 3.0
+    if world == "v1":
+        # v1's flares heat only hot plasma; v2's also brighten 171 near the kernel, as the
+        # real flaring regions do (docs/reality.md, rows c: 171 rise per GOES flux).
+        assert gain[171] < 3.0
 
 
-def test_irradiance_lines_stay_in_realistic_ranges() -> None:
+def test_v1_irradiance_lines_stay_in_its_ranges() -> None:
     assert [line.name for line in EVE_LINES] == list(REALISTIC)
     cases = {}
     for scenario, index in (("quiet_sun", 0), ("active_regions", 0), ("x_flare", 20),
                             ("limb_flare", 14)):
-        sun = SyntheticSun(load_scenario(scenario), size=512, seed=0)
+        sun = SyntheticSun(load_scenario(scenario), size=512, seed=0, world="v1")
         t_s = index * sun.scenario.cadence_s
         cases[scenario] = scene_truth(sun.scene(t_s, observer_at(sun.t_rec(index))),
-                                      sun.quiet_dem)
+                                      sun.quiet_dem, sun.world)
     for scenario, (flux, irradiance, _, _) in cases.items():
         for line, value in zip(EVE_LINES, irradiance):
             low, high = REALISTIC[line.name]

@@ -36,8 +36,8 @@ def _curve(world_name: str, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return t, np.array(lines), np.array(goes)
 
 
-def test_v1_is_the_default_and_its_tables_are_the_first_synthetic_suns() -> None:
-    assert DEFAULT_WORLD == "v1" and world_names() == ("v1", "v2")
+def test_v2_is_the_default_and_v1_tables_are_the_first_synthetic_suns() -> None:
+    assert DEFAULT_WORLD == "v2" and world_names() == ("v1", "v2")
     assert V1.eve_lines is EVE_LINES
     assert dict(V1.responses) == {s.wavelength: s.peaks for s in CHANNEL_SPECS}
     with pytest.raises(KeyError, match="choose from"):

@@ -83,11 +83,11 @@ def test_dry_run_of_a_synthetic_config_counts_the_splits_it_would_draw() -> None
                                "first": None, "last": None}
 
 
-def test_synthetic_world_selects_the_physics_and_the_shipped_config_keeps_v1() -> None:
+def test_synthetic_world_selects_the_physics_and_the_shipped_config_is_v2() -> None:
     from monitor.train.sources import synthetic_builders
 
     shipped, _ = load_config(REPO / "config" / "train-default.yaml")
-    assert isinstance(shipped.data, SyntheticSourceSettings) and shipped.data.world == "v1"
+    assert isinstance(shipped.data, SyntheticSourceSettings) and shipped.data.world == "v2"
     new = _build("data:\n  kind: synthetic\n")
     assert isinstance(new.data, SyntheticSourceSettings) and new.data.world == "v2"
     images = {}

@@ -4,8 +4,8 @@ The fresh held-out set uses seed 9001, which no training config of the package
 uses (its train/val/test/file seeds are recorded in metrics.json and checked
 here). Samples go through the package's own scaling and ONNX Runtime, like
 the daemon. The thresholds asserted are the targets recorded in the
-package's metrics.json (the worst EVE line, which sits at its goal, within
-sampling noise of its recorded value).
+package's metrics.json (the worst EVE line within sampling noise of its
+recorded value).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def test_default_package_meets_its_recorded_targets_on_fresh_suns(package) -> No
                               data["file_test_seed"]}
     draw = SyntheticDraw(size=256, channels=package.manifest.input.channels, seed=FRESH_SEED,
                          class_mix=tuple(data["class_mix"]), max_regions=data["max_regions"],
-                         noise=True)
+                         noise=True, world=data["world"])
     samples = [draw(i) for i in range(FRESH_SAMPLES)]
     pred = run_package(package, [s[0] for s in samples])
     kernels = np.full((len(samples), 3, 5), np.nan, np.float32)
@@ -67,9 +67,9 @@ def test_default_package_meets_its_recorded_targets_on_fresh_suns(package) -> No
     recorded_worst = recorded["test"]["irradiance"]["model"]["worst_line"]
     for row in rows:
         if row["target"] == "irradiance worst line":
-            # A median of 48 Fe XX errors scatters by ~15 %: the shipped model sits at the
-            # 5 % goal (4.9 % on 800 test Suns, 5.1 % on 800 untouched ones, metrics.json),
-            # so 48 Suns can only check it has not regressed.
+            # A median of 48 Fe XX errors scatters by ~15 %, so 48 Suns can only check it
+            # has not regressed from its 800-Sun value (3.8 % on the test Suns, 4.0 % on
+            # the untouched ones, metrics.json; the goal is 5 %).
             assert row["value"] <= 1.25 * recorded_worst, (row, recorded_worst)
         elif met_when_recorded.get(row["target"]):
             assert row["met"], (row, fresh["classification"]["thresholds"][">=M"])

@@ -57,7 +57,7 @@ def test_default_package_locates_flares_in_files_within_its_goal(package) -> Non
     data = json.loads((package.path / "metrics.json").read_text())["data"]
     twin = TwinDraw(size=256, channels=package.manifest.input.channels, seed=9001,
                     class_mix=tuple(data["class_mix"]), max_regions=data["max_regions"],
-                    noise=True, file_size=1024)
+                    noise=True, file_size=1024, world=data["world"])
     frames = []
     for i in range(10):
         try:

@@ -15,6 +15,7 @@ linear; :meth:`IrradianceLine.inverse` gives ``y = T^-1(z * std + mean)``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,9 @@ __all__ = [
 
 FORMAT = "sdo-monitor/model-package"
 FORMAT_VERSION = 1
+
+#: A package's name and version: they name its directory when promoted and label metrics.
+_IDENTITY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 
 
 @dataclass(frozen=True)
@@ -211,6 +215,10 @@ class Manifest:
     provenance: Provenance | None = None
 
     def __post_init__(self) -> None:
+        for key, value in (("name", self.name), ("version", self.version)):
+            if not _IDENTITY.fullmatch(value):
+                raise ManifestError(key, f"{value[:80]!r} is not a plain name (letters, digits, "
+                                         "'.', '_', '+', '-'; it names directories and labels)")
         net = self.network
         if net.in_channels != len(self.input.channels):
             raise ManifestError("network.in_channels", "differs from the number of channels")

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from monitor.atomicfile import atomic_path
 from monitor.models.package import ModelPackage, load_package
 from monitor.models.verify import verify_files
 
@@ -144,14 +145,9 @@ def input_mismatch(serving: ModelPackage, candidate: ModelPackage) -> str:
 
 def replace_link(link: Path, target: Path | str) -> None:
     """Point ``link`` at ``target`` in one step (a temporary symlink renamed over it)."""
-    temp = link.with_name(f".{link.name}.tmp-{os.getpid()}")
-    temp.unlink(missing_ok=True)
-    temp.symlink_to(target)
-    try:
-        os.replace(temp, link)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    with atomic_path(link) as temp:
+        temp.unlink(missing_ok=True)  # left by a crashed run with the same pid
+        temp.symlink_to(target)
 
 
 def _models_dir(link: Path) -> Path:

@@ -58,6 +58,17 @@ def test_manifest_round_trips_through_json(small_package: ModelPackage) -> None:
     assert doc["outputs"]["features"]["name"] == "features"
 
 
+@pytest.mark.parametrize("key, value", [("name", "../../etc"), ("name", "a/b"),
+                                        ("version", ""), ("version", "1 0"),
+                                        ("name", "x" * 101)])
+def test_manifest_identity_is_a_plain_name(small_package: ModelPackage, key: str,
+                                           value: str) -> None:
+    """Name and version name the promoted package's directory: nothing path-like passes."""
+    doc = json.loads((small_package.path / MANIFEST).read_text())
+    with pytest.raises(ManifestError, match=f"^{key}: .*not a plain name"):
+        Manifest.from_dict({**doc, key: value})
+
+
 def test_flipped_byte_in_onnx_is_a_hash_error_naming_the_file(package_copy: Path) -> None:
     data = bytearray((package_copy / ONNX).read_bytes())
     data[len(data) // 2] ^= 0x01

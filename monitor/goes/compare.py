@@ -20,7 +20,6 @@ than half the draws are left out the verdict is ``undetermined``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any
 import numpy as np
 
 import monitor
-from monitor.goes.report import FrameRecord, VerificationReport, score_period
+from monitor.goes.report import FrameRecord, VerificationReport, score_period, write_pair
 from monitor.goes.samples import GoesSample
 from monitor.goes.scores import CELLS, Contingency, ScoredPair
 from monitor.goes.settings import DetectionSettings, VerificationSettings
@@ -230,8 +229,4 @@ def comparison_markdown(c: Comparison) -> str:
 
 def write_comparison(c: Comparison, json_path: Path, markdown_path: Path) -> None:
     """Write the JSON and markdown comparison reports (directories created)."""
-    for path in (json_path, markdown_path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(c.to_dict(), indent=2, allow_nan=False) + "\n",
-                         encoding="utf-8")
-    markdown_path.write_text(comparison_markdown(c), encoding="utf-8")
+    write_pair(c.to_dict(), comparison_markdown(c), json_path, markdown_path)

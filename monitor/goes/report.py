@@ -29,7 +29,7 @@ from monitor.goes.verify import Verifier
 
 __all__ = ["SERVED", "SERVED_AND_SHADOW", "FrameRecord", "VerificationReport",
            "frames_from_events", "markdown", "read_frames_jsonl", "read_frames_kafka",
-           "score_period", "write_report"]
+           "score_period", "write_pair", "write_report"]
 
 #: The message types whose frames can be scored: the serving package's, and the
 #: shadow packages' (read only when asked, e.g. by ``verify --compare``).
@@ -271,9 +271,13 @@ def markdown(report: VerificationReport) -> str:
 
 def write_report(report: VerificationReport, json_path: Path, markdown_path: Path) -> None:
     """Write the JSON and markdown reports (directories created)."""
+    write_pair(report.to_dict(), markdown(report), json_path, markdown_path)
+
+
+def write_pair(doc: dict[str, Any], text: str, json_path: Path, markdown_path: Path) -> None:
+    """``doc`` as strict JSON (no NaN) and ``text`` as markdown, directories created."""
     for path in (json_path, markdown_path):
         path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n",
-                         encoding="utf-8")
-    markdown_path.write_text(markdown(report), encoding="utf-8")
+    json_path.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    markdown_path.write_text(text, encoding="utf-8")
 

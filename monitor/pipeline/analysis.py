@@ -24,7 +24,7 @@ import numpy as np
 from monitor.alerts import AlertEvent, class_signals
 from monitor.frames import Frame
 from monitor.grid import ModelGrid
-from monitor.inference import DynamicBatcher
+from monitor.inference import DynamicBatcher, InferenceOutput
 from monitor.ingest import Observation
 from monitor.models import ModelPackage
 from monitor.models.provenance import ModelIdentity
@@ -138,6 +138,34 @@ def model_input(frame: Frame[IngestedFile], package: ModelPackage) -> np.ndarray
     return scaled
 
 
+@dataclass(frozen=True)
+class Readout:
+    """One sample's network outputs in the message's terms (``package``'s classes and lines)."""
+
+    probabilities: dict[str, float]
+    predicted_class: str
+    irradiance: tuple[IrradianceLine, ...]
+    #: softmax over the classes, unclipped (the alert signals' input)
+    raw: np.ndarray
+    #: the lines in W m^-2, in the package's order (saliency's input)
+    irradiance_w_m2: np.ndarray
+
+
+def read_outputs(package: ModelPackage, out: InferenceOutput) -> Readout:
+    """The first sample of ``out``: class probabilities and EVE lines in W m^-2."""
+    manifest = package.manifest
+    probabilities = softmax(out.logits[0].astype(np.float64))
+    irradiance = np.asarray(manifest.irradiance_w_m2(out.irradiance[:1]))[0]
+    classes = manifest.classes.classes
+    return Readout(
+        probabilities={n: float(np.clip(p, 0.0, 1.0)) for n, p in zip(classes, probabilities)},
+        predicted_class=classes[int(np.argmax(probabilities))],
+        irradiance=tuple(IrradianceLine(line.name, line.ion, float(line.wavelength_nm),
+                                        float(value))
+                         for line, value in zip(manifest.lines, irradiance)),
+        raw=probabilities, irradiance_w_m2=irradiance)
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Numerically stable softmax over the last axis."""
     z = logits - logits.max(axis=-1, keepdims=True)
@@ -209,29 +237,26 @@ class FrameAnalyzer:
                       flags: tuple[str, ...]) -> AnalysedFrame:
         """Infer and explain one frame."""
         loop = asyncio.get_running_loop()
-        manifest = self.package.manifest
         timings: dict[str, float] = {}
         x = self.model_input(frame)
         t0 = time.perf_counter()
         out = await self.batcher.submit(x[None])
         timings["inference"] = time.perf_counter() - t0
-        probabilities = softmax(out.logits[0].astype(np.float64))
-        irradiance = np.asarray(manifest.irradiance_w_m2(out.irradiance[:1]))[0]
+        readout = read_outputs(self.package, out)
         observations = tuple(item.payload.observation for item in frame.channels.values()
                              if item.payload.observation is not None)
         t1 = time.perf_counter()
         hot = {w: frame.channels[w].payload.grid_image for w in self.saliency.refine_channels
                if w in frame.channels and frame.channels[w].payload.grid_image is not None}
         summary = await loop.run_in_executor(
-            self._explainer, self._explain, out.features[0], out.logits[0], irradiance,
+            self._explainer, self._explain, out.features[0], out.logits[0],
+            readout.irradiance_w_m2,
             observations, hot)
         timings["saliency"] = time.perf_counter() - t1
         for item in frame.channels.values():
             for stage in ("ingest", "preprocess"):
                 timings[stage] = max(timings.get(stage, 0.0),
                                      item.payload.timings_s.get(stage, 0.0))
-        classes = manifest.classes.classes
-        probs = {name: float(np.clip(p, 0.0, 1.0)) for name, p in zip(classes, probabilities)}
         location = url = inputs = None
         if summary is not None:
             top = summary.targets[0].regions if summary.targets else ()
@@ -245,15 +270,13 @@ class FrameAnalyzer:
             frame_id=frame.frame_id, feed=frame.feed, t_obs=frame.t_obs,
             observations=tuple(sorted(observations, key=lambda o: o.wavelength)),
             missing=tuple(sorted(frame.missing)),
-            probabilities=probs, predicted_class=classes[int(np.argmax(probabilities))],
-            irradiance=tuple(IrradianceLine(line.name, line.ion, float(line.wavelength_nm),
-                                            float(value))
-                             for line, value in zip(manifest.lines, irradiance)),
-            backend=backend, flags=tuple(sorted(set(flags))), timings_s=timings,
+            probabilities=readout.probabilities, predicted_class=readout.predicted_class,
+            irradiance=readout.irradiance, backend=backend, flags=tuple(sorted(set(flags))), timings_s=timings,
             arrived=(min(arrivals), max(arrivals)), model=self.identity, saliency=summary,
             overlay_url=url,
             overlay_inputs=inputs,
-            signals=class_signals(dict(zip(classes, probabilities.tolist()))),
+            signals=class_signals(dict(zip(self.package.manifest.classes.classes,
+                                           readout.raw.tolist()))),
             location=location, flare=summary.flare() if summary is not None else None,
             pointing_error_arcsec=self._pointing,
             degradation={w: item.payload.degradation for w, item in frame.channels.items()

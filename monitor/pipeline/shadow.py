@@ -41,7 +41,7 @@ from monitor.pipeline.analysis import (
     IrradianceLine,
     ShadowResult,
     model_input,
-    softmax,
+    read_outputs,
 )
 from monitor.pipeline.handoffs import IngestedFile
 from monitor.pipeline.spare import Load, SparePolicy
@@ -104,22 +104,14 @@ class ShadowModel:
 
     async def run(self, frame: Frame[IngestedFile], done: AnalysedFrame) -> ShadowResult:
         """Infer one frame (no saliency: shadows take spare capacity only)."""
-        manifest = self.package.manifest
         t0 = time.perf_counter()
         out = await self.batcher.submit(model_input(frame, self.package)[None])
         infer_s = time.perf_counter() - t0
-        probabilities = softmax(out.logits[0].astype(np.float64))
-        irradiance = np.asarray(manifest.irradiance_w_m2(out.irradiance[:1]))[0]
-        classes = manifest.classes.classes
+        readout = read_outputs(self.package, out)
         return ShadowResult(
             frame_id=done.frame_id, feed=done.feed, t_obs=done.t_obs, model=self.identity,
-            champion=done.model,
-            probabilities={n: float(np.clip(p, 0.0, 1.0))
-                           for n, p in zip(classes, probabilities)},
-            predicted_class=classes[int(np.argmax(probabilities))],
-            irradiance=tuple(IrradianceLine(line.name, line.ion, float(line.wavelength_nm),
-                                            float(value))
-                             for line, value in zip(manifest.lines, irradiance)),
+            champion=done.model, probabilities=readout.probabilities,
+            predicted_class=readout.predicted_class, irradiance=readout.irradiance,
             backend=self.backend, timings_s={"inference": infer_s},
             flags=tuple(f for f in done.flags if f in ("replay", "quality_warning")))
 

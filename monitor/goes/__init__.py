@@ -7,7 +7,9 @@
 * :mod:`~monitor.goes.detect` -- event detection (begin, peak, end);
 * :mod:`~monitor.goes.scores` -- contingency tables, TSS, HSS, rolling windows;
 * :mod:`~monitor.goes.verify` -- pairing predictions with GOES truth;
+* :mod:`~monitor.goes.packages` -- one verifier per model package, saved over restarts;
 * :mod:`~monitor.goes.events` -- ``goes.event.v1`` payloads, alert confirmation;
+* :mod:`~monitor.goes.hooks` -- counters and queued announcements for the daemon;
 * :mod:`~monitor.goes.monitor` -- :class:`GoesMonitor`, what the daemon holds;
 * :mod:`~monitor.goes.report` and :mod:`~monitor.goes.command` -- ``sdo-monitor verify``.
 """

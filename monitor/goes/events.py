@@ -9,6 +9,8 @@ with the final peak, class and R level (SWPC's SUMMARY).
 
 :func:`confirm_alert` answers "did GOES see it?" for an alert: the first
 minute at or above the alert's threshold within a window around its start.
+:class:`AlertWatch` keeps asking it for the alerts still open, as GOES data
+arrive, until each is confirmed or its window has passed.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from datetime import datetime
 from typing import Any
 
 from monitor.goes.classes import CLASS_BASES, R_LEVELS, class_flux, goes_class, noaa_r_level
-from monitor.goes.detect import EventUpdate, GoesEvent
+from monitor.goes.detect import EventUpdate, FlareDetector, GoesEvent
 from monitor.goes.samples import FluxSeries, utc
+from monitor.goes.settings import ConfirmationSettings
 
-__all__ = ["Confirmation", "confirm_alert", "event_payload", "threshold_for_alert",
+__all__ = ["AlertWatch", "Confirmation", "confirm_alert", "event_payload", "threshold_for_alert",
            "threshold_value"]
 
 
@@ -159,3 +162,54 @@ def confirm_alert(started_at: datetime | float, events: Iterable[GoesEvent],
             best = Confirmation(threshold, sample.time, sample.flux, None, None, None,
                                 noaa_r_level(sample.flux))
     return best
+
+
+class AlertWatch:
+    """Alerts waiting for GOES confirmation, and the answers once they come.
+
+    An alert is closed either way: confirmed (a :class:`Confirmation`) or not
+    confirmed (None) once the GOES data reach past its window, so a
+    follow-up is sent for every watched alert exactly once.
+
+    Parameters
+    ----------
+    settings : ConfirmationSettings
+        The window around an alert's start (``before_s``, ``after_s``).
+    detector : FlareDetector
+        Whose events (running ones too) are searched first.
+    series : FluxSeries
+        The raw flux, searched when no event crossed the threshold.
+    """
+
+    def __init__(self, settings: ConfirmationSettings, detector: FlareDetector,
+                 series: FluxSeries) -> None:
+        self.settings = settings
+        self.detector = detector
+        self.series = series
+        self._open: dict[str, tuple[float, str]] = {}  # alert id -> (start, threshold)
+
+    def confirm(self, started_at: datetime | float, threshold: str = "M"
+                ) -> Confirmation | None:
+        """GOES confirmation of an alert now (see :func:`confirm_alert`)."""
+        return confirm_alert(started_at, self.detector.events, threshold,
+                             self.settings.before_s, self.settings.after_s, self.series)
+
+    def watch(self, alert_id: str, start: float, threshold: str) -> Confirmation | None:
+        """The confirmation at once if GOES already has it; otherwise the alert
+        stays open until :meth:`closed` reports it."""
+        found = self.confirm(start, threshold)
+        if found is None:
+            self._open[alert_id] = (start, threshold)
+        return found
+
+    def closed(self) -> list[tuple[str, Confirmation | None]]:
+        """The open alerts GOES now confirms or whose window it has passed."""
+        covered = self.series.covered_until()
+        done: list[tuple[str, Confirmation | None]] = []
+        for alert_id, (start, threshold) in list(self._open.items()):
+            found = self.confirm(start, threshold)
+            expired = covered is not None and covered > start + self.settings.after_s
+            if found is not None or expired:
+                del self._open[alert_id]
+                done.append((alert_id, found))
+        return done

@@ -50,7 +50,7 @@ def test_each_package_has_its_own_tables_on_the_same_truth() -> None:
 
 def test_a_state_from_before_packages_is_the_serving_packages() -> None:
     monitor = fed_monitor()
-    old = {"version": 1, "scores": monitor.verifiers["honest:1"].scores.snapshot()}
+    old = {"version": 1, "scores": monitor.verifiers.by_package["honest:1"].scores.snapshot()}
     restored = GoesMonitor()
     assert restored.restore(old, "serving:7") == 10
     assert m_table(restored, "serving:7") == (5, 0, 0, 5)
@@ -65,4 +65,4 @@ def test_packages_beyond_the_bound_are_refused_and_counted() -> None:
     assert monitor.observe_frame("f", T0, probs, package="one-too-many:1") == \
         "too_many_packages"
     assert monitor.counts["predictions:too_many_packages"] == 1
-    assert len(monitor.verifiers) == MAX_PACKAGES
+    assert len(monitor.verifiers.by_package) == MAX_PACKAGES

@@ -206,10 +206,10 @@ class FrameAnalyzer:
     async def warm_up(self) -> None:
         """Pay the explainer's one-time costs before the first frame, not during it.
 
-        The first frame otherwise carries sunpy's coordinate frames and
-        transform graph, astropy's WCS and matplotlib's fonts (~0.5-1.5 s),
-        which made the first frame after start-up the slowest of every run
-        (the real-time p99). Runs on the explainer thread, as frames do.
+        The first frame otherwise carries the first calls into numpy's and
+        scipy's routines and matplotlib's fonts (up to ~1 s), which made the
+        first frame after start-up the slowest of every run (the real-time
+        p99). Runs on the explainer thread, as frames do.
         """
         if not self.saliency.enabled:
             return

@@ -2,9 +2,11 @@
 
 Measures, per frame, on this machine's CPU:
 
-* ``explain`` (CAM GEMM + upsampling + regions + one sunpy transform) from
+* ``explain`` (CAM GEMM + upsampling + regions + their solar coordinates) from
   feature maps of the production network shape (F = 128, stride 16), without
   and with the flare located in two hot channels (:mod:`monitor.saliency.refine`);
+* locating three region centroids in solar coordinates: the closed form the
+  analysis runs beside astropy's WCS + sunpy's transform (its test reference);
 * ``render_overlay`` at two PNG sizes;
 * the torch Grad-CAM reference against one plain forward pass of the
   production-shape network (random weights: timing only).
@@ -104,10 +106,24 @@ def _stage_rows(size: int, repeat: int, render_overlay: Callable[..., bytes]
         g = replace(geometry, t_obs=geometry.t_obs + timedelta(seconds=12 * next(frames)))
         return explain_outputs(features, logits, heads, g, settings, hot=hot if refine else None)
 
+    def locate(reference: bool) -> None:
+        g = replace(geometry, t_obs=geometry.t_obs + timedelta(seconds=12 * next(frames)))
+        xs, ys = np.array([0.3, 0.5, 0.6]) * size, np.array([0.4, 0.5, 0.7]) * size
+        if reference:
+            from sunpy.coordinates import HeliographicStonyhurst
+
+            hpc = g.wcs().pixel_to_world(xs, ys)
+            hpc.transform_to(HeliographicStonyhurst(obstime=hpc.obstime))
+        else:
+            g.pixel_to_solar(xs, ys)
+
     one = SaliencySettings()
     three = SaliencySettings(irradiance_lines_nm=(10.0, 13.0))
     summary = explain_frame(one)
     return [
+        _time_ms("locate 3 centroids, closed form", lambda: locate(False), repeat),
+        _time_ms("locate 3 centroids, astropy WCS + sunpy transform", lambda: locate(True),
+                 repeat),
         _time_ms(f"explain, 1 target (predicted class), {size} px",
                  lambda: explain_frame(one), repeat),
         _time_ms(f"explain, 1 target, flare located in 94 + 131 A, {size} px",

@@ -22,10 +22,19 @@ back through the preprocessing transform and then through the file's WCS
 preprocessing), without keeping the file or its header around.
 :meth:`FrameGeometry.from_header` builds the geometry from a level-1 header.
 
-Only region centroids go through sunpy/astropy (one vectorised transform per
-frame, a few ms): ``astropy.wcs`` (with sunpy's frame mapping) gives
-helioprojective ``(Tx, Ty)``, sunpy's ``Helioprojective -> HeliographicStonyhurst``
-gives ``(lon, lat)`` on the visible sphere, NaN off the disk.
+Region centroids go grid pixel -> helioprojective -> Stonyhurst in closed
+form, numpy only: the gnomonic (TAN) inverse about the disk centre gives
+``(Tx, Ty)``; the line of sight meets the sphere of radius ``RSUN_REF`` at
+the near root of ``|o + d s| = R`` (Thompson 2006, A&A 449, 791, eq. 15),
+and rotating heliocentric-cartesian by the observer's ``(HGLN_OBS,
+HGLT_OBS)`` gives ``(lon, lat)``; NaN off the disk. These are the formulas
+sunpy's ``Helioprojective -> HeliographicStonyhurst`` evaluates, without
+building coordinate frames: on the analysis path that machinery cost more
+than the rest of the saliency summary and held the GIL the event loop needs.
+``tests/saliency/test_saliency_geometry.py`` checks the closed form against
+astropy's WCS and sunpy's transform, to 1e-6 arcsec and 1e-6 degrees, on and
+off the disk, across observers. :meth:`FrameGeometry.wcs` stays for callers
+who want the astropy objects.
 
 Array convention: a grid image is indexed ``[y, x]`` (row, column) as FITS
 data are; ``x`` grows to solar west, ``y`` to solar north, so images display
@@ -198,26 +207,34 @@ class FrameGeometry:
             Stonyhurst ``lon``/``lat`` are NaN and ``on_disk`` False where the
             line of sight misses the Sun.
         """
-        import astropy.units as u
-        import sunpy.coordinates  # noqa: F401  (registers the HPLN/HPLT <-> frame mapping)
-        from sunpy.coordinates import HeliographicStonyhurst
-
         xs = np.atleast_1d(np.asarray(x, dtype=np.float64))
         ys = np.atleast_1d(np.asarray(y, dtype=np.float64))
-        hpc = self.wcs().pixel_to_world(xs, ys)
-        lon = np.full(xs.shape, np.nan)
-        lat = np.full(xs.shape, np.nan)
-        # Only lines of sight that can meet the Sun go to sunpy (which warns when
-        # all it gets are off-disk points); sunpy still has the final word.
-        maybe = self.mu(xs, ys) > 0.0
-        if maybe.any():
-            hgs = hpc[maybe].transform_to(HeliographicStonyhurst(obstime=hpc.obstime))
-            lon[maybe] = hgs.lon.wrap_at(180 * u.deg).to_value(u.deg)
-            lat[maybe] = hgs.lat.to_value(u.deg)
-        on_disk = np.isfinite(lon) & np.isfinite(lat)
+        c = self.grid.center
+        scale = self.arcsec_per_px / ARCSEC_PER_RAD
+        # TAN plane (radians) -> helioprojective longitude and latitude.
+        u, v = (xs - c) * scale, (ys - c) * scale
+        tx = np.arctan(u)
+        ty = np.arctan(v / np.sqrt(1.0 + u * u))
+        # Distance along the line of sight to the visible sphere; no root off the disk.
+        d0, r = self.dsun_obs_m, self.rsun_m
+        cos_tx, sin_tx, cos_ty, sin_ty = np.cos(tx), np.sin(tx), np.cos(ty), np.sin(ty)
+        # a = angle from the disk centre, tan(a) = |(u, v)| exactly (TAN projection)
+        tan2 = u * u + v * v
+        cos_a = 1.0 / np.sqrt(1.0 + tan2)
+        disc = r * r - d0 * d0 * (tan2 / (1.0 + tan2))
+        on_disk = disc > 0.0
+        with np.errstate(invalid="ignore"):
+            d = np.where(on_disk, d0 * cos_a - np.sqrt(np.where(on_disk, disc, 0.0)), np.nan)
+        # Heliocentric-cartesian (z towards the observer), then the observer's rotation.
+        hx, hy, hz = d * cos_ty * sin_tx, d * sin_ty, d0 - d * cos_ty * cos_tx
+        b0, l0 = math.radians(self.hglt_obs_deg), math.radians(self.hgln_obs_deg)
+        with np.errstate(invalid="ignore"):
+            lat = np.degrees(np.arcsin(np.clip((hy * math.cos(b0) + hz * math.sin(b0)) / r,
+                                               -1.0, 1.0)))
+            lon = np.degrees(l0 + np.arctan2(hx, hz * math.cos(b0) - hy * math.sin(b0)))
+        lon = (lon + 180.0) % 360.0 - 180.0
         return SolarPosition(
-            hpc_x_arcsec=np.asarray(hpc.Tx.to_value(u.arcsec), dtype=np.float64),
-            hpc_y_arcsec=np.asarray(hpc.Ty.to_value(u.arcsec), dtype=np.float64),
+            hpc_x_arcsec=tx * ARCSEC_PER_RAD, hpc_y_arcsec=ty * ARCSEC_PER_RAD,
             hgs_lon_deg=np.where(on_disk, lon, np.nan),
             hgs_lat_deg=np.where(on_disk, lat, np.nan), on_disk=on_disk)
 

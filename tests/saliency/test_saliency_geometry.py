@@ -160,6 +160,41 @@ def test_geometry_from_real_aia_header_matches_the_file_wcs() -> None:
                                atol=0.05)
 
 
+def sunpy_pixel_to_solar(g: FrameGeometry, xs: np.ndarray, ys: np.ndarray
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The reference: astropy's WCS of the grid, then sunpy's HPC -> Stonyhurst transform."""
+    hpc = g.wcs().pixel_to_world(xs, ys)
+    hgs = hpc.transform_to(HeliographicStonyhurst(obstime=hpc.obstime))
+    return (hpc.Tx.to_value(u.arcsec), hpc.Ty.to_value(u.arcsec),
+            hgs.lon.wrap_at(180 * u.deg).deg, hgs.lat.deg)
+
+
+@pytest.mark.parametrize(("b0", "hgln", "size"), [
+    (0.0, 0.0, 256), (7.25, 0.8, 256), (-6.8, -0.5, 512), (3.1, 179.7, 128)])
+def test_closed_form_matches_astropy_wcs_and_sunpy(b0: float, hgln: float, size: int) -> None:
+    # The closed form is what the analysis runs; astropy and sunpy stay the reference,
+    # on a dense sample of the disk, the last pixel inside the limb and beyond it.
+    g = geometry(b0=b0, hgln=hgln, size=size)
+    c, r = g.grid.center, g.radius_px
+    rng = np.random.default_rng(size)
+    radius = np.concatenate([rng.uniform(0.0, 1.3, 400), [0.0, 0.5, 0.999999, 1.000001, 2.0]])
+    angle = rng.uniform(0.0, 2 * math.pi, radius.size)
+    xs, ys = c + r * radius * np.cos(angle), c + r * radius * np.sin(angle)
+    tx, ty, lon, lat = sunpy_pixel_to_solar(g, xs, ys)
+    ours = g.pixel_to_solar(xs, ys)
+    np.testing.assert_allclose(ours.hpc_x_arcsec, tx, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(ours.hpc_y_arcsec, ty, rtol=0, atol=1e-6)
+    disk = np.isfinite(lat)
+    assert ours.on_disk.tolist() == disk.tolist()
+    assert 0 < disk.sum() < disk.size
+    assert np.isnan(ours.hgs_lat_deg[~disk]).all() and np.isnan(ours.hgs_lon_deg[~disk]).all()
+    np.testing.assert_allclose(ours.hgs_lat_deg[disk], lat[disk], rtol=0, atol=1e-6)
+    # 1e-6 deg = 4 mas: near the limb a position is ill-conditioned in the last digits;
+    # longitudes are compared on the circle (an observer near 180 deg wraps)
+    dlon = (ours.hgs_lon_deg[disk] - lon[disk] + 180.0) % 360.0 - 180.0
+    np.testing.assert_allclose(dlon, 0.0, atol=1e-6)
+
+
 def test_geometry_rejects_nonsense() -> None:
     with pytest.raises(ValueError, match="rsun_obs"):
         FrameGeometry(t_obs=T_OBS, rsun_obs_arcsec=0.0, dsun_obs_m=1.5e11)

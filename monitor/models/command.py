@@ -26,9 +26,10 @@ from monitor.logs import get_logger
 from monitor.models.errors import PackageError, PackageFormatError
 from monitor.models.manifest import ManifestError
 from monitor.models.network import build_network
-from monitor.models.package import load_weights, write_package
+from monitor.models.package import load_weights
 from monitor.models.provenance import Provenance
 from monitor.models.spec import CHECKPOINT_SPEC_KEY, manifest_from_spec
+from monitor.models.writing import write_package
 
 __all__ = ["add_subparser", "run_export"]
 

@@ -15,8 +15,9 @@ import torch
 from torch import nn
 
 from monitor.models.network import NetworkConfig, SolarResNet, build_network
-from monitor.models.package import ModelPackage, write_package
+from monitor.models.package import ModelPackage
 from monitor.models.spec import manifest_from_spec
+from monitor.models.writing import write_package
 
 __all__ = ["SMALL_NETWORK", "make_random_package", "perturb", "small_config"]
 

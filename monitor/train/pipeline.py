@@ -30,8 +30,9 @@ import torch
 
 from monitor.logs import get_logger
 from monitor.models.defaults import EVE_LINES
-from monitor.models.package import ModelPackage, update_documents, write_package
+from monitor.models.package import ModelPackage
 from monitor.models.spec import CHECKPOINT_SPEC_KEY, manifest_from_spec
+from monitor.models.writing import update_documents, write_package
 from monitor.train.data import Split, cached_split, concat_splits
 from monitor.train.distributed import DistContext, init_distributed
 from monitor.train.evaluate import evaluate_predictions, predict

@@ -12,9 +12,9 @@ from support import kill, spawn, spool_feeds, wait_ready, write_config
 
 from monitor.cli import main
 from monitor.models import ModelPackage, load_package
-from monitor.models.package import update_documents
 from monitor.models.promotion import install
 from monitor.models.testing import make_random_package
+from monitor.models.writing import update_documents
 
 
 def _free_port() -> int:

@@ -24,11 +24,10 @@ from monitor.models.package import (
     ONNX,
     WEIGHTS,
     ModelPackage,
-    check_parity,
     load_package,
-    sha256_file,
 )
 from monitor.models.transforms import parse_scaling
+from monitor.models.verify import check_parity, sha256_file
 
 
 def _rehash(pkg: Path, name: str) -> None:

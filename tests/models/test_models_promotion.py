@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.models.package import ModelPackage, load_package, update_documents
+from monitor.models.package import ModelPackage, load_package
 from monitor.models.promotion import (
     LiveScore,
     PromotionError,
@@ -20,6 +20,7 @@ from monitor.models.promotion import (
     scores_from_models,
 )
 from monitor.models.testing import make_random_package
+from monitor.models.writing import update_documents
 
 PER_DAY = 1440.0  # one frame a minute
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from monitor.models import default_package_path, load_package
-from monitor.models.package import sha256_file
+from monitor.models.verify import sha256_file
 from monitor.train.evaluate import evaluate_predictions
 from monitor.train.filecheck import run_package
 from monitor.train.report import targets_table

@@ -23,6 +23,10 @@ The typed values handed between stages are in :mod:`~monitor.pipeline.handoffs`;
 :mod:`~monitor.pipeline.runner` runs the stages' tasks,
 :mod:`~monitor.pipeline.status` is the read-only snapshot the view, the probes
 and the gauges read, :mod:`~monitor.pipeline.view` is what the HTTP API sees.
+At start the daemon opens the models with :mod:`~monitor.pipeline.lineup` and
+the worker pool with :mod:`~monitor.pipeline.ingest_pool`;
+:mod:`~monitor.pipeline.gauges` turns the pipeline's events into metric values
+and :mod:`~monitor.pipeline.watchdog` reports its health to systemd.
 """
 
 __all__: list[str] = []

@@ -31,7 +31,7 @@ import aiohttp
 import pytest
 from optionrows import Row, scratch
 
-from monitor.app import Daemon, make_pool
+from monitor.app import Daemon
 from monitor.config import parse_config
 from monitor.frames import Frame
 from monitor.ingest.samples import SyntheticSpec, write_synthetic_fits
@@ -41,6 +41,7 @@ from monitor.pipeline.assembly import FrameQueue
 from monitor.pipeline.filebook import FileBook
 from monitor.pipeline.handoffs import QueuedFrame
 from monitor.pipeline.housekeeping import Housekeeper
+from monitor.pipeline.ingest_pool import make_pool
 from monitor.pipeline.intake import Intake
 from monitor.pipeline.overlays import OverlayStore
 from monitor.sources import SpoolFeedSettings

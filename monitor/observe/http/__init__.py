@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from monitor.observe.http.api import openapi_document
 from monitor.observe.http.contract import METRICS, TOKEN, VIEW, DaemonView, Health, Page, Readiness
-from monitor.observe.http.server import build_app, start_http
+from monitor.observe.http.server import build_app, serve_http, start_http
 
 __all__ = [
     "METRICS",
@@ -49,5 +49,6 @@ __all__ = [
     "Readiness",
     "build_app",
     "openapi_document",
+    "serve_http",
     "start_http",
 ]

@@ -377,7 +377,7 @@ def rewrite_documents(package_dir: Path, out_dir: Path, config_text: str,
     For when the report code changes after a (long) training run, or an
     evaluation is added afterwards (``extra_metrics``, merged at the top level
     of ``metrics.json``): the weights, the ONNX graph and the measured numbers
-    stay as they are, byte for byte (:func:`monitor.models.package.update_documents`);
+    stay as they are, byte for byte (:func:`monitor.models.writing.update_documents`);
     ``model.json`` gets new hashes for the rewritten files.
     """
     from monitor.models.package import load_package

@@ -30,6 +30,7 @@ from typing import Any
 from monitor.alerts import AlertEngine
 from monitor.config import Config
 from monitor.frames import FrameAssembler
+from monitor.heap import freeze_startup_heap
 from monitor.logs import get_logger
 from monitor.observe.http import serve_http
 from monitor.observe.metrics import Metrics
@@ -236,11 +237,13 @@ class Daemon:
         return pipeline, housekeeper
 
     def _announce_ready(self, snapshot: PipelineSnapshot) -> None:
+        frozen = freeze_startup_heap()  # full collections would otherwise walk it mid-frame
         self._ready.set()
         self.metrics.ready.set(1)
         self.notifier.ready(status_line(snapshot))
         log.info("daemon ready", backend=snapshot.backend.active, feeds=len(self._sources),
-                 model=snapshot.model.label, mode=self.config.service.mode)
+                 model=snapshot.model.label, mode=self.config.service.mode,
+                 frozen_objects=frozen)
 
     def _make_sources(self, refuse: RefusalPublisher) -> list[SourceBase]:
         cfg = self.config

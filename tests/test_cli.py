@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -93,6 +94,9 @@ def test_demo_runs_the_daemon_on_a_synthetic_feed(tmp_path: Path,
     frames = [line for line in result.stdout.splitlines() if line.startswith("frame ")]
     assert len(frames) >= 40  # 45 minutes at 60 s cadence
     assert "daemon ready" in result.stdout
+    # the started daemon's heap (torch, astropy, the package) is out of the collector's way
+    frozen = re.search(r"frozen_objects=(\d+)", result.stdout + result.stderr)
+    assert frozen is not None and int(frozen.group(1)) > 100_000
     assert "local broker stopped" in result.stderr
     assert "Traceback" not in result.stderr
     assert "level=error" not in result.stderr

@@ -32,11 +32,15 @@ def warm_worker(hold_s: float = 0.2) -> int:
 
     Unpickling this function imports this module and with it the whole
     ingest and preprocessing stack (astropy, OpenCV, numpy), the ~1 s a fresh
-    worker otherwise spends on the first file it gets. Holding ``hold_s``
-    makes concurrent calls land in different workers.
+    worker otherwise spends on the first file it gets; then the worker's
+    start-up heap is frozen (:mod:`monitor.heap`). Holding ``hold_s`` makes
+    concurrent calls land in different workers.
     """
     import os
 
+    from monitor.heap import freeze_startup_heap
+
+    freeze_startup_heap()  # the decode of a frame's last file must not meet a full collection
     time.sleep(hold_s)
     return os.getpid()
 

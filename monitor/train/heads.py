@@ -15,6 +15,9 @@ the knee at ``delta_dex`` -- minimised by iteratively reweighted least squares
   noise left in the last layer (measured: worst line 9.1 -> 7.5 % on a test
   split for a short run).
 
+:class:`HeadFitter` computes the inputs of either fit over the splits and
+copies the weights into the network.
+
 Each line's ridge is chosen on the validation split (:func:`select_ridge`): a
 line the inputs cannot improve is shrunk towards its mean instead of fitting
 noise, which also keeps the weights small and the outputs steady under small
@@ -26,13 +29,17 @@ shift of the 335 A mean into a factor 850 in Fe XVI).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
 
+from monitor.models.network import SolarResNet
+from monitor.train.batches import BatchInputs
+from monitor.train.data import Split
 from monitor.train.distributed import DistContext
 
-__all__ = ["RIDGES", "gather_rows", "huber_lstsq", "select_ridge"]
+__all__ = ["RIDGES", "HeadFitter", "gather_rows", "huber_lstsq", "select_ridge"]
 
 #: Ridge weights tried per line (relative to the mean diagonal of the Gram matrix).
 RIDGES: tuple[float, ...] = (1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
@@ -138,3 +145,89 @@ def select_ridge(a: np.ndarray, y: np.ndarray, a_val: np.ndarray, y_val: np.ndar
         for line in np.flatnonzero(better):
             chosen[int(line)] = ridge
     return best, chosen
+
+
+class HeadFitter:
+    """Sets a network's two linear irradiance parts from :func:`select_ridge` fits.
+
+    The features of every training image are computed once per fit (each
+    process its share of the rows, :func:`gather_rows`), those of the
+    validation split on every process; the fitted weights are copied into the
+    network.
+
+    Parameters
+    ----------
+    train, val : Split
+        The fit's samples, and those that choose each line's ridge.
+    z_train, z_val : torch.Tensor
+        Their lines in target space (NaN where missing).
+    batches : BatchInputs
+        Input scaling (no augmentation is applied).
+    line_std : numpy.ndarray
+        Dex per target unit of each line.
+    delta_dex : float
+        Knee of the Huber loss (``training.irradiance_scale_dex``).
+    ctx : DistContext
+        Process group the training rows are shared over.
+    """
+
+    def __init__(self, train: Split, val: Split, z_train: torch.Tensor, z_val: torch.Tensor,
+                 batches: BatchInputs, line_std: np.ndarray, delta_dex: float,
+                 ctx: DistContext) -> None:
+        self.train = train
+        self.val = val
+        self.z_train = z_train
+        self.z_val = z_val
+        self.batches = batches
+        self.line_std = np.asarray(line_std)
+        self.delta_dex = delta_dex
+        self.ctx = ctx
+
+    def fit_linear_head(self, model: SolarResNet) -> dict[str, Any]:
+        """Robust fit of ``stats_head`` on every training image, then freeze it."""
+        model.eval()
+        features = 2 * model.config.in_channels
+        w, ridges = self._fit(model.image_stats, features)
+        with torch.no_grad():
+            model.stats_head.weight.copy_(torch.from_numpy(w[:-1].T).float())
+            model.stats_head.bias.copy_(torch.from_numpy(w[-1]).float())
+        for p in model.stats_head.parameters():
+            p.requires_grad_(False)
+        return {"samples": len(self.train), "features": features,
+                "loss": f"Huber, knee {self.delta_dex} dex (IRLS)", "ridge_per_line": ridges}
+
+    def refit_irradiance_head(self, model: SolarResNet) -> dict[str, Any]:
+        """Refit ``irradiance_head`` on the pooled features of every training image."""
+        model.eval()
+        f = model.config.feature_channels
+
+        def pooled_and_linear(x: torch.Tensor) -> torch.Tensor:
+            pooled = torch.flatten(model.pool(model.backbone(x)), 1)
+            return torch.cat([pooled, model.linear_irradiance(x)], 1)
+
+        # The design is the pooled features; the linear part stays fixed (targets minus it).
+        w_full, ridges = self._fit(pooled_and_linear, f + self.z_train.shape[1], offset=f)
+        with torch.no_grad():
+            model.irradiance_head.weight.copy_(torch.from_numpy(w_full[:-1].T).float())
+            model.irradiance_head.bias.copy_(torch.from_numpy(w_full[-1]).float())
+        return {"samples": len(self.train), "features": f, "ridge_per_line": ridges}
+
+    def _fit(self, fn: Callable[[torch.Tensor], torch.Tensor], width: int,
+             offset: int = 0) -> tuple[np.ndarray, list[float]]:
+        """Ridge-selected Huber fit of the targets on ``fn``'s features.
+
+        ``fn(x)`` gives ``width`` columns per image; columns from ``offset`` on are a
+        fixed part of the prediction (subtracted from the targets), the first
+        ``offset`` (all when 0) are the design.
+        """
+        train = gather_rows(len(self.train), width, self.ctx,
+                            lambda rows: self.batches.apply(self.train, rows, fn))
+        val = self.batches.apply(self.val, np.arange(len(self.val)), fn)
+        z_train = self.z_train.double().numpy()
+        z_val = self.z_val.double().numpy()
+        if offset:
+            z_train, z_val = z_train - train[:, offset:], z_val - val[:, offset:]
+            train, val = train[:, :offset], val[:, :offset]
+        return select_ridge(np.c_[train, np.ones(len(train))], z_train,
+                            np.c_[val, np.ones(len(val))], z_val,
+                            self.line_std, self.delta_dex)

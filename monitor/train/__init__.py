@@ -9,7 +9,11 @@
 * :mod:`~monitor.train.data` -- the on-disk sample cache;
 * :mod:`~monitor.train.splits` -- time-block splits and class balancing;
 * :mod:`~monitor.train.augment` -- geometry-preserving augmentation;
-* :mod:`~monitor.train.trainer` -- linear model, CNN, early stopping, DDP;
+* :mod:`~monitor.train.trainer` -- linear model, CNN, early stopping, DDP, built
+  from :mod:`~monitor.train.epochs` (one epoch's optimiser steps, the weight
+  average), :mod:`~monitor.train.schedule` (time budget, learning rate, early
+  stopping), :mod:`~monitor.train.validation` (validation scores),
+  :mod:`~monitor.train.batches` (network inputs and the loss),
   :mod:`~monitor.train.heads` (closed-form linear parts),
   :mod:`~monitor.train.localize` (the saliency localisation term),
   :mod:`~monitor.train.distributed` (torchrun);
@@ -18,8 +22,10 @@
   the saliency pointing game, and the daemon-path check on files;
 * :mod:`~monitor.train.report` -- PNGs, markdown report, model card;
   :mod:`~monitor.train.figure` -- the docs figure (saliency vs true flare position);
-* :mod:`~monitor.train.pipeline` -- the whole run; :mod:`~monitor.train.command`
-  -- ``sdo-monitor train``.
+* :mod:`~monitor.train.pipeline` -- the whole run, with
+  :mod:`~monitor.train.loading` (the splits of each ``data.kind``) and
+  :mod:`~monitor.train.documents` (report, PNGs and ``metrics.json``);
+  :mod:`~monitor.train.command` -- ``sdo-monitor train``.
 
 Heavy modules (torch, the synthetic Sun) are imported by the submodules, not here.
 """

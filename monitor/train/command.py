@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, config: TrainConfig, text: str) -> int:
     if args.dry_run:
-        from monitor.train.pipeline import dry_run
+        from monitor.train.loading import dry_run
 
         print(json.dumps(dry_run(config)))
         return 0

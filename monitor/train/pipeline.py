@@ -4,14 +4,19 @@
 ``torchrun`` launch too. Order of work:
 
 1. join the process group if launched by torchrun (:mod:`~monitor.train.distributed`);
-2. draw (or reuse) the cached splits -- local rank 0 draws, the others wait;
+2. draw (or reuse) the cached splits -- local rank 0 draws, the others wait
+   (:mod:`~monitor.train.loading`, which knows each ``data.kind``);
 3. fit the input scaling and target statistics on the training split;
-4. train (linear model, then CNN, early stopping) -- all processes;
+4. train (linear model, then CNN, early stopping) -- all processes
+   (:mod:`~monitor.train.trainer`);
 5. rank 0 only: evaluate the best model on the held-out test split, write
    the model package with ``monitor.models.write_package`` (hash-verified
    and ONNX/torch parity-checked on load), evaluate the *package* on
    held-out FITS files through the daemon's ingest/preprocess/ONNX path,
-   and write ``metrics.json``, the markdown report and the PNGs.
+   and write ``metrics.json``, the markdown report and the PNGs
+   (:mod:`~monitor.train.documents`).
+
+:func:`evaluate_package` adds evaluations to a package trained earlier.
 """
 
 from __future__ import annotations
@@ -19,9 +24,7 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,34 +35,20 @@ from monitor.logs import get_logger
 from monitor.models.defaults import EVE_LINES
 from monitor.models.package import ModelPackage
 from monitor.models.spec import CHECKPOINT_SPEC_KEY, manifest_from_spec
-from monitor.models.writing import update_documents, write_package
-from monitor.train.data import Split, cached_split, concat_splits
+from monitor.models.writing import write_package
 from monitor.train.distributed import DistContext, init_distributed
+from monitor.train.documents import rewrite_documents, write_documents
 from monitor.train.evaluate import evaluate_predictions, predict
+from monitor.train.loading import data_summary, load_splits, training_provenance
 from monitor.train.normalize import Normalization, fit_normalization
-from monitor.train.progress import progress
-from monitor.train.report import (
-    model_card,
-    plot_reliability,
-    plot_training_curve,
-    report_markdown,
-    targets_table,
-)
-from monitor.train.settings import (
-    FrameDirSourceSettings,
-    SdomlSourceSettings,
-    SyntheticSourceSettings,
-    TrainConfig,
-)
+from monitor.train.report import model_card, targets_table
+from monitor.train.settings import SyntheticSourceSettings, TrainConfig
 from monitor.train.trainer import Trainer, TrainResult
 
-__all__ = ["EXTRA_FILES", "dry_run", "evaluate_package", "export_spec", "machine_description",
-           "rewrite_documents", "run_training", "training_provenance"]
+__all__ = ["evaluate_package", "export_spec", "machine_description", "run_training"]
 
 log = get_logger(__name__)
 
-#: Report files copied into the package directory beside the contract's files.
-EXTRA_FILES = ("TRAINING_REPORT.md", "train_curve.png", "train_reliability.png")
 CLASSES = ("none", "C", "M", "X")
 
 
@@ -93,118 +82,6 @@ def export_spec(config: TrainConfig, norm: Normalization, data: dict[str, Any],
     }
 
 
-def training_provenance(config: TrainConfig, splits: dict[str, Split]) -> dict[str, Any]:
-    """``model.json``'s ``provenance``: synthetic Suns, or real frames and their date range.
-
-    SDOML is real by definition; a frame directory is read as real too (its
-    label table holds real observation times); a package relabelled later
-    goes through :func:`monitor.models.declare.declare_provenance`.
-    """
-    source = config.data
-    if isinstance(source, SyntheticSourceSettings):
-        return {"data": "synthetic", "source": f"monitor.synth synthetic Sun, world "
-                                               f"{source.world}", "start": None, "end": None}
-    times = np.concatenate([np.asarray(split.times, dtype=np.float64)
-                            for split in splits.values()])
-    first, last = (datetime.fromtimestamp(float(t), UTC).date().isoformat()
-                   for t in (times.min(), times.max()))
-    where = (f"SDOML {source.format} ({source.aia}, {source.eve}) with GOES XRS labels"
-             if isinstance(source, SdomlSourceSettings) else f"frame directory {source.root}")
-    return {"data": "real", "source": where, "start": first, "end": last}
-
-
-def _data_summary(config: TrainConfig, splits: dict[str, Split]) -> dict[str, Any]:
-    source = config.data
-    summary: dict[str, Any] = {"source": source.kind,
-                               **{f"{k}_samples": len(v) for k, v in splits.items()}}
-    if isinstance(source, SyntheticSourceSettings):
-        # "train" may hold file-path twins of training Suns too: count the Suns once.
-        summary.update(train_samples=source.train_samples,
-                       file_train_samples=source.file_train_samples,
-                       file_size_px=source.file_size, train_seed=source.train_seed, val_seed=source.val_seed,
-                       test_seed=source.test_seed, file_test_seed=source.file_test_seed,
-                       class_mix=list(source.class_mix), max_regions=source.max_regions,
-                       world=source.world,
-                       data=f"synthetic Sun (monitor.synth SyntheticDataset, world "
-                            f"{source.world}), seeds "
-                            f"train {source.train_seed}, val {source.val_seed}, test "
-                            f"{source.test_seed}, files {source.file_test_seed}")
-    elif isinstance(source, SdomlSourceSettings):
-        summary.update(aia=source.aia, eve=source.eve, goes=list(source.goes),
-                       format=source.format, cadence_minutes=source.cadence_minutes,
-                       block_days=source.block_days, gap_hours=source.gap_hours,
-                       pattern=list(source.pattern),
-                       data=f"SDOML {source.format} ({source.aia}, {source.eve}) with GOES "
-                            "XRS labels, split by time")
-    else:
-        assert isinstance(source, FrameDirSourceSettings)
-        summary.update(root=str(source.root), block_days=source.block_days,
-                       gap_hours=source.gap_hours, pattern=list(source.pattern),
-                       data=f"frame directory {source.root}, split by time")
-    return summary
-
-
-def _load_splits(config: TrainConfig, ctx: DistContext) -> dict[str, Split]:
-    if isinstance(config.data, SyntheticSourceSettings):
-        from monitor.train.sources import synthetic_builders, twin_builder
-
-        builders = synthetic_builders(config)
-        source = config.data
-        if source.file_train_samples:
-            # The twin of training sample i is the same Sun seen through files.
-            builders["train-files"] = twin_builder(config, "train-files", source.train_seed,
-                                                   source.file_train_samples, source.file_size)
-    elif isinstance(config.data, SdomlSourceSettings):
-        from monitor.train.sdoml import sdoml_builders
-
-        builders = sdoml_builders(config)
-    else:
-        from monitor.train.framedir import framedir_builders
-
-        builders = framedir_builders(config)
-    workers = config.workers or os.cpu_count() or 1
-    if ctx.local_rank == 0:
-        for name, builder in builders.items():
-            bar = progress(builder.count, f"drawing {name}",
-                           enabled=config.training.progress and ctx.is_main)
-            last = [0]
-
-            def tick(done: int, total: int, bar: Any = bar, last: list[int] = last) -> None:
-                bar.update(done - last[0])
-                last[0] = done
-
-            cached_split(builder, config.cache_path, workers=workers, progress=tick)
-            bar.close()
-    ctx.barrier()
-    splits = {name: cached_split(b, config.cache_path, workers=1) for name, b in builders.items()}
-    if "train-files" in splits:
-        splits["train"] = concat_splits("train", [splits["train"], splits.pop("train-files")])
-    return splits
-
-
-def dry_run(config: TrainConfig) -> dict[str, Any]:
-    """Sample counts per split, channels and time span, without drawing or training."""
-    if isinstance(config.data, SdomlSourceSettings):
-        from monitor.train.sdoml import dry_run_summary
-
-        return dry_run_summary(config)
-    if isinstance(config.data, SyntheticSourceSettings):
-        from monitor.train.sources import synthetic_builders
-
-        counts = {k: b.count for k, b in synthetic_builders(config).items()}
-        total, first, last = sum(counts.values()), None, None
-    else:
-        from monitor.train.framedir import framedir_builders, read_labels
-
-        counts = {k: b.count for k, b in framedir_builders(config).items()}
-        times = read_labels(config.data.root, config.data.labels).times
-        total = int(times.size)
-        first, last = (datetime.fromtimestamp(float(t), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-                       for t in (times[0], times[-1]))
-    return {"aligned": total, **counts, "channels": list(config.model.channels),
-            "first": first, "last": last}
-
-
 def _save_checkpoint(result: TrainResult, spec: dict[str, Any], path: Path) -> None:
     from safetensors.torch import save_file
 
@@ -232,14 +109,14 @@ def run_training(config: TrainConfig, config_text: str = "") -> dict[str, Any] |
         out = Path(config.out_dir)
         if ctx.is_main:
             out.mkdir(parents=True, exist_ok=True)
-        splits = _load_splits(config, ctx)
+        splits = load_splits(config, ctx)
         norm = fit_normalization(splits["train"], seed=config.seed)
         line_names = [f"{ion} {wl:.2f} nm" for ion, wl in EVE_LINES]
         trainer = Trainer(config, norm, splits["train"], splits["val"], ctx, line_names)
         result = trainer.run()
         if not ctx.is_main:
             return None
-        data = _data_summary(config, splits)
+        data = data_summary(config, splits)
         spec = export_spec(config, norm, data, training_provenance(config, splits))
         _save_checkpoint(result, spec, out / "checkpoint.safetensors")
         test = splits["test"]
@@ -260,7 +137,7 @@ def run_training(config: TrainConfig, config_text: str = "") -> dict[str, Any] |
         metrics["targets"], metrics["targets_met"] = targets_table(metrics["test"])
         metrics["training"]["total_seconds"] = round(time.monotonic() - t_start, 1)
         package = _write(config, result, spec, metrics, config_text)
-        _write_report(config, result, metrics, package)
+        write_documents(metrics, package, out)
         log.info("training run finished", package=str(package.path),
                  targets_met=metrics["targets_met"],
                  minutes=round((time.monotonic() - t_start) / 60, 1))
@@ -353,52 +230,3 @@ def _file_check(config: TrainConfig, package: ModelPackage) -> dict[str, Any]:
                             bins=config.evaluation.reliability_bins)
     result["seconds"] = round(time.monotonic() - t0, 1)
     return result
-
-
-def _write_report(config: TrainConfig, result: TrainResult, metrics: dict[str, Any],
-                  package: ModelPackage) -> None:
-    out = Path(config.out_dir)
-    plot_training_curve(metrics["training"]["history"], out / "train_curve.png")
-    plot_reliability(metrics["test"]["calibration"], out / "train_reliability.png",
-                     title=f"reliability, {metrics['test']['samples']} held-out samples")
-    (out / "TRAINING_REPORT.md").write_text(
-        report_markdown(metrics, f"Training report: {package.manifest.name} "
-                                 f"{package.manifest.version}") + "\n", encoding="utf-8")
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    for name in EXTRA_FILES:
-        shutil.copyfile(out / name, package.path / name)
-        os.chmod(package.path / name, 0o644)
-
-
-def rewrite_documents(package_dir: Path, out_dir: Path, config_text: str,
-                      extra_metrics: dict[str, Any] | None = None) -> ModelPackage:
-    """Re-render a trained package's card, report, PNGs and target table from its metrics.
-
-    For when the report code changes after a (long) training run, or an
-    evaluation is added afterwards (``extra_metrics``, merged at the top level
-    of ``metrics.json``): the weights, the ONNX graph and the measured numbers
-    stay as they are, byte for byte (:func:`monitor.models.writing.update_documents`);
-    ``model.json`` gets new hashes for the rewritten files.
-    """
-    from monitor.models.package import load_package
-
-    package = load_package(package_dir)
-    metrics = json.loads((package.path / "metrics.json").read_text())
-    metrics.update(extra_metrics or {})
-    metrics["targets"], metrics["targets_met"] = targets_table(metrics["test"])
-    manifest = package.manifest
-    card = model_card(manifest.name, manifest.version, metrics, config_text)
-    out = update_documents(package.path, metrics=metrics, model_card=card)
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    plot_training_curve(metrics["training"]["history"], Path(out_dir) / "train_curve.png")
-    plot_reliability(metrics["test"]["calibration"], Path(out_dir) / "train_reliability.png",
-                     title=f"reliability, {metrics['test']['samples']} held-out samples")
-    (Path(out_dir) / "TRAINING_REPORT.md").write_text(
-        report_markdown(metrics, f"Training report: {manifest.name} {manifest.version}") + "\n",
-        encoding="utf-8")
-    (Path(out_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n",
-                                                encoding="utf-8")
-    for name in EXTRA_FILES:
-        shutil.copyfile(Path(out_dir) / name, out.path / name)
-        os.chmod(out.path / name, 0o644)
-    return out

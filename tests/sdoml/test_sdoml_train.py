@@ -17,7 +17,7 @@ from monitor.sdoml.eve import MODEL_KEYS
 from monitor.sdoml.testing import FLARE_HPC, Miniature
 from monitor.train.command import load_config
 from monitor.train.data import cached_split, dequantize
-from monitor.train.pipeline import dry_run
+from monitor.train.loading import dry_run
 from monitor.train.sdoml import cached_table, sdoml_builders
 from monitor.train.settings import TrainConfig
 

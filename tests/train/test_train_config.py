@@ -74,7 +74,7 @@ def test_load_config_reports_the_file(tmp_path: Path) -> None:
 
 
 def test_dry_run_of_a_synthetic_config_counts_the_splits_it_would_draw() -> None:
-    from monitor.train.pipeline import dry_run
+    from monitor.train.loading import dry_run
 
     config = _build("data:\n  kind: synthetic\n  train_samples: 40\n  val_samples: 8\n"
                     "  test_samples: 12\n")

@@ -75,7 +75,7 @@ def test_gap_drops_frames_next_to_other_splits(frame_dir: Path, tmp_path: Path) 
     counts = {k: b.count for k, b in framedir_builders(config).items()}
     # Each block edge between splits costs the frame on either side (6 h cadence < 7 h gap).
     assert counts == {"train": 14, "val": 2, "test": 2}
-    from monitor.train.pipeline import dry_run
+    from monitor.train.loading import dry_run
 
     assert dry_run(config) == {"aligned": 24, "train": 14, "val": 2, "test": 2,
                                "channels": list(config.model.channels),
@@ -115,7 +115,7 @@ def test_provenance_of_a_frame_directory_spans_its_label_times(frame_dir: Path,
                                                                tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from monitor.train.pipeline import training_provenance
+    from monitor.train.loading import training_provenance
 
     config = _config(frame_dir, tmp_path, block_days=1.0, gap_hours=0.0,
                      pattern=("train", "train", "val", "test"))

@@ -97,7 +97,8 @@ def _consume(bootstrap: str, topic: str, out: list[dict[str, Any]], stop: thread
                         "id": event["id"], "frame_id": event["data"]["frame_id"],
                         "t_obs": event["data"]["t_obs"],
                         "model": event["data"]["model"]["sha256"],
-                        "inputs": [Path(i["path"]).name for i in event["data"]["inputs"]]})
+                        "inputs": [Path(i["path"]).name for i in event["data"]["inputs"]],
+                        "stages_s": event["data"].get("latencies_s", {})})
     consumer.close()
 
 
@@ -299,13 +300,19 @@ def run_daemon(run: DaemonRun) -> dict[str, Any]:
         first_copy: dict[str, dict[str, Any]] = {}
         for r in received:
             first_copy.setdefault(r["frame_id"], r)
-        last_lat, first_lat, lower = [], [], []
+        last_lat, first_lat, lower, per_frame = [], [], [], []
         for r in first_copy.values():
             times = [arrivals[n] for n in r["inputs"] if n in arrivals]
             if len(times) == CHANNELS:
                 last_lat.append(r["received"] - max(times))
                 first_lat.append(r["received"] - min(times))
                 lower.append(r["created"] - max(times))
+                # in arrival order, so a slow frame can be told apart from a slow start
+                per_frame.append({"t_obs": r["t_obs"], "latency_s": round(last_lat[-1], 4),
+                                  "lower_bound_s": round(lower[-1], 4),
+                                  "stages_s": {k: round(float(v), 4)
+                                               for k, v in r["stages_s"].items()}})
+        result["per_frame"] = per_frame
         result["frame_latency_s"] = latency_stats(last_lat)
         result["frame_latency_from_first_file_s"] = latency_stats(first_lat)
         result["frame_latency_lower_bound_s"] = latency_stats(lower)

@@ -203,8 +203,9 @@ class FrameAnalyzer:
     def close(self) -> None:
         self._explainer.shutdown(wait=True, cancel_futures=True)
 
-    async def warm_up(self) -> None:
-        """Pay the explainer's one-time costs before the first frame, not during it.
+    async def warm_up(self) -> SaliencySummary | None:
+        """Pay the explainer's one-time costs before the first frame, not during it;
+        returns the warm-up frame's explanation (None with saliency off).
 
         The first frame otherwise carries the first calls into numpy's and
         scipy's routines and matplotlib's fonts (up to ~1 s), which made the
@@ -212,22 +213,30 @@ class FrameAnalyzer:
         p99). Runs on the explainer thread, as frames do.
         """
         if not self.saliency.enabled:
-            return
+            return None
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._explainer, self._warm)
+        return await loop.run_in_executor(self._explainer, self._warm)
 
-    def _warm(self) -> None:
+    def _warm(self) -> SaliencySummary:
+        # One bright spot on the disk, explained as the most severe class with its flare
+        # in the hot channels: every path a flaring frame takes (regions, their solar
+        # coordinates, the flare refinement) runs once here rather than in the first one.
         spec = self.package.manifest.features
-        cells = self.grid.size // spec.stride
+        cells, size = self.grid.size // spec.stride, self.grid.size
         features = np.zeros((spec.channels, cells, cells), dtype=np.float32)
+        features[:, cells // 3, cells // 3] = np.clip(self.heads.class_weight[-1], 0.0, None)
         logits = np.zeros(len(self.package.manifest.classes.classes), dtype=np.float32)
+        logits[-1] = 4.0
         geometry = FrameGeometry(t_obs=datetime.now(UTC), rsun_obs_arcsec=960.0,
-                                 dsun_obs_m=1.496e11, size=self.grid.size)
-        centre = np.array([self.grid.center])
-        geometry.pixel_to_solar(centre, centre)  # flat maps have no region to locate
-        summary = explain_outputs(features, logits, self.heads, geometry, self.saliency)
+                                 dsun_obs_m=1.496e11, size=size)
+        yy, xx = np.mgrid[0:size, 0:size]
+        spot = (spec.stride * (cells // 3) + spec.stride / 2) - 0.5
+        blob = (100.0 * np.exp(-((xx - spot) ** 2 + (yy - spot) ** 2) / 8.0)).astype(np.float32)
+        summary = explain_outputs(features, logits, self.heads, geometry, self.saliency,
+                                  hot={w: blob for w in self.saliency.refine_channels})
         if self.saliency.overlay:
             self._draw(np.zeros((self.grid.size, self.grid.size), dtype=np.float32), summary)
+        return summary
 
     def model_input(self, frame: Frame[IngestedFile]) -> np.ndarray:
         """The scaled ``(C, N, N)`` input (see :func:`model_input`)."""

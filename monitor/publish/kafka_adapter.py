@@ -13,7 +13,7 @@ has one per behaviour), loudly, instead of the publisher quietly.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kafka import KafkaProducer
@@ -23,7 +23,7 @@ from kafka.codec import has_gzip, has_lz4, has_snappy, has_zstd
 from monitor.logs import get_logger
 
 __all__ = ["CODECS", "FATAL_ERRORS", "POISON_ERRORS", "close_producer", "failed_for_good",
-           "on_delivery", "report_deadline_s"]
+           "learn_partitions", "on_delivery", "report_deadline_s"]
 
 log = get_logger(__name__)
 
@@ -75,6 +75,17 @@ def on_delivery(future: Any, report: Callable[[str, Any], None], message_id: str
     result after the arguments given with the callback)."""
     future.add_callback(report, message_id)
     future.add_errback(report, message_id)
+
+
+def learn_partitions(producer: KafkaProducer, topics: Sequence[str]) -> None:
+    """Fetch the partitions of ``topics`` now: kafka-python otherwise fetches them inside
+    the first ``send`` to each topic, which blocks until they come. A topic that fails
+    is left to that send (it reports the error)."""
+    for topic in topics:
+        try:
+            producer.partitions_for(topic)
+        except kerr.KafkaError as exc:
+            log.debug("partitions not learnt", topic=topic, error=str(exc))
 
 
 def report_deadline_s(delivery_timeout_ms: int) -> float:

@@ -216,6 +216,7 @@ class KafkaPublisher:
     async def _drain_forever(self) -> None:
         s = self.settings
         backoff = s.retry_backoff_min_s
+        await self._session.prime(idle=lambda: self._stats.count == 0)
         while True:
             # Cleared before reading so a publish() during the read is not missed.
             self._wakeup.clear()

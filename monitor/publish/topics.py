@@ -56,7 +56,7 @@ class TopicGate:
                  report: Callable[[str, object], None], backoff_s: float) -> None:
         self.kafka = kafka
         self._options = options
-        self._topics = topics
+        self.topics = tuple(topics)
         self._report = report
         self._backoff_s = backoff_s
         self._ready: set[str] = set()
@@ -85,7 +85,7 @@ class TopicGate:
         k = self.kafka
         try:
             if k.create_topics:
-                wanted = sorted(set(self._topics) | needed)
+                wanted = sorted(set(self.topics) | needed)
                 created = await loop.run_in_executor(
                     executor, ensure_topics, self._options, wanted, k.partitions,
                     k.replication_factor)

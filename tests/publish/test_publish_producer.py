@@ -199,6 +199,61 @@ def test_publish_delivers_valid_events_in_key_order(kafka_bootstrap: str, tmp_pa
     assert len(partitions) == 1  # one rule: one key, one partition
 
 
+def test_the_topics_exist_and_the_producer_is_connected_before_the_first_message(
+        kafka_bootstrap: str, tmp_path: Path) -> None:
+    # The first frame after a start must not pay for connecting, creating the topics and
+    # learning their partitions: the publisher does all three as soon as it starts.
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    options = client_options(kafka_settings(prefix), [kafka_bootstrap])
+
+    async def scenario() -> tuple[Any, Counter[str]]:
+        publisher, recorder = publisher_for(tmp_path, prefix, kafka_bootstrap)
+        await publisher.start()
+        deadline = time.monotonic() + 20
+        while not publisher.health().connected and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        health = publisher.health()
+        await publisher.stop(5)
+        return health, recorder.errors
+
+    health, errors = asyncio.run(scenario())
+    assert health.connected and health.producer_generation == 1 and health.pending == 0
+    assert errors == Counter() and health.last_error is None
+    # an independent admin client sees every topic of the daemon, with nothing sent
+    assert set(topic_names(prefix).values()) <= _listed_topics(options)
+
+
+def test_a_broker_not_there_at_start_is_reported_by_the_first_batch_only(tmp_path: Path) -> None:
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    nobody = LocalBroker()  # a port where no broker listens
+
+    async def scenario() -> tuple[Any, Counter[str]]:
+        publisher, recorder = publisher_for(tmp_path, prefix, nobody.bootstrap)
+        await publisher.start()
+        await asyncio.sleep(FAST.connect_timeout_s + 1.0)  # the quiet connect has failed
+        health = publisher.health()
+        await publisher.stop(1)
+        return health, recorder.errors
+
+    try:
+        health, errors = asyncio.run(scenario())
+    finally:
+        nobody.close()
+    # idle, nothing sent: not an outage (the readiness check relies on it)
+    assert health.running and not health.connected
+    assert errors == Counter() and health.last_error is None
+
+
+def _listed_topics(options: dict[str, Any]) -> set[str]:
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(**options)
+    try:
+        return set(admin.list_topics())
+    finally:
+        admin.close()
+
+
 def test_broker_killed_mid_stream_and_restarted_empty(tmp_path: Path) -> None:
     prefix = f"t{uuid.uuid4().hex[:8]}"
     sent = events(prefix, 60, "kill")  # 120 messages, 60 of them on one key

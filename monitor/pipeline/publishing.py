@@ -29,7 +29,7 @@ from monitor.pipeline.messages import (
     saliency_data,
     shadow_data,
 )
-from monitor.publish.envelope import make_event, to_outbound
+from monitor.publish.envelope import make_event, prepare_validators, to_outbound
 from monitor.publish.outbox import OutboundMessage, OutboxError, OutboxFull
 from monitor.publish.producer import KafkaPublisher
 
@@ -114,6 +114,7 @@ class ResultPublisher:
         self._prefix = topic_prefix
         self._wait_s = 3600.0 if replay else 0.0
         self._metrics = metrics
+        prepare_validators()  # at start-up, not inside the first frame
 
     async def frame(self, done: AnalysedFrame) -> PublishedFrame | None:
         """Publish a frame's result, saliency and alert transitions; None when refused."""

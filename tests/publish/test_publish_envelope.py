@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import math
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 from importlib import resources
 from typing import Any
@@ -215,3 +217,21 @@ def test_to_outbound_picks_topic_and_key(example_data: dict[str, dict[str, Any]]
         assert message.message_id == event["id"] and json.loads(message.value) == event
     assert to_outbound(event, "ops", key=b"custom").key == b"custom"
     assert CONTENT_TYPE.startswith("application/cloudevents+json")
+
+
+def test_every_validator_is_compiled_up_front() -> None:
+    # The daemon compiles them at start-up (ResultPublisher), so no frame pays for it.
+    # A fresh interpreter: this one's cache is already warm from the tests above.
+    code = (
+        "from monitor.publish.envelope import EVENT_TYPES, _validator, prepare_validators\n"
+        "assert _validator.cache_info().currsize == 0\n"
+        "n = prepare_validators()\n"
+        "info = _validator.cache_info()\n"
+        "assert n == len(EVENT_TYPES) == info.currsize, (n, info)\n"
+        "for kind in EVENT_TYPES.values():\n"
+        "    _validator(kind.type)\n"
+        "assert _validator.cache_info().misses == info.misses\n"
+        "print('ok')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr

@@ -1,7 +1,9 @@
 """The daemon's whole configuration as typed objects loaded from YAML.
 
 Each section is a frozen dataclass; the ones that belong to one area live next
-to its code (``monitor/<area>/settings.py``) and are assembled here. Loading
+to its code (``monitor/<area>/settings.py``; each feed kind's in its source's
+module, gathered in :data:`monitor.sources.FeedSettings`) and are assembled
+here. Loading
 validates everything and raises :class:`~monitor.typedyaml.ConfigError` naming
 the YAML path, line and file of every problem.
 
@@ -25,7 +27,7 @@ from monitor.observe.settings import HttpSettings
 from monitor.preprocess.settings import PreprocessSettings
 from monitor.publish.settings import KafkaSettings, PublishSettings
 from monitor.saliency.settings import SaliencySettings
-from monitor.sources.settings import FeedSettings
+from monitor.sources import FeedSettings
 from monitor.typedyaml import ConfigError, build, load_yaml, parse_yaml
 
 __all__ = [

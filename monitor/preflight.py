@@ -24,7 +24,7 @@ from pathlib import Path
 
 from monitor.config import Config
 from monitor.credentials import read_secret
-from monitor.sources.settings import KafkaFeedSettings
+from monitor.sources import KafkaFeedSettings
 from monitor.typedyaml import ConfigError, ConfigIssue
 
 __all__ = ["config_warnings", "file_problems", "secret_problems"]

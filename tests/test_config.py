@@ -10,7 +10,7 @@ import pytest
 from monitor.commands.demo import demo_config
 from monitor.config import Config, ConfigError, load_config, parse_config
 from monitor.credentials import read_secret
-from monitor.sources.settings import SpoolFeedSettings
+from monitor.sources import SpoolFeedSettings
 from monitor.typedyaml import override
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,9 +11,8 @@ from monitor.inference import BACKENDS, auto_order
 from monitor.inference.registry import create_backend
 from monitor.inference.settings import BackendName, InferenceSettings
 from monitor.plugins import Registry
-from monitor.sources import SpoolFeedSettings, make_source, registered_kinds
+from monitor.sources import FeedSettings, SpoolFeedSettings, make_source, registered_kinds
 from monitor.sources.base import SOURCES
-from monitor.sources.settings import FeedSettings
 
 
 def test_every_backend_the_config_accepts_is_registered_and_nothing_else() -> None:

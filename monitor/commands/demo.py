@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config import Config, load_config, parse_config
-from monitor.sources.settings import SpoolFeedSettings
+from monitor.sources import SpoolFeedSettings
 
 __all__ = ["add_subparser", "demo_config", "run_demo"]
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from monitor.config import Config, load_config
+from monitor.sources import SpoolFeedSettings
 from monitor.sources.names import is_temporary
-from monitor.sources.settings import SpoolFeedSettings
 
 if TYPE_CHECKING:
     from monitor.app import Daemon

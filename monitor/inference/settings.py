@@ -4,6 +4,12 @@ Operations-center defaults: pick the fastest available backend (``auto``),
 batch up to 8 frames or 20 ms, whichever comes first (at AIA's 12 s cadence
 latency matters more than throughput, but backfill benefits from batches),
 and cache TensorRT engines so a restart never rebuilds.
+
+The backends' own options (``cpu``, ``torch_cuda``, ``tensorrt``) are defined
+here with the section rather than in the backends' modules: every backend is
+built from the whole section (``BackendPlugin.from_settings`` reads the
+warm-up, device and precision besides its own part), so a backend module that
+defined its part would import this module while this module imported it.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ __all__ = [
 ]
 
 #: What ``inference.backend`` accepts: ``auto`` or a registered backend's name (spelled
-#: out here so loading a config imports no backend; a test keeps it equal to the registry).
+#: out so the config schema and type checkers see the choices; a test keeps it equal to
+#: the registry).
 BackendName = Literal["auto", "tensorrt", "torch_cuda", "onnxruntime", "torch_cpu"]
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
 

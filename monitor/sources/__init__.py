@@ -3,8 +3,9 @@
 Every source yields :class:`FileArrival` objects for complete files through
 ``run(emit)`` and hears back through ``done(arrival, outcome)``;
 :func:`make_source` builds one from a feed's settings, by its ``kind``
-(:data:`~monitor.sources.base.SOURCES`). The kinds' modules (``spool``,
-``httpfeed``, ``kafkafeed``) are imported when a source is first built.
+(:data:`~monitor.sources.base.SOURCES`). Each kind's settings class is defined
+with its source (``spool``; ``httpindex`` for ``httpfeed``; ``kafkafeed``),
+and :data:`FeedSettings`, what a config's ``feeds`` entry may be, is their union.
 """
 
 from __future__ import annotations
@@ -21,16 +22,17 @@ from monitor.sources.base import (
     make_source,
     registered_kinds,
 )
+from monitor.sources.download import DownloadSettings
+from monitor.sources.httpindex import HttpFeedSettings
+from monitor.sources.kafkafeed import KafkaFeedSettings
 from monitor.sources.notifications import make_notification, notification_key
-from monitor.sources.settings import (
-    DownloadSettings,
-    FeedSettings,
-    HttpFeedSettings,
-    KafkaFeedSettings,
-    SpoolFeedSettings,
-)
+from monitor.sources.spool import SpoolFeedSettings
 
 __all__ = ["DownloadSettings", "Emit", "FeedSettings", "FileArrival", "HttpFeedSettings",
            "KafkaFeedSettings", "Outcome", "Refusal", "Refuse", "Source", "SourceBase",
            "SourceStats", "SpoolFeedSettings", "make_notification", "make_source",
            "notification_key", "registered_kinds"]
+
+#: One entry of the config's ``feeds``; the YAML's ``kind`` picks the class
+#: (see :mod:`monitor.typedyaml`). A new kind adds its settings class here.
+FeedSettings = SpoolFeedSettings | HttpFeedSettings | KafkaFeedSettings

@@ -13,9 +13,12 @@ the source was built with; the daemon publishes it on ``<prefix>.rejects``.
 One bad message never ends a feed: every source catches per message.
 
 Sources register themselves by the ``kind`` of their settings
-(``class SpoolSource(SourceBase, kind="spool")``, see :mod:`monitor.plugins`):
-a new kind is one new module in this package. :func:`make_source` builds the
-right one.
+(``class SpoolSource(SourceBase, kind="spool")``, see :mod:`monitor.plugins`)
+and define that settings class in their own module, with the pieces every
+kind shares from here (:data:`AIA_CHANNELS`, :data:`FEED_NAME`,
+:func:`check_feed_name`): a new kind is one new module in this package plus
+its line in :data:`monitor.sources.FeedSettings`. :func:`make_source` builds
+the right one.
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ from monitor.logs import bounded, get_logger
 from monitor.plugins import Registry
 from monitor.sources.disposal import Disposer
 
-__all__ = ["SOURCES", "Emit", "FileArrival", "Outcome", "Refusal", "Refuse", "Source",
-           "SourceBase", "SourceStats", "make_source", "registered_kinds"]
+__all__ = ["AIA_CHANNELS", "FEED_NAME", "SOURCES", "Emit", "FileArrival", "Outcome", "Refusal",
+           "Refuse", "Source", "SourceBase", "SourceStats", "check_feed_name", "make_source",
+           "registered_kinds"]
 
 #: Longest ``target`` and ``detail`` of a :class:`Refusal` (outside input can be huge).
 MAX_REFUSAL_CHARS = 1024
@@ -41,6 +45,19 @@ MAX_REFUSAL_CHARS = 1024
 log = get_logger(__name__)
 
 Outcome = Literal["processed", "rejected", "duplicate"]
+
+#: The EUV channels of AIA, in Angstrom: what a feed watches unless told otherwise.
+AIA_CHANNELS: tuple[int, ...] = (94, 131, 171, 193, 211, 304, 335)
+
+#: Metadata of the ``name`` field every kind's settings have.
+FEED_NAME = {"doc": "short feed name used in metric labels and logs"}
+
+
+def check_feed_name(name: str) -> list[tuple[str, str]]:
+    """The rule on ``name`` that every kind's settings ``check()`` applies."""
+    if not name or not name.replace("-", "").replace("_", "").isalnum():
+        return [("name", f"must be letters, digits, '-' or '_', got {name!r}")]
+    return []
 
 
 @dataclass(frozen=True)
@@ -279,7 +296,7 @@ def make_source(settings: Any, **context: Any) -> SourceBase:
 
     Parameters
     ----------
-    settings : SpoolFeedSettings, HttpFeedSettings or KafkaFeedSettings
+    settings : FeedSettings
         One entry of the config's ``feeds``; its ``kind`` picks the class.
     **context
         Shared resources a kind may need: ``kafka_options`` (kafka-python

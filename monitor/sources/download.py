@@ -32,7 +32,7 @@ import random
 import secrets
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Self, TypeVar
@@ -42,7 +42,6 @@ from yarl import URL
 
 from monitor.logs import get_logger
 from monitor.sources.names import fsync_directory, safe_local_path
-from monitor.sources.settings import DownloadSettings
 from monitor.sources.urlpolicy import UrlAllowList, UrlRefused
 
 __all__ = [
@@ -51,6 +50,7 @@ __all__ = [
     "Document",
     "DownloadError",
     "DownloadResult",
+    "DownloadSettings",
     "Downloader",
     "backoff_delay",
 ]
@@ -114,6 +114,35 @@ def backoff_delay(attempt: int, initial_s: float, max_s: float,
     """
     cap = min(max_s, initial_s * 2 ** (attempt - 1))
     return cap / 2 + (rng or random).uniform(0, cap / 2)
+
+
+@dataclass(frozen=True)
+class DownloadSettings:
+    """How files and index documents are fetched over HTTP (HTTP feed, Kafka URLs)."""
+
+    connect_timeout_s: float = field(default=10.0, metadata={"gt": 0})
+    read_timeout_s: float = field(
+        default=30.0, metadata={"gt": 0, "doc": "longest silence while reading a body"})
+    total_timeout_s: float = field(
+        default=300.0, metadata={"gt": 0, "doc": "whole request, one attempt"})
+    max_file_bytes: int = field(
+        default=64 * 1024 * 1024, metadata={"gt": 0, "doc": "abort a download past this size"})
+    max_index_bytes: int = field(
+        default=8 * 1024 * 1024, metadata={"gt": 0, "doc": "limit for listings and JSON indexes"})
+    retries: int = field(
+        default=4, metadata={"ge": 0, "le": 20,
+                             "doc": "extra attempts after a transient failure (5xx, 429, "
+                                    "timeout, truncated body)"})
+    backoff_initial_s: float = field(default=1.0, metadata={"gt": 0})
+    backoff_max_s: float = field(default=60.0, metadata={"gt": 0})
+    concurrency: int = field(
+        default=4, metadata={"ge": 1, "le": 64, "doc": "downloads in flight at once"})
+    user_agent: str = "sdo-monitor"
+
+    def check(self) -> list[tuple[str, str]]:
+        if self.backoff_max_s < self.backoff_initial_s:
+            return [("backoff_max_s", "must be >= backoff_initial_s")]
+        return []
 
 
 class Downloader:

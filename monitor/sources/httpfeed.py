@@ -21,7 +21,9 @@ cycles; permanent ones (404, oversize) are remembered and reported once.
 
 Steps 1-3 are :mod:`monitor.sources.httpindex`'s (:class:`IndexPoller`
 fetches the documents, :class:`SeenFiles` remembers URLs and picks what is
-new); :class:`HttpSource` owns the cycle and step 4, the downloads.
+new); :class:`HttpSource` owns the cycle and step 4, the downloads. The
+feed's settings, ``HttpFeedSettings``, are defined in ``httpindex`` too:
+those two read most of them, and this module imports that one.
 """
 
 from __future__ import annotations
@@ -39,9 +41,8 @@ from monitor.logs import get_logger
 from monitor.sources.base import Emit, FileArrival, Refuse, SourceBase, SourceStats
 from monitor.sources.disposal import Disposer
 from monitor.sources.download import TEMP_PREFIX, Downloader, DownloadError
-from monitor.sources.httpindex import Candidate, IndexPoller, SeenFiles
+from monitor.sources.httpindex import Candidate, HttpFeedSettings, IndexPoller, SeenFiles
 from monitor.sources.names import UnsafeName, frame_key
-from monitor.sources.settings import HttpFeedSettings
 from monitor.sources.urlpolicy import UrlAllowList, UrlRefused
 
 __all__ = ["HttpSource", "remove_stale_temporaries"]

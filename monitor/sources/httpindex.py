@@ -15,7 +15,9 @@ each with its own state:
   configured channel and lie in the window, oldest first.
 
 Both are given the feed's settings and its counters at construction, and
-hand back plain values (:class:`IndexScan`, :class:`Selection`).
+hand back plain values (:class:`IndexScan`, :class:`Selection`). Those
+settings, :class:`HttpFeedSettings` (``kind: http``), are defined here, beside
+the two readers of most of its options; ``httpfeed`` imports them.
 """
 
 from __future__ import annotations
@@ -26,10 +28,13 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from monitor.logs import get_logger
-from monitor.sources.download import Document, Downloader, DownloadError
+from monitor.sources.base import AIA_CHANNELS, FEED_NAME, check_feed_name
+from monitor.sources.download import Document, Downloader, DownloadError, DownloadSettings
 from monitor.sources.index import (
     IndexEntry,
     IndexFormatError,
@@ -38,12 +43,83 @@ from monitor.sources.index import (
     parse_latest,
     parse_listing,
 )
-from monitor.sources.settings import HttpFeedSettings
 from monitor.sources.urlpolicy import UrlAllowList, UrlRefused
 
-__all__ = ["Candidate", "IndexPoller", "IndexScan", "SeenFiles", "Selection"]
+__all__ = ["JSOC_NRT_PATTERN", "Candidate", "HttpFeedSettings", "IndexPoller", "IndexScan",
+           "SeenFiles", "Selection"]
 
 log = get_logger(__name__)
+
+#: File names of JSOC's AIA synoptic NRT product, e.g. ``AIA20260624_200300_0171.fits``
+#: (the time is the 180 s slot, T_REC; the wavelength is zero-padded to 4 digits).
+JSOC_NRT_PATTERN = r"^AIA(?P<time>\d{8}_\d{6})_(?P<wavelength>\d{4})\.fits$"
+
+
+def _check_url(key: str, url: str | None) -> list[tuple[str, str]]:
+    if url is not None and not url.startswith(("http://", "https://")):
+        return [(key, f"must start with http:// or https://, got {url!r}")]
+    if url is not None and not urlsplit(url).path:
+        # its documents must stay below its directory: there is none without a path
+        return [(key, f"must name a path on its server (at least '/'), got {url!r}")]
+    return []
+
+
+@dataclass(frozen=True)
+class HttpFeedSettings:
+    """An HTTP index (directory listing or JSON) polled for new files.
+
+    The defaults describe JSOC's AIA synoptic NRT product; pointing ``url`` at
+    ``.../synoptic/nrt/%Y/%m/%d/H%H00/`` and ``latest_url`` at
+    ``.../synoptic/nrt/image_times.json`` is all that feed needs.
+    """
+
+    name: str = field(metadata=FEED_NAME)
+    url: str = field(metadata={"doc": "index URL (http:// or https://); for listings it may "
+                                      "hold strftime fields expanded over the lookback window"})
+    spool: Path = field(metadata={"doc": "downloads land here before ingest"})
+    kind: Literal["http"] = "http"
+    channels: tuple[int, ...] = field(default=AIA_CHANNELS, metadata={"choices": AIA_CHANNELS})
+    cadence_s: float = field(default=180.0, metadata={"gt": 0})
+    poll_interval_s: float = field(default=60.0, metadata={"gt": 0})
+    index: Literal["listing", "json"] = field(
+        default="listing", metadata={"doc": "listing: HTML directory index (Apache style); "
+                                            "json: a list of file names/URLs or objects"})
+    latest_url: str | None = field(
+        default=None, metadata={"doc": "JSON with the newest time under 'last' (JSOC "
+                                       "image_times.json); anchors the window, else the clock"})
+    file_pattern: str = field(
+        default=JSOC_NRT_PATTERN,
+        metadata={"doc": "regex a file name must match; named groups 'time' and "
+                         "'wavelength' give the observation hints"})
+    time_format: str = field(
+        default="%Y%m%d_%H%M%S", metadata={"doc": "strptime format of the 'time' group and "
+                                                  "of latest_url's 'last'"})
+    directory_step_s: int = field(
+        default=3600, metadata={"gt": 0, "doc": "time span of one directory in url"})
+    lookback_s: float = field(
+        default=3600.0, metadata={"ge": 0, "doc": "how far before the newest time to look "
+                                                  "for late (out-of-order) files"})
+    remember: int = field(
+        default=20000, metadata={"ge": 100, "doc": "URLs remembered so they are fetched once"})
+    after_processing: Literal["keep", "move", "delete"] = "delete"
+    done_dir: Path | None = None
+    download: DownloadSettings = field(default_factory=DownloadSettings)
+
+    def check(self) -> list[tuple[str, str]]:
+        issues = check_feed_name(self.name) + _check_url("url", self.url)
+        issues += _check_url("latest_url", self.latest_url)
+        try:
+            pattern = re.compile(self.file_pattern)
+        except re.error as exc:
+            issues.append(("file_pattern", f"is not a valid regular expression: {exc}"))
+        else:
+            if "time" in pattern.groupindex:
+                try:
+                    datetime.strptime(datetime(2020, 1, 2, 3, 4, 5).strftime(self.time_format),
+                                      self.time_format)
+                except ValueError as exc:
+                    issues.append(("time_format", f"does not round-trip: {exc}"))
+        return issues
 
 
 def _directory_of(url: str) -> UrlAllowList:

@@ -21,7 +21,6 @@ from kafka.structs import OffsetAndMetadata
 
 from monitor.logs import get_logger
 from monitor.sources.kafkaoffsets import Key, PartitionOffsets
-from monitor.sources.settings import KafkaFeedSettings
 
 __all__ = ["ConsumerLoop", "Record"]
 
@@ -47,10 +46,15 @@ class ConsumerLoop:
 
     Parameters
     ----------
-    settings : KafkaFeedSettings
-        The feed (topic, group, timeouts, ``max_in_flight``).
-    kafka_options : dict
-        kafka-python connection options.
+    name : str
+        The feed, for logs.
+    topic : str
+        The notification topic.
+    consumer_options : dict
+        ``KafkaConsumer`` arguments: connection and the feed's group (id,
+        offset reset, timeouts).
+    max_in_flight : int
+        Records handed out and not done before the partitions pause.
     offsets : PartitionOffsets
         The commit bookkeeping, shared with the event-loop side.
     stop : threading.Event
@@ -60,17 +64,18 @@ class ConsumerLoop:
         (``commits``, ``revocations``) in the feed's stats.
     """
 
-    def __init__(self, settings: KafkaFeedSettings, kafka_options: dict[str, Any],
-                 offsets: PartitionOffsets, stop: threading.Event,
+    def __init__(self, name: str, topic: str, consumer_options: dict[str, Any],
+                 max_in_flight: int, offsets: PartitionOffsets, stop: threading.Event,
                  count_error: Callable[[str], None],
                  count_event: Callable[[str], None]) -> None:
-        self.settings = settings
-        self._options = dict(kafka_options)
+        self._topic = topic
+        self._options = dict(consumer_options)
+        self._max_in_flight = max_in_flight
         self._offsets = offsets
         self._stop = stop
         self._count_error = count_error
         self._count_event = count_event
-        self._name = settings.name
+        self._name = name
 
     def run(self, deliver: Callable[[Record], None]) -> None:
         """Consume until ``stop`` is set; a broker down at start is retried with backoff."""
@@ -101,18 +106,13 @@ class ConsumerLoop:
                 self._offsets.forget()
 
     def _make_consumer(self) -> KafkaConsumer:
-        s = self.settings
-        consumer = KafkaConsumer(
-            **self._options, group_id=s.group_id, enable_auto_commit=False,
-            auto_offset_reset=s.auto_offset_reset,
-            session_timeout_ms=int(s.session_timeout_s * 1000),
-            heartbeat_interval_ms=int(s.heartbeat_interval_s * 1000),
-            max_poll_interval_ms=int(s.max_poll_interval_s * 1000))
-        consumer.subscribe([s.topic], listener=_Listener(self, consumer))
+        # commits are this loop's, by hand, after done()
+        consumer = KafkaConsumer(**self._options, enable_auto_commit=False)
+        consumer.subscribe([self._topic], listener=_Listener(self, consumer))
         return consumer
 
     def _poll_loop(self, consumer: Any, deliver: Callable[[Record], None]) -> None:
-        limit = self.settings.max_in_flight
+        limit = self._max_in_flight
         while not self._stop.is_set():
             self._offsets.apply_notices()
             self._commit(consumer)

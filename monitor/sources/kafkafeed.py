@@ -35,23 +35,33 @@ import os
 import stat
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 
 from monitor.logs import get_logger
-from monitor.sources.base import Emit, FileArrival, Outcome, Refuse, SourceBase, SourceStats
+from monitor.sources.base import (
+    AIA_CHANNELS,
+    FEED_NAME,
+    Emit,
+    FileArrival,
+    Outcome,
+    Refuse,
+    SourceBase,
+    SourceStats,
+    check_feed_name,
+)
 from monitor.sources.disposal import Disposer
-from monitor.sources.download import Downloader, DownloadError
+from monitor.sources.download import Downloader, DownloadError, DownloadSettings
 from monitor.sources.kafkaconsumer import ConsumerLoop, Record
 from monitor.sources.kafkaoffsets import PartitionOffsets
 from monitor.sources.names import UnsafeName, within
 from monitor.sources.notifications import InvalidNotification, Notification, parse_notification
-from monitor.sources.settings import KafkaFeedSettings
-from monitor.sources.urlpolicy import UrlAllowList, UrlRefused
+from monitor.sources.urlpolicy import UrlAllowList, UrlRefused, parse_prefix
 
-__all__ = ["KafkaNotificationSource"]
+__all__ = ["KafkaFeedSettings", "KafkaNotificationSource"]
 
 log = get_logger(__name__)
 
@@ -59,6 +69,80 @@ log = get_logger(__name__)
 class _ThreadFailed:
     def __init__(self, exc: BaseException) -> None:
         self.exc = exc
+
+
+@dataclass(frozen=True)
+class KafkaFeedSettings:
+    """A Kafka topic of "file available" notifications consumed in a group.
+
+    Connection and security come from the top-level ``kafka`` section.
+    """
+
+    name: str = field(metadata=FEED_NAME)
+    topic: str = field(metadata={"doc": "notification topic"})
+    kind: Literal["kafka"] = "kafka"
+    group_id: str = "sdo-monitor"
+    channels: tuple[int, ...] = field(default=AIA_CHANNELS, metadata={"choices": AIA_CHANNELS})
+    cadence_s: float = field(default=12.0, metadata={"gt": 0})
+    path_roots: tuple[Path, ...] = field(
+        default=(), metadata={"doc": "directories notified paths must lie in (after resolving "
+                                     "symlinks); paths elsewhere are ignored"})
+    url_prefixes: tuple[str, ...] = field(
+        default=(), metadata={"doc": "directories (http(s) URLs ending in '/') notified URLs "
+                                     "must lie in, compared after parsing and normalising; "
+                                     "redirects must stay inside them too"})
+    spool: Path | None = field(
+        default=None, metadata={"doc": "where notified URLs are downloaded to"})
+    auto_offset_reset: Literal["earliest", "latest"] = field(
+        default="earliest", metadata={"doc": "where a new group starts"})
+    max_in_flight: int = field(
+        default=64, metadata={"ge": 1, "le": 10000,
+                              "doc": "notifications handed out but not yet done; "
+                                     "consumption pauses at this bound"})
+    session_timeout_s: float = field(default=45.0, metadata={"gt": 0})
+    heartbeat_interval_s: float = field(default=3.0, metadata={"gt": 0})
+    max_poll_interval_s: float = field(
+        default=300.0, metadata={"gt": 0, "doc": "Tansu needs a few seconds here or a "
+                                                 "group's first join waits this long"})
+    after_processing: Literal["keep", "move", "delete"] = field(
+        default="delete", metadata={"doc": "for downloaded files only; notified paths belong "
+                                           "to the producer and are never touched"})
+    done_dir: Path | None = None
+    download: DownloadSettings = field(default_factory=DownloadSettings)
+
+    def warnings(self) -> list[tuple[str, str]]:
+        """Legal but probably not meant: a prefix without its trailing '/'."""
+        return [(f"url_prefixes[{i}]", (f"{prefix!r} does not end in '/': it is read as the "
+                                       f"directory {prefix.rstrip('/')}/ (not as a name "
+                                       "prefix)"))
+                for i, prefix in enumerate(self.url_prefixes) if not prefix.endswith("/")]
+
+    def check(self) -> list[tuple[str, str]]:
+        issues = check_feed_name(self.name)
+        if not self.path_roots and not self.url_prefixes:
+            issues.append(("path_roots", ("set path_roots and/or url_prefixes: notifications "
+                                          "outside them are ignored")))
+        for i, prefix in enumerate(self.url_prefixes):
+            try:
+                parse_prefix(prefix)
+            except UrlRefused as exc:
+                issues.append((f"url_prefixes[{i}]", (f"must be a plain http(s) URL of a "
+                                                      f"directory: {exc.detail}")))
+        if self.url_prefixes and self.spool is None:
+            issues.append(("spool", "is required to download notified URLs"))
+        if self.heartbeat_interval_s >= self.session_timeout_s:
+            issues.append(("heartbeat_interval_s", "must be < session_timeout_s"))
+        return issues
+
+
+def _consumer_options(settings: KafkaFeedSettings,
+                      kafka_options: dict[str, Any]) -> dict[str, Any]:
+    """kafka-python's ``KafkaConsumer`` arguments: the connection, then the feed's group."""
+    return {**kafka_options, "group_id": settings.group_id,
+            "auto_offset_reset": settings.auto_offset_reset,
+            "session_timeout_ms": int(settings.session_timeout_s * 1000),
+            "heartbeat_interval_ms": int(settings.heartbeat_interval_s * 1000),
+            "max_poll_interval_ms": int(settings.max_poll_interval_s * 1000)}
 
 
 class KafkaNotificationSource(SourceBase, kind="kafka"):
@@ -89,7 +173,9 @@ class KafkaNotificationSource(SourceBase, kind="kafka"):
         self._counts_lock = threading.Lock()  # error/extra counters (both threads)
         self._offsets = PartitionOffsets()
         self._stop = threading.Event()
-        self._consumer = ConsumerLoop(settings, kafka_options, self._offsets, self._stop,
+        self._consumer = ConsumerLoop(settings.name, settings.topic,
+                                      _consumer_options(settings, kafka_options),
+                                      settings.max_in_flight, self._offsets, self._stop,
                                       lambda key: self._bump(self._errors, key),
                                       lambda key: self._bump(self._extra, key))
         self._handed: dict[tuple[str, int, int], list[tuple[int, FileArrival]]] = {}

@@ -28,13 +28,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 from monitor.logs import get_logger
-from monitor.sources.base import Emit, FileArrival, Refuse, SourceBase
+from monitor.sources.base import (
+    AIA_CHANNELS,
+    FEED_NAME,
+    Emit,
+    FileArrival,
+    Refuse,
+    SourceBase,
+    check_feed_name,
+)
 from monitor.sources.disposal import Disposer
 from monitor.sources.inotify import IN_MOVED_TO, IN_Q_OVERFLOW, InotifyWatch
 from monitor.sources.names import is_temporary, parse_aia_name, within
-from monitor.sources.settings import AIA_CHANNELS, SpoolFeedSettings
 
-__all__ = ["SpoolSource", "scan_spool"]
+__all__ = ["SpoolFeedSettings", "SpoolSource", "scan_spool"]
 
 log = get_logger(__name__)
 
@@ -128,6 +135,46 @@ def _consider(root: Path, path: Path, name: str, include: tuple[str, ...],
                                         (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)))
 
 
+@dataclass(frozen=True)
+class SpoolFeedSettings:
+    """A directory that other software writes complete files into."""
+
+    name: str = field(metadata=FEED_NAME)
+    path: Path = field(metadata={"doc": "spool directory to watch"})
+    kind: Literal["spool"] = "spool"
+    channels: tuple[int, ...] = field(default=AIA_CHANNELS, metadata={"choices": AIA_CHANNELS})
+    cadence_s: float = field(
+        default=12.0, metadata={"gt": 0, "doc": "expected seconds between observations"})
+    stable_s: float = field(
+        default=2.0, metadata={"ge": 0, "doc": "size/mtime must be unchanged this long "
+                                               "for files that were not renamed into place"})
+    poll_interval_s: float = field(default=1.0, metadata={"gt": 0})
+    watch: Literal["auto", "inotify", "poll"] = field(
+        default="auto", metadata={"doc": "inotify (Linux) sees renames at once; polling is the "
+                                         "portable fallback and always runs as a safety net"})
+    recursive: bool = field(
+        default=False, metadata={"doc": "also scan subdirectories (polling only)"})
+    include: tuple[str, ...] = field(
+        default=("*.fits", "*.fit", "*.fts", "*.fits.fz", "*.fits.gz", "*.jp2", "*.j2k"),
+        metadata={"doc": "glob patterns of file names to pick up; others are left alone"})
+    order: Literal["mtime", "name"] = field(
+        default="mtime", metadata={"doc": "emission order of a backlog"})
+    after_processing: Literal["keep", "move", "delete"] = "move"
+    done_dir: Path | None = field(
+        default=None, metadata={"doc": "where processed files go with after_processing: move; "
+                                       "default <path>/done"})
+    rejected_dir: Path | None = field(
+        default=None, metadata={"doc": "where rejected files go; default <path>/rejected"})
+
+    def check(self) -> list[tuple[str, str]]:
+        issues = check_feed_name(self.name)
+        for key in ("done_dir", "rejected_dir"):
+            value = getattr(self, key)
+            if value is not None and Path(value) == Path(self.path):
+                issues.append((key, "must differ from the spool path"))
+        return issues
+
+
 class SpoolSource(SourceBase, kind="spool"):
     """Emit complete files appearing in a spool directory.
 
@@ -139,7 +186,7 @@ class SpoolSource(SourceBase, kind="spool"):
         Spool directory (created if missing).
     stable_s, poll_interval_s, watch, recursive, include, order, after_processing,
     done_dir, rejected_dir, channels
-        As in :class:`~monitor.sources.settings.SpoolFeedSettings`.
+        As in :class:`SpoolFeedSettings`.
     refuse : Refuse, optional
         Receives files whose handling failed here (published on ``.rejects``).
     """

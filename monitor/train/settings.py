@@ -21,6 +21,7 @@ __all__ = [
     "FrameDirSourceSettings",
     "ModelSettings",
     "SyntheticSourceSettings",
+    "TimeBlockSplit",
     "TrainConfig",
     "TrainingSettings",
 ]
@@ -103,19 +104,11 @@ class SyntheticSourceSettings:
 
 
 @dataclass(frozen=True)
-class FrameDirSourceSettings:
-    """A directory of AIA frames already on the model grid, with a label table (docs/training.md).
+class TimeBlockSplit:
+    """How real frames are split by time: contiguous blocks go to train, validation and
+    test in a repeating ``pattern``, and frames within ``gap_hours`` of another split's
+    frame are dropped (neighbouring frames are nearly the same Sun)."""
 
-    Frames are split by time into contiguous blocks; blocks go to train,
-    validation and test in a fixed repeating pattern, and frames closer than
-    ``gap_hours`` to a frame of another split are dropped, so no split sees the
-    neighbours of another split's frames.
-    """
-
-    kind: Literal["frames"] = field(default="frames", metadata={"doc": "data source"})
-    root: Path = field(default=Path("frames"), metadata={"doc": "directory with labels.csv "
-                                                               "and the frame files"})
-    labels: str = field(default="labels.csv", metadata={"doc": "label table inside root"})
     block_days: float = field(default=7.0, metadata={"gt": 0, "doc": "length of one time "
                                                                      "block"})
     gap_hours: float = field(default=12.0, metadata={"ge": 0, "doc": "frames this close to a "
@@ -133,7 +126,18 @@ class FrameDirSourceSettings:
 
 
 @dataclass(frozen=True)
-class SdomlSourceSettings:
+class FrameDirSourceSettings(TimeBlockSplit):
+    """A directory of AIA frames already on the model grid, with a label table
+    (docs/training.md), split by time blocks with guard gaps."""
+
+    kind: Literal["frames"] = field(default="frames", metadata={"doc": "data source"})
+    root: Path = field(default=Path("frames"), metadata={"doc": "directory with labels.csv "
+                                                               "and the frame files"})
+    labels: str = field(default="labels.csv", metadata={"doc": "label table inside root"})
+
+
+@dataclass(frozen=True)
+class SdomlSourceSettings(TimeBlockSplit):
     """SDOML as published (docs/training.md): AIA and EVE stores, GOES files for the classes.
 
     Channels are joined on regular slots of ``cadence_minutes`` within
@@ -167,20 +171,10 @@ class SdomlSourceSettings:
     eve_tolerance_minutes: float = field(
         default=1.0, metadata={"gt": 0, "doc": "an EVE value may be this far from the slot "
                                                "(per line; values <= 0 are missing)"})
-    block_days: float = field(default=7.0, metadata={"gt": 0, "doc": "length of one time "
-                                                                     "block"})
-    gap_hours: float = field(default=12.0, metadata={"ge": 0, "doc": "frames this close to a "
-                                                                     "frame of another split "
-                                                                     "are dropped"})
-    pattern: tuple[str, ...] = field(
-        default=_SPLIT_PATTERN,
-        metadata={"doc": "split of consecutive blocks, repeated (train/val/test)"})
-    max_frames: int = field(default=0, metadata={"ge": 0, "doc": "use at most this many "
-                                                                 "frames (0 = all)"})
 
     def check(self) -> list[tuple[str, str]]:
         """Labels given, tolerances below half a slot, a valid split pattern."""
-        problems = _pattern_problems(self.pattern)
+        problems = super().check()
         if not self.goes:
             problems.append(("goes", ("needs at least one GOES file or directory (the "
                                       "class labels)")))

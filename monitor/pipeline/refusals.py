@@ -16,7 +16,7 @@ from monitor.observe.metrics import Metrics
 from monitor.pipeline.handoffs import PIPELINE_REASONS, FileRejection
 from monitor.pipeline.publishing import ResultPublisher
 from monitor.sources import Refusal
-from monitor.sources.download import DOWNLOAD_REASONS
+from monitor.sources.fetchfailures import DOWNLOAD_REASONS
 from monitor.sources.notifications import NOTIFICATION_REASONS
 from monitor.sources.urlpolicy import URL_REASONS
 

@@ -13,10 +13,8 @@ Transient failures (connection errors, timeouts, 408/429/5xx, bodies cut
 short) are retried ``retries`` times with exponential backoff and jitter
 (honouring ``Retry-After`` up to ``backoff_max_s``); permanent ones (other
 4xx, a body over the size limit) fail at once. Both raise
-:class:`DownloadError`, whose ``reason`` is a label from a small fixed set
-(``timeout``, ``connection``, ``truncated``, ``oversize``, ``not_found``,
-``throttled``, ``http_4xx``, ``http_5xx``, ``bad_url``, ``redirects``,
-``redirect_not_allowed``).
+:class:`~monitor.sources.fetchfailures.DownloadError`, whose ``reason`` is a
+label from a small fixed set (:mod:`monitor.sources.fetchfailures`).
 
 With an allow-list (:class:`~monitor.sources.urlpolicy.UrlAllowList`, used for
 URLs that arrive in messages), redirects are followed by hand and every hop
@@ -41,47 +39,28 @@ import aiohttp
 from yarl import URL
 
 from monitor.logs import get_logger
+from monitor.sources.fetchfailures import (
+    DownloadError,
+    backoff_delay,
+    check_complete,
+    check_length,
+    check_status,
+    classify,
+)
 from monitor.sources.names import fsync_directory, safe_local_path
 from monitor.sources.urlpolicy import UrlAllowList, UrlRefused
 
-__all__ = [
-    "DOWNLOAD_REASONS",
-    "TEMP_PREFIX",
-    "Document",
-    "DownloadError",
-    "DownloadResult",
-    "DownloadSettings",
-    "Downloader",
-    "backoff_delay",
-]
+__all__ = ["TEMP_PREFIX", "Document", "DownloadResult", "DownloadSettings", "Downloader"]
 
 log = get_logger(__name__)
 
-#: Every ``DownloadError.reason``.
-DOWNLOAD_REASONS: tuple[str, ...] = (
-    "timeout", "connection", "truncated", "oversize", "not_found", "throttled", "http_4xx",
-    "http_5xx", "bad_url", "redirects", "redirect_not_allowed")
-
 #: Prefix of the downloader's temporary files (hidden, so spools ignore them).
 TEMP_PREFIX = ".sdo-dl-"
-_TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 _FLUSH_BYTES = 1 << 20
 _REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 
 T = TypeVar("T")
-
-
-class DownloadError(Exception):
-    """A fetch failed; ``reason`` is a metric label, ``transient`` says retry later."""
-
-    def __init__(self, reason: str, detail: str, *, transient: bool,
-                 status: int | None = None, retry_after: float | None = None) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.transient = transient
-        self.status = status
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -103,17 +82,6 @@ class DownloadResult:
     size_bytes: int
     url: str
     attempts: int
-
-
-def backoff_delay(attempt: int, initial_s: float, max_s: float,
-                  rng: random.Random | None = None) -> float:
-    """Delay before retry ``attempt`` (1-based): exponential, capped, half of it jittered.
-
-    Half jitter keeps retries from many instances apart without ever
-    retrying immediately.
-    """
-    cap = min(max_s, initial_s * 2 ** (attempt - 1))
-    return cap / 2 + (rng or random).uniform(0, cap / 2)
 
 
 @dataclass(frozen=True)
@@ -211,32 +179,6 @@ class Downloader:
                          delay_s=round(delay, 2))
                 await asyncio.sleep(delay)
 
-    @staticmethod
-    def _classify(exc: BaseException, url: str) -> DownloadError:
-        if isinstance(exc, DownloadError):
-            return exc
-        if isinstance(exc, asyncio.TimeoutError):
-            return DownloadError("timeout", f"{url}: timed out", transient=True)
-        if isinstance(exc, aiohttp.ClientPayloadError):
-            return DownloadError("truncated", f"{url}: {exc}", transient=True)
-        if isinstance(exc, aiohttp.InvalidURL):
-            return DownloadError("bad_url", f"{url}: {exc}", transient=False)
-        if isinstance(exc, aiohttp.TooManyRedirects):
-            return DownloadError("redirects", f"{url}: {exc}", transient=False)
-        return DownloadError("connection", f"{url}: {exc}", transient=True)
-
-    @staticmethod
-    def _check_status(response: aiohttp.ClientResponse, url: str) -> None:
-        if response.status < 400:
-            return
-        retry_after = None
-        header = response.headers.get("Retry-After")
-        if header and header.strip().isdigit():
-            retry_after = float(header.strip())
-        raise DownloadError(_status_reason(response.status), f"{url}: HTTP {response.status}",
-                            transient=response.status in _TRANSIENT_STATUS,
-                            status=response.status, retry_after=retry_after)
-
     # -- documents ----------------------------------------------------------------
     async def get_document(self, url: str, etag: str | None = None,
                            last_modified: str | None = None,
@@ -260,45 +202,28 @@ class Downloader:
                     if response.status == 304:
                         self.counters["not_modified"] += 1
                         return Document(url, 304, None, etag, last_modified)
-                    self._check_status(response, url)
+                    check_status(response, url)
                     body = await self._read_limited(response, url,
                                                     self.settings.max_index_bytes)
                     return Document(url, response.status, body, response.headers.get("ETag"),
                                     response.headers.get("Last-Modified"))
             except (TimeoutError, aiohttp.ClientError) as exc:
-                raise self._classify(exc, url) from None
+                raise classify(exc, url) from None
 
         return await self._retrying(url, once)
 
     async def _read_limited(self, response: aiohttp.ClientResponse, url: str,
                             limit: int) -> bytes:
-        self._check_length(response, url, limit)
+        check_length(response, url, limit)
         body = bytearray()
         async for chunk in response.content.iter_chunked(65536):
             body += chunk
             if len(body) > limit:
                 raise DownloadError("oversize", f"{url}: more than {limit} bytes",
                                     transient=False)
-        self._check_complete(response, url, len(body))
+        check_complete(response, url, len(body))
         return bytes(body)
 
-    @staticmethod
-    def _check_length(response: aiohttp.ClientResponse, url: str, limit: int) -> None:
-        if response.content_length is not None and response.content_length > limit:
-            raise DownloadError("oversize", f"{url}: {response.content_length} bytes announced, "
-                                            f"limit {limit}", transient=False)
-
-    @staticmethod
-    def _check_complete(response: aiohttp.ClientResponse, url: str, received: int) -> None:
-        # aiohttp normally raises ClientPayloadError itself; this guards the
-        # decompressed/identity cases where it cannot tell.
-        expected = response.content_length
-        if (expected is not None and "Content-Encoding" not in response.headers
-                and received != expected):
-            raise DownloadError("truncated", f"{url}: {received} of {expected} bytes",
-                                transient=True)
-
-    # -- files ------------------------------------------------------------------
     async def _open(self, url: str, allow: UrlAllowList | None,
                     headers: dict[str, str] | None = None) -> aiohttp.ClientResponse:
         """GET ``url``; with ``allow``, follow redirects by hand, checking every hop."""
@@ -346,15 +271,15 @@ class Downloader:
             try:
                 async with await self._open(url, allow) as response:
                     self.counters["requests"] += 1
-                    self._check_status(response, url)
+                    check_status(response, url)
                     limit = self.settings.max_file_bytes
-                    self._check_length(response, url, limit)
+                    check_length(response, url, limit)
                     size = await self._stream_to(response, temp, url, limit)
-                    self._check_complete(response, url, size)
+                    check_complete(response, url, size)
                 await asyncio.to_thread(_finish, temp, final)
             except (TimeoutError, aiohttp.ClientError, DownloadError) as exc:
                 await asyncio.to_thread(_unlink, temp)
-                raise self._classify(exc, url) from None
+                raise classify(exc, url) from None
             except BaseException:
                 await asyncio.to_thread(_unlink, temp)  # cancelled: leave nothing behind
                 raise
@@ -385,15 +310,6 @@ class Downloader:
         finally:
             await asyncio.to_thread(handle.close)
         return size
-
-
-def _status_reason(status: int) -> str:
-    """A metric label from a small fixed set, whatever status the server invents."""
-    if status in (404, 410):
-        return "not_found"
-    if status == 429:
-        return "throttled"
-    return "http_5xx" if status >= 500 else "http_4xx"
 
 
 def _flush_sync(handle: object) -> None:

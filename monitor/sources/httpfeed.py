@@ -40,7 +40,8 @@ import aiohttp
 from monitor.logs import get_logger
 from monitor.sources.base import Emit, FileArrival, Refuse, SourceBase, SourceStats
 from monitor.sources.disposal import Disposer
-from monitor.sources.download import TEMP_PREFIX, Downloader, DownloadError
+from monitor.sources.download import TEMP_PREFIX, Downloader
+from monitor.sources.fetchfailures import DownloadError
 from monitor.sources.httpindex import Candidate, HttpFeedSettings, IndexPoller, SeenFiles
 from monitor.sources.names import UnsafeName, frame_key
 from monitor.sources.urlpolicy import UrlAllowList, UrlRefused

@@ -34,7 +34,8 @@ from urllib.parse import urlsplit
 
 from monitor.logs import get_logger
 from monitor.sources.base import AIA_CHANNELS, FEED_NAME, check_feed_name
-from monitor.sources.download import Document, Downloader, DownloadError, DownloadSettings
+from monitor.sources.download import Document, Downloader, DownloadSettings
+from monitor.sources.fetchfailures import DownloadError
 from monitor.sources.index import (
     IndexEntry,
     IndexFormatError,

@@ -54,7 +54,8 @@ from monitor.sources.base import (
     check_feed_name,
 )
 from monitor.sources.disposal import Disposer
-from monitor.sources.download import Downloader, DownloadError, DownloadSettings
+from monitor.sources.download import Downloader, DownloadSettings
+from monitor.sources.fetchfailures import DownloadError
 from monitor.sources.kafkaconsumer import ConsumerLoop, Record
 from monitor.sources.kafkaoffsets import PartitionOffsets
 from monitor.sources.names import UnsafeName, within

@@ -17,7 +17,7 @@ from monitor.sources import (
     make_notification,
     notification_key,
 )
-from monitor.sources.download import backoff_delay
+from monitor.sources.fetchfailures import backoff_delay
 from monitor.sources.index import (
     IndexFormatError,
     expand_url_template,

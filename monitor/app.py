@@ -112,7 +112,8 @@ class Daemon:
             tracker = DeliveryTracker(m)
             self._publisher = publisher = await self._start_publisher(stack, tracker)
             pool = await stack.enter_async_context(open_ingest_pool(
-                cfg.service.ingest_executor, cfg.service.ingest_workers, self.notifier))
+                cfg.service.ingest_executor, cfg.service.ingest_workers, self.notifier,
+                cfg.preprocess.degradation_table))
             recent = RecentFrames()
             champion = lineup.champion
             overlays = OverlayStore(champion.draw_overlay, cfg.service.overlays_kept,

@@ -44,12 +44,15 @@ def test_garbage_is_freed_before_the_freeze_and_later_garbage_still_is() -> None
     assert result.stdout.strip() == "ok"
 
 
-def test_an_ingest_worker_freezes_its_heap_when_it_warms_up() -> None:
+def test_an_ingest_worker_reads_the_table_and_freezes_its_heap_when_it_warms_up() -> None:
     result = _python("""
         import gc
         from monitor.pipeline.pool_work import warm_worker
+        from monitor.preprocess import load_degradation_table
         assert gc.get_freeze_count() == 0
-        warm_worker(0.0)
+        warm_worker("builtin", 0.0)
+        # the first file will find the table read (it cost that file ~0.17 s)
+        assert load_degradation_table.cache_info().currsize == 1
         print(gc.get_freeze_count())
     """)
     assert result.returncode == 0, result.stderr

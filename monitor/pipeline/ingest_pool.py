@@ -44,9 +44,12 @@ def make_pool(executor: Literal["process", "thread"], workers: int) -> Executor:
 
 @contextlib.asynccontextmanager
 async def open_ingest_pool(executor: Literal["process", "thread"], workers: int,
-                           notifier: SystemdNotifier) -> AsyncIterator[IngestPool]:
+                           notifier: SystemdNotifier, degradation_table: str
+                           ) -> AsyncIterator[IngestPool]:
     """Start the pool (``workers`` 0: one per core) and shut it down on exit,
-    cancelling what has not started: the pipeline has drained by then."""
+    cancelling what has not started: the pipeline has drained by then.
+    ``degradation_table`` (``preprocess.degradation_table``) is read by each
+    worker as it starts."""
     size = workers or os.cpu_count() or 1
     pool = make_pool(executor, size)
     try:
@@ -54,7 +57,7 @@ async def open_ingest_pool(executor: Literal["process", "thread"], workers: int,
             # workers start (and import) now, not on the first files
             notifier.status("starting ingest workers")
             loop = asyncio.get_running_loop()
-            await asyncio.gather(*(loop.run_in_executor(pool, warm_worker)
+            await asyncio.gather(*(loop.run_in_executor(pool, warm_worker, degradation_table)
                                    for _ in range(size)))
         yield IngestPool(pool, size)
     finally:

@@ -48,11 +48,14 @@ class SystemdNotifier:
         message = "\n".join(f"{k}={v}" for k, v in fields.items()).encode()
         try:
             if self._sock is None:
-                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                # Non-blocking: it is called on the event loop, and a systemd that stops
+                # reading (its queue full) must cost a lost status line, not a frozen daemon.
+                self._sock = socket.socket(
+                    socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
             self._sock.sendto(message, self._address)
             return True
         except OSError:
-            return False  # systemd gone (shutdown) or socket not ours: nothing to do
+            return False  # queue full, systemd gone (shutdown) or socket not ours
 
     def ready(self, status: str) -> bool:
         return self.notify(READY=1, STATUS=status)

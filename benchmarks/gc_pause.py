@@ -28,7 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from machine import machine_info  # noqa: E402
+from machine import machine_info
 
 
 def _started_daemon_heap() -> Any:
@@ -88,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
              "median_ms": round(statistics.median(before), 2), "max_ms": round(max(before), 2)},
             {"heap": "start-up heap frozen", "objects_scanned": len(gc.get_objects()),
              "median_ms": round(statistics.median(after), 2), "max_ms": round(max(after), 2)}]
-    lines = [f"full collection in a started daemon ({info['cpu']}, "
-             f"{info['cores_available']} cores, load {info['load_average_start'][0]:.1f})", "",
+    title = (f"full collection in a started daemon ({info['cpu']}, "
+             f"{info['cores_available']} cores, load {info['load_average_start'][0]:.1f})")
+    lines = [title, "",
              "| heap | objects scanned | median ms | max ms |", "|---|---:|---:|---:|"]
     lines += [f"| {r['heap']} | {r['objects_scanned']} | {r['median_ms']} | {r['max_ms']} |"
               for r in rows]

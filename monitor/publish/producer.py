@@ -216,7 +216,10 @@ class KafkaPublisher:
     async def _drain_forever(self) -> None:
         s = self.settings
         backoff = s.retry_backoff_min_s
-        await self._session.prime(idle=lambda: self._stats.count == 0)
+        try:
+            await self._session.prime(idle=lambda: self._stats.count == 0)
+        except Exception as exc:  # noqa: BLE001 - only a head start: the first batch does it all
+            log.warning("publisher priming failed", error=f"{type(exc).__name__}: {exc}")
         while True:
             # Cleared before reading so a publish() during the read is not missed.
             self._wakeup.clear()

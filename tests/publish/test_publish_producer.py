@@ -244,6 +244,36 @@ def test_a_broker_not_there_at_start_is_reported_by_the_first_batch_only(tmp_pat
     assert errors == Counter() and health.last_error is None
 
 
+def test_a_failed_priming_leaves_the_first_batch_to_do_it(
+        kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A fault kafka-python does not produce on demand: learning partitions raising
+    # something unexpected. Priming is only a head start; the publisher must go on.
+    import monitor.publish.delivery as delivery
+
+    def fake_learn_partitions(producer: Any, topics: Sequence[str]) -> None:
+        raise RuntimeError("fault injected into priming")
+
+    monkeypatch.setattr(delivery, "learn_partitions", fake_learn_partitions)
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    sent = events(prefix, 3, "prime")
+
+    async def scenario() -> tuple[Any, Counter[str]]:
+        publisher, recorder = publisher_for(tmp_path, prefix, kafka_bootstrap)
+        await publisher.start()
+        await publisher.publish(sent)
+        assert await publisher.wait_drained(30)
+        health = publisher.health()
+        await publisher.stop(5)
+        return health, recorder.errors
+
+    health, errors = asyncio.run(scenario())
+    assert health.running and health.pending == 0
+    assert errors == Counter()
+    records = read_back(kafka_bootstrap, list(topic_names(prefix).values()),
+                        {m.message_id for m in sent})
+    assert {_id(r) for r in records} == {m.message_id for m in sent}
+
+
 def _listed_topics(options: dict[str, Any]) -> set[str]:
     from kafka import KafkaAdminClient
 

@@ -41,7 +41,8 @@ def _started_daemon_heap() -> Any:
     from monitor.inference import DynamicBatcher
     from monitor.inference.registry import open_backend
     from monitor.inference.settings import InferenceSettings
-    from monitor.models.package import default_package_path, load_package
+    from monitor.models.layout import default_package_path
+    from monitor.models.package import load_package
     from monitor.pipeline.analysis import FrameAnalyzer
     from monitor.saliency import SaliencySettings
 

@@ -59,7 +59,8 @@ from monitor.inference import ort_backend, torch_cuda, trt_backend
 from monitor.inference.ort_backend import OnnxRuntimeBackend
 from monitor.inference.settings import TensorRTSettings
 from monitor.inference.torch_cpu import TorchCPUBackend
-from monitor.models.package import default_package_path, load_package
+from monitor.models.layout import default_package_path
+from monitor.models.package import load_package
 
 GOAL_B1_MS = 2.0
 GOAL_FPS = 10_000.0

@@ -199,7 +199,7 @@ def model_package(requested: Path | None, cache: Path) -> Path:
     """The package to benchmark: given, shipped default, or an exported untrained one."""
     if requested is not None:
         return requested
-    from monitor.models.package import default_package_path
+    from monitor.models.layout import default_package_path
 
     try:
         default: Path | None = default_package_path()

@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args(argv)
-    from monitor.models.package import default_package_path
+    from monitor.models.layout import default_package_path
 
     info = machine_info()
     frames = cache_frames(args.cache, args.frames, args.size, args.seed, CADENCE_S)[:args.frames]

@@ -92,7 +92,7 @@ def _stats(values: list[float]) -> dict[str, float] | None:
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from monitor.models.package import default_package_path
+    from monitor.models.layout import default_package_path
     from monitor.models.promotion import replace_link
 
     frames = cache_frames(args.cache, args.frames, args.size, 7, args.cadence)

@@ -79,7 +79,8 @@ def run_build_engine(args: argparse.Namespace) -> int:
         print(f"sdo-monitor build-engine: TensorRT unavailable: {probes['tensorrt'].reason}")
         return EXIT_UNAVAILABLE
     from monitor.inference.trt_backend import build_engine
-    from monitor.models.package import default_package_path, load_package
+    from monitor.models.layout import default_package_path
+    from monitor.models.package import load_package
 
     package = load_package(settings.model_package or default_package_path())
     precision = "fp16" if settings.precision in ("auto", "fp16") else "fp32"

@@ -14,9 +14,10 @@ from monitor.models.errors import (
     PackageHashMismatchError,
     PackageParityError,
 )
+from monitor.models.layout import default_package_path
 from monitor.models.manifest import Manifest
 from monitor.models.network import NetworkConfig, SolarResNet, build_network
-from monitor.models.package import ModelPackage, default_package_path, load_package
+from monitor.models.package import ModelPackage, load_package
 from monitor.models.spec import manifest_from_spec
 from monitor.models.writing import write_package
 

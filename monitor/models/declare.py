@@ -25,7 +25,8 @@ from pathlib import Path
 
 from monitor.atomicfile import atomic_path
 from monitor.models.errors import PackageError
-from monitor.models.package import MANIFEST, ModelPackage, load_package
+from monitor.models.layout import MANIFEST
+from monitor.models.package import ModelPackage, load_package
 from monitor.models.provenance import DATA_KINDS, ManifestError, Provenance
 
 __all__ = ["add_subparser", "declare_provenance", "run_declare"]

@@ -25,33 +25,13 @@ import torch
 
 from monitor.logs import get_logger
 from monitor.models.errors import PackageFileMissingError, PackageFormatError, PackageParityError
-from monitor.models.layout import (
-    MANIFEST,
-    METRICS,
-    MODEL_CARD,
-    ONNX,
-    REQUIRED_FILES,
-    WEIGHTS,
-    default_package_path,
-    read_manifest,
-)
+from monitor.models.layout import METRICS, ONNX, WEIGHTS, default_package_path, read_manifest
 from monitor.models.manifest import Manifest
 from monitor.models.network import SolarResNet
 from monitor.models.provenance import UNDECLARED, ModelIdentity, Provenance
 from monitor.models.verify import check_parity, verify_files
 
-__all__ = [
-    "MANIFEST",
-    "METRICS",
-    "MODEL_CARD",
-    "ONNX",
-    "REQUIRED_FILES",
-    "WEIGHTS",
-    "ModelPackage",
-    "default_package_path",
-    "load_package",
-    "load_weights",
-]
+__all__ = ["ModelPackage", "load_package", "load_weights"]
 
 log = get_logger(__name__)
 

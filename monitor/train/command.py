@@ -88,7 +88,7 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the subcommand; returns the exit code."""
-    from monitor.models.package import default_package_path
+    from monitor.models.layout import default_package_path
     from monitor.sdoml.store import StoreError
 
     config, text = load_config(args.config)

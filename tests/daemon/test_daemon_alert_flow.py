@@ -19,7 +19,7 @@ from support import daemon_config, read_topic
 
 from monitor.app import Daemon
 from monitor.inference.settings import InferenceSettings
-from monitor.models.package import default_package_path
+from monitor.models.layout import default_package_path
 from monitor.publish.envelope import validate_event
 from monitor.synth import SynthFeed
 

@@ -33,7 +33,7 @@ from support import daemon_config
 from monitor.app import Daemon
 from monitor.goes.settings import GoesSettings, SwpcFeedSettings
 from monitor.models import load_package, write_package
-from monitor.models.package import default_package_path
+from monitor.models.layout import default_package_path
 from monitor.models.testing import make_random_package
 from monitor.publish.envelope import validate_event
 from monitor.synth import SynthFeed

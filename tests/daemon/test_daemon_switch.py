@@ -32,7 +32,7 @@ from support import (
     write_config,
 )
 
-from monitor.models.package import ONNX
+from monitor.models.layout import ONNX
 from monitor.models.testing import make_random_package
 from monitor.synth import SynthFeed
 

@@ -12,7 +12,7 @@ import pytest
 from monitor.inference import InferenceSettings
 from monitor.inference.settings import CpuSettings
 from monitor.models import ModelPackage, load_package
-from monitor.models.package import ONNX
+from monitor.models.layout import ONNX
 from monitor.models.testing import make_random_package
 from monitor.observe.metrics import Metrics
 from monitor.pipeline.serving import Champion, ServingModel, open_serving

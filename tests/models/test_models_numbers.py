@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from monitor.models.layout import default_package_path
 from monitor.models.numbers import card_numbers
-from monitor.models.package import default_package_path
 
 
 def test_the_shipped_package_promises_its_measured_tss() -> None:

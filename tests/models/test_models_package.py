@@ -18,14 +18,9 @@ from monitor.models.errors import (
     PackageHashMismatchError,
     PackageParityError,
 )
+from monitor.models.layout import MANIFEST, ONNX, WEIGHTS
 from monitor.models.manifest import ChannelScaling, Manifest, ManifestError
-from monitor.models.package import (
-    MANIFEST,
-    ONNX,
-    WEIGHTS,
-    ModelPackage,
-    load_package,
-)
+from monitor.models.package import ModelPackage, load_package
 from monitor.models.transforms import parse_scaling
 from monitor.models.verify import check_parity, sha256_file
 
@@ -180,7 +175,7 @@ def test_channel_scaling_requires_exact_contract_keys() -> None:
 
 
 def test_missing_default_package_says_how_to_get_one() -> None:
-    from monitor.models.package import default_package_path
+    from monitor.models.layout import default_package_path
 
     if default_package_path().is_dir():
         pytest.skip("a default package is installed")

@@ -12,8 +12,9 @@ import yaml
 
 from monitor.models.declare import declare_provenance
 from monitor.models.errors import PackageHashMismatchError
+from monitor.models.layout import MANIFEST, ONNX, default_package_path
 from monitor.models.manifest import ManifestError
-from monitor.models.package import MANIFEST, ONNX, ModelPackage, default_package_path, load_package
+from monitor.models.package import ModelPackage, load_package
 from monitor.models.provenance import UNDECLARED, Provenance
 from monitor.models.spec import manifest_from_spec
 

@@ -12,7 +12,7 @@ from monitor.inference import DynamicBatcher
 from monitor.inference.registry import open_backend
 from monitor.inference.settings import InferenceSettings
 from monitor.models import load_package
-from monitor.models.package import default_package_path
+from monitor.models.layout import default_package_path
 from monitor.pipeline.analysis import FrameAnalyzer
 from monitor.saliency import SaliencySettings
 

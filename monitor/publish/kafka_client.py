@@ -12,7 +12,7 @@ from typing import Any
 from monitor.credentials import read_secret
 from monitor.publish.settings import KafkaSettings
 
-__all__ = ["TOPIC_SUFFIXES", "client_options", "ensure_topics", "topic_names"]
+__all__ = ["TOPIC_SUFFIXES", "client_options", "ensure_topics", "existing_topics", "topic_names"]
 
 #: Topic suffixes the daemon publishes to (``<prefix>.<suffix>``); see DESIGN.md.
 TOPIC_SUFFIXES: tuple[str, ...] = ("frames", "frames.shadow", "saliency", "alerts", "rejects",
@@ -54,6 +54,17 @@ def client_options(settings: KafkaSettings, bootstrap: list[str] | None = None) 
             if value is not None:
                 options[key] = str(value)
     return options
+
+
+def existing_topics(options: dict[str, Any]) -> set[str]:
+    """The topics the cluster has, asked with a short-lived admin client."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(**options)
+    try:
+        return set(admin.list_topics())
+    finally:
+        admin.close()
 
 
 def ensure_topics(options: dict[str, Any], topics: list[str], partitions: int,

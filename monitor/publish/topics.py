@@ -16,23 +16,13 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
-from kafka import KafkaAdminClient
-
 from monitor.logs import get_logger
-from monitor.publish.kafka_client import ensure_topics
+from monitor.publish.kafka_client import ensure_topics, existing_topics
 from monitor.publish.settings import KafkaSettings
 
 __all__ = ["TopicGate"]
 
 log = get_logger(__name__)
-
-
-def _existing_topics(options: dict[str, Any]) -> set[str]:
-    admin = KafkaAdminClient(**options)
-    try:
-        return set(admin.list_topics())
-    finally:
-        admin.close()
 
 
 class TopicGate:
@@ -93,7 +83,7 @@ class TopicGate:
                     log.info("topics created", topics=",".join(created))
                 self._ready.update(wanted)
                 return set()
-            existing = await loop.run_in_executor(executor, _existing_topics, self._options)
+            existing = await loop.run_in_executor(executor, existing_topics, self._options)
         except Exception as exc:  # noqa: BLE001 - broker down, no ACL...: retry later
             self._report("topic_setup", exc)
             return None

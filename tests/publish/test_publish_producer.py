@@ -26,7 +26,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from monitor.models.provenance import UNDECLARED, ModelIdentity
 from monitor.publish.envelope import CONTENT_TYPE, make_event, to_outbound, validate_event
-from monitor.publish.kafka_client import client_options, ensure_topics, topic_names
+from monitor.publish.kafka_client import client_options, ensure_topics, existing_topics, topic_names
 from monitor.publish.local_broker import LocalBroker
 from monitor.publish.outbox import OutboundMessage, Outbox, OutboxFull
 from monitor.publish.producer import KafkaPublisher
@@ -220,7 +220,7 @@ def test_the_topics_exist_and_the_producer_is_connected_before_the_first_message
     assert health.connected and health.producer_generation == 1 and health.pending == 0
     assert errors == Counter() and health.last_error is None
     # an independent admin client sees every topic of the daemon, with nothing sent
-    assert set(topic_names(prefix).values()) <= _listed_topics(options)
+    assert set(topic_names(prefix).values()) <= existing_topics(options)
 
 
 def test_a_broker_not_there_at_start_is_reported_by_the_first_batch_only(tmp_path: Path) -> None:
@@ -248,7 +248,7 @@ def test_a_failed_priming_leaves_the_first_batch_to_do_it(
         kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A fault kafka-python does not produce on demand: learning partitions raising
     # something unexpected. Priming is only a head start; the publisher must go on.
-    import monitor.publish.delivery as delivery
+    from monitor.publish import delivery
 
     def fake_learn_partitions(producer: Any, topics: Sequence[str]) -> None:
         raise RuntimeError("fault injected into priming")
@@ -272,16 +272,6 @@ def test_a_failed_priming_leaves_the_first_batch_to_do_it(
     records = read_back(kafka_bootstrap, list(topic_names(prefix).values()),
                         {m.message_id for m in sent})
     assert {_id(r) for r in records} == {m.message_id for m in sent}
-
-
-def _listed_topics(options: dict[str, Any]) -> set[str]:
-    from kafka import KafkaAdminClient
-
-    admin = KafkaAdminClient(**options)
-    try:
-        return set(admin.list_topics())
-    finally:
-        admin.close()
 
 
 def test_broker_killed_mid_stream_and_restarted_empty(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ import json
 import socket
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -31,28 +32,27 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from machine import machine_info
 
 
-def _started_daemon_heap() -> Any:
-    """What a started daemon holds (kept alive by the return value)."""
+def _started_daemon_heap(cache: Path) -> Any:
+    """What a started daemon holds (kept alive by the return value): its modules and the
+    serving model opened as the daemon opens it (backend, batcher, warmed-up explainer)."""
     import matplotlib  # noqa: F401 - the overlay renderer's import
     import sunpy.map  # noqa: F401 - the ingest and reality paths
     import torch  # noqa: F401 - the CPU fallback backend and training code
 
     import monitor.app  # noqa: F401 - the daemon's modules
-    from monitor.inference import DynamicBatcher
-    from monitor.inference.registry import open_backend
     from monitor.inference.settings import InferenceSettings
+    from monitor.models import load_package
     from monitor.models.layout import default_package_path
-    from monitor.models.package import load_package
-    from monitor.pipeline.analysis import FrameAnalyzer
+    from monitor.pipeline.serving import open_serving
     from monitor.saliency import SaliencySettings
 
-    package = load_package(default_package_path())
-    backend = open_backend(InferenceSettings(backend="onnxruntime"), package)
-    spec = package.manifest.input
-    batcher = DynamicBatcher(backend, (len(spec.channels), spec.size, spec.size))
-    analyzer = FrameAnalyzer(package, batcher, SaliencySettings())
-    asyncio.run(analyzer.warm_up())
-    return package, backend, analyzer
+    async def start() -> Any:
+        return await open_serving(load_package(default_package_path()),
+                                  InferenceSettings(backend="onnxruntime"), SaliencySettings(),
+                                  cache, observers=(), more_coming=lambda: False,
+                                  finish_build=False)
+
+    return asyncio.run(start())
 
 
 def _frame_garbage() -> None:
@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args(argv)
     info = machine_info("numpy", "torch", "astropy", "sunpy", "onnxruntime")
-    kept = _started_daemon_heap()
+    with tempfile.TemporaryDirectory(prefix="gc-pause-") as tmp:
+        kept = _started_daemon_heap(Path(tmp))
     from monitor.heap import freeze_startup_heap
 
     tracked = len(gc.get_objects())

@@ -223,20 +223,18 @@ class FrameGeometry:
         cos_a = 1.0 / np.sqrt(1.0 + tan2)
         disc = r * r - d0 * d0 * (tan2 / (1.0 + tan2))
         on_disk = disc > 0.0
-        with np.errstate(invalid="ignore"):
-            d = np.where(on_disk, d0 * cos_a - np.sqrt(np.where(on_disk, disc, 0.0)), np.nan)
+        # NaN off the disk carries through quietly to NaN coordinates
+        d = np.where(on_disk, d0 * cos_a - np.sqrt(np.where(on_disk, disc, 0.0)), np.nan)
         # Heliocentric-cartesian (z towards the observer), then the observer's rotation.
         hx, hy, hz = d * cos_ty * sin_tx, d * sin_ty, d0 - d * cos_ty * cos_tx
         b0, l0 = math.radians(self.hglt_obs_deg), math.radians(self.hgln_obs_deg)
-        with np.errstate(invalid="ignore"):
-            lat = np.degrees(np.arcsin(np.clip((hy * math.cos(b0) + hz * math.sin(b0)) / r,
-                                               -1.0, 1.0)))
-            lon = np.degrees(l0 + np.arctan2(hx, hz * math.cos(b0) - hy * math.sin(b0)))
+        lat = np.degrees(np.arcsin(np.clip((hy * math.cos(b0) + hz * math.sin(b0)) / r,
+                                           -1.0, 1.0)))
+        lon = np.degrees(l0 + np.arctan2(hx, hz * math.cos(b0) - hy * math.sin(b0)))
         lon = (lon + 180.0) % 360.0 - 180.0
         return SolarPosition(
             hpc_x_arcsec=tx * ARCSEC_PER_RAD, hpc_y_arcsec=ty * ARCSEC_PER_RAD,
-            hgs_lon_deg=np.where(on_disk, lon, np.nan),
-            hgs_lat_deg=np.where(on_disk, lat, np.nan), on_disk=on_disk)
+            hgs_lon_deg=lon, hgs_lat_deg=lat, on_disk=on_disk)
 
     def world_to_pixel(self, tx_arcsec: np.ndarray, ty_arcsec: np.ndarray
                        ) -> tuple[np.ndarray, np.ndarray]:
